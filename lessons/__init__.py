@@ -1,0 +1,52 @@
+"""The eleven tabs, in the guide's order. Each module's `build(ctx)` fills its tab; UI only."""
+from __future__ import annotations
+
+import importlib
+
+import gradio as gr
+
+from core import sessions
+from lessons.common import LessonContext
+
+# (tab label, module in lessons/) in the guide's order; labels follow shared/UI-GUIDE.md
+LESSONS: list[tuple[str, str]] = [
+    ("1 · What is an LLM", "part01_what_is_llm"),
+    ("2 · Three phases", "part02_three_phases"),
+    ("3 · Core math", "part03_core_math"),
+    ("4 · MiniGPT", "part04_minigpt"),
+    ("5 · Attention", "part05_attention"),
+    ("6 · Tokenization", "part06_tokenization"),
+    ("7 · LoRA fine-tuning", "part07_lora"),
+    ("8 · Key concepts", "part08_key_concepts"),
+    ("9 · Libraries", "part09_libraries"),
+    ("10 · Cost & compute", "part10_compute"),
+    ("11 · Workflow", "part11_workflow"),
+]
+
+TITLE = "LLM Training Playground"
+
+
+def _ensure_user_id(user_id: str | None) -> str:
+    # The id lives in the browser's local storage, so a learner who reloads keeps their runs.
+    return user_id if sessions.is_valid_user_id(user_id) else sessions.new_user_id()
+
+
+def _environment_line() -> str:
+    from core import environment
+
+    return environment.summary_line()
+
+
+def build_app() -> gr.Blocks:
+    with gr.Blocks(title=TITLE, fill_width=False) as demo:
+        user_id = gr.BrowserState(None, storage_key="llm_playground_user")
+        gr.Markdown(f"# {TITLE}\nLearn how large language models are trained by training them, one part of the guide per tab.")
+        with gr.Tabs():
+            for label, module_name in LESSONS:
+                with gr.Tab(label, id=module_name) as tab:
+                    module = importlib.import_module(f"lessons.{module_name}")
+                    module.build(LessonContext(demo=demo, tab=tab, user_id=user_id))
+        environment = gr.Markdown(elem_id="environment-line")
+        demo.load(_ensure_user_id, inputs=user_id, outputs=user_id, api_name=False)
+        demo.load(_environment_line, outputs=environment, api_name="environment")
+    return demo

@@ -1,0 +1,50 @@
+"""Building blocks shared by every tab, so eleven tabs look and behave like one product."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+TEXT_DIR = Path(__file__).resolve().parent / "text"
+
+# $$…$$ for display formulas, $…$ inline. (A literal dollar sign in lesson text is written \$.)
+LATEX = [
+    {"left": "$$", "right": "$$", "display": True},
+    {"left": "$", "right": "$", "display": False},
+]
+
+
+@dataclass
+class LessonContext:
+    """What the app hands each tab's build()."""
+
+    demo: gr.Blocks  # for demo.load(...): run a lab's default computation when the page opens
+    tab: gr.Tab  # for tab.select(...): e.g. refresh a checkpoint list when the tab is opened
+    user_id: gr.BrowserState  # pass as an input; core.sessions.user_dir(user_id) is the learner's folder
+
+
+def read_text(name: str) -> str:
+    return (TEXT_DIR / f"{name}.md").read_text(encoding="utf-8")
+
+
+def markdown(text: str, **kwargs) -> gr.Markdown:
+    return gr.Markdown(text, latex_delimiters=LATEX, **kwargs)
+
+
+def lesson_text(name: str, open: bool = True) -> gr.Accordion:
+    """The lesson text from lessons/text/<name>.md, first in every tab, collapsible once read."""
+    with gr.Accordion("Lesson", open=open, elem_classes=["lesson-text"]) as accordion:
+        markdown(read_text(name))
+    return accordion
+
+
+def try_this(*hints: str) -> gr.Markdown:
+    """Concrete experiments under a lab: where the learning happens."""
+    items = "\n".join(f"- {h}" for h in hints)
+    return markdown(f"**Try this**\n\n{items}", elem_classes=["try-this"])
+
+
+def lab_coming(description: str) -> gr.Markdown:
+    """Says plainly what a tab's lab will hold until it lands: no fake widgets."""
+    return markdown(f"> **Lab in preparation.** {description}", elem_classes=["lab-coming"])

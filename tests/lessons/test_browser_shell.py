@@ -1,0 +1,34 @@
+"""The app as a learner sees it in a real browser: eleven tabs, each opening on its lesson."""
+import pytest
+
+from tests.conftest import open_tab
+from tests.test_app import EXPECTED_TABS
+
+pytestmark = pytest.mark.browser
+
+
+def test_every_tab_opens_on_its_lesson(page, tmp_path):
+    tabs = page.get_by_role("tab")
+    assert [t.inner_text().strip() for t in tabs.all()] == EXPECTED_TABS
+    for number, label in enumerate(EXPECTED_TABS, start=1):
+        open_tab(page, label)
+        heading = page.get_by_role("heading", name=f"Part {number} ·", exact=False)
+        heading.wait_for()
+        assert heading.is_visible(), label
+    page.screenshot(path=str(tmp_path / "last-tab.png"))
+
+
+def test_formulas_are_rendered(page):
+    open_tab(page, "3 · Core math")
+    page.locator(".katex").first.wait_for()
+    assert page.locator(".katex").count() > 3
+
+
+def test_narrow_screen_still_usable(browser, app_url):
+    context = browser.new_context(viewport={"width": 400, "height": 800})
+    pg = context.new_page()
+    pg.goto(app_url)
+    pg.get_by_text("Running on").wait_for(timeout=30_000)
+    # the page must not need sideways scrolling on a phone
+    assert pg.evaluate("document.documentElement.scrollWidth") <= 420
+    context.close()
