@@ -177,8 +177,8 @@ def build_trainer(loaded, train_examples, eval_examples, settings: TrainSettings
         max_length=settings.max_length,
         completion_only_loss=True,  # the loss falls on the answer only (prompt-completion data)
         packing=False,
-        gradient_checkpointing=settings.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        activation_checkpointing=settings.gradient_checkpointing,  # transformers 5's name for it
+        activation_checkpointing_kwargs={"use_reentrant": False},
         bf16=cuda and torch.cuda.is_bf16_supported(),  # trl defaults to bf16, which CPUs run slowly
         fp16=cuda and not torch.cuda.is_bf16_supported(),
         use_cpu=not cuda,
@@ -210,7 +210,9 @@ def save_adapter(peft_model, run_dir: Path, info: dict, examples: list[list[dict
         lines = "".join(json.dumps({"messages": m}, ensure_ascii=False) + "\n" for m in examples)
         atomic_write_text(run_dir / "data.jsonl", lines)
         atomic_write_json(run_dir / "run.json", info)
-        os.replace(tmp / "adapter_config.json", run_dir / "adapter_config.json")
+        config = json.loads((tmp / "adapter_config.json").read_text(encoding="utf-8"))
+        config["base_model_name_or_path"] = info["base_model"]  # "pocket" or a Hub id, not this machine's path
+        atomic_write_json(run_dir / "adapter_config.json", config)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return run_dir
