@@ -79,7 +79,8 @@ def read_data(source: str, upload, hub_id: str, hub_split: str):
     summary = f"**{len(dataset.examples)} examples** from {html.escape(dataset.source)}."
     if dataset.problems:
         summary += f" Skipped {len(dataset.problems)}: {html.escape(dataset.problems_text())}"
-    return dataset, summary, gr.Slider(maximum=max(0, len(dataset.examples) - 1), value=0)
+    # a one-example dataset still needs a slider with minimum < maximum
+    return dataset, summary, gr.Slider(maximum=max(1, len(dataset.examples) - 1), value=0)
 
 
 def preview_html(choice: str, dataset, index: int, max_length: int) -> str:
@@ -347,7 +348,7 @@ def build(ctx: LessonContext) -> None:
         with gr.Column(scale=1, min_width=260):
             adapter = gr.Dropdown([], label="Adapter (your runs and shipped ones)")
             prompt = gr.Textbox("What is a token?", label="Prompt", lines=2)
-            max_new = gr.Slider(8, 200, value=60, step=1, label="New tokens")
+            max_new = gr.Slider(8, 200, value=100, step=1, label="New tokens")
             temperature = gr.Slider(0, 1.5, value=0.0, step=0.05, label="Temperature", info="0 = always the most likely token.")
             seed = gr.Number(0, label="Seed", precision=0)
             chat_button = gr.Button("Ask both", variant="primary")
