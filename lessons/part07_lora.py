@@ -167,7 +167,7 @@ def adapter_choices(user_id):
 
 def train_lab(choice, dataset, user_id, rank, alpha, dropout, targets, lr, unit, amount, batch, accum, max_length,
               eval_fraction, four_bit, checkpointing):
-    """Generator: status line, loss curve, this run's folder, its stop flag, the adapter list."""
+    """Generator: status line, loss curve, this run's stop flag, the adapter list."""
     from core.finetune.train import StopFlag, train
 
     name = _model_name(choice)
@@ -187,11 +187,11 @@ def train_lab(choice, dataset, user_id, rank, alpha, dropout, targets, lr, unit,
             if progress.phase == "training" and now - last < UPDATE_EVERY_S:
                 continue
             last = now
-            yield progress.status(), loss_figure(progress), str(run_dir), stop, gr.skip()
+            yield progress.status(), loss_figure(progress), stop, gr.skip()
     except ValueError as err:
         raise _error(err) from err
     choices = adapter_choices(user_id)
-    yield (f"**{progress.status()}** Run folder: `{run_dir.name}`", loss_figure(progress), str(run_dir), stop,
+    yield (f"**{progress.status()}** Run folder: `{run_dir.name}`", loss_figure(progress), stop,
            gr.Dropdown(choices=choices, value=str(run_dir)))
 
 
@@ -202,6 +202,26 @@ if spaces is not None:  # on a ZeroGPU Space the fine-tune runs on a GPU borrowe
 def stop_training(stop):
     if stop is not None:
         stop.set()
+
+
+def after_stop(user_id):
+    """After Stop cancels the training event, the trainer finishes its current step and saves the
+    adapter learned so far (core.finetune.train closes cleanly); wait for that, then say so."""
+    from core.finetune import chat
+
+    folders = sorted((p for p in (sessions.user_dir(user_id) / "lora").glob("*") if p.is_dir()),
+                     key=lambda p: p.stat().st_mtime) if sessions.is_valid_user_id(user_id) else []
+    folder = folders[-1] if folders else None  # the run being stopped is the newest folder
+    if folder is None:
+        return "Stopped before training began.", gr.skip()
+    for _ in range(120):  # at most a minute: one training step plus the save
+        if (folder / "adapter_config.json").is_file():
+            info = chat.run_info(folder)
+            step = info["steps"][-1] if info.get("steps") else 0
+            return (f"**Stopped at step {step}**; the adapter learned so far is saved in `{folder.name}`.",
+                    gr.Dropdown(choices=adapter_choices(user_id), value=str(folder)))
+        time.sleep(0.5)
+    return "Stopped before the first step finished: nothing was saved.", gr.skip()
 
 
 # ---------- 3 · talk to it ----------
@@ -285,7 +305,6 @@ def build(ctx: LessonContext) -> None:
     lesson_text("part07_lora")
     environment = markdown("Checking what this machine offers…", elem_id="lora-environment")
     dataset = gr.State(None)
-    run_dir = gr.State(None)
     stop_flag = gr.State(None)
 
     markdown("### 1 · A model and its data")
@@ -394,9 +413,10 @@ def build(ctx: LessonContext) -> None:
 
     train_inputs = [model, dataset, ctx.user_id, rank, alpha, dropout, targets, lr, unit, amount, batch, accum,
                     max_length, eval_fraction, four_bit, checkpointing]
-    training = train_button.click(train_lab, train_inputs, [status, loss_plot, run_dir, stop_flag, adapter],
+    training = train_button.click(train_lab, train_inputs, [status, loss_plot, stop_flag, adapter],
                                   api_name=False, show_progress="minimal", concurrency_limit=2)
-    stop_button.click(stop_training, stop_flag, None, cancels=[training], api_name=False)
+    stop_button.click(stop_training, stop_flag, None, cancels=[training], api_name=False).then(
+        after_stop, ctx.user_id, [status, adapter], api_name=False)
 
     chat_button.click(compare_chat, [ctx.user_id, adapter, prompt, max_new, temperature, seed], [base_out, tuned_out],
                       api_name=False, show_progress="minimal")

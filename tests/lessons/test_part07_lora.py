@@ -102,7 +102,8 @@ def test_train_then_chat_download_merge_export(user_id):
     dataset = data.builtin()
     outputs = list(tab.train_lab(models.POCKET, dataset, user_id, 4, 8, 0.0, ["q_proj", "v_proj"], 3e-3, "steps", 4,
                                  4, 1, 128, 0.1, False, False))
-    status, fig, run_dir, stop, dropdown = outputs[-1]
+    status, fig, stop, dropdown = outputs[-1]
+    run_dir = dropdown.value
     assert "Done" in status and Path(run_dir).parent.name == "lora"
     assert dropdown.value == run_dir and run_dir in [v for _, v in dropdown.choices]
     assert list(fig.data[0].y) == __import__("json").loads((Path(run_dir) / "run.json").read_text())["losses"]
@@ -132,16 +133,16 @@ def test_browser_fine_tune_stop_and_compare(page):
     page.get_by_role("button", name="Fine-tune").click()
     page.locator("#lora-status").get_by_text("step ").wait_for(timeout=90_000)
     page.get_by_role("button", name="Stop").click()
-    page.locator("#lora-status").get_by_text("Stopped early").wait_for(timeout=60_000)
+    page.locator("#lora-status").get_by_text("Stopped at step").wait_for(timeout=60_000)
     # a short full run, then ask both models
     amount.fill("40")
     page.get_by_role("button", name="Fine-tune").click()
     page.locator("#lora-status").get_by_text("Done; adapter saved").wait_for(timeout=120_000)
     page.get_by_role("button", name="Ask both").click()
     tuned = page.locator("#lora-tuned-answer textarea")
-    page.wait_for_function("() => document.querySelector('#lora-tuned-answer textarea').value.includes('[done]')",
+    page.wait_for_function("() => document.querySelector('#lora-tuned-answer textarea').value.length > 40",
                            timeout=60_000)
-    assert tuned.input_value().startswith("Answer:")
+    assert tuned.input_value().startswith("Answer:")  # the taught format, after 40 steps
     assert page.locator("#lora-base-answer textarea").input_value()
     page.screenshot(path=str(shots / "part07-desktop.png"), full_page=True)
     page.set_viewport_size({"width": 400, "height": 900})
