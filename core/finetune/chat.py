@@ -139,11 +139,6 @@ def merge_and_save(adapter_dir: str | Path, out_dir: str | Path) -> Path:
                          "Merge it on a GPU machine after loading the base in bfloat16.")
     adapted = load_adapted(adapter_dir, base)
     merged = adapted.model.merge_and_unload()
-    # a model loaded from GGUF remembers its file's quantization, and save_pretrained refuses it;
-    # after dequantization on load the weights are plain tensors, so forget it.
-    if getattr(merged.config, "quantization_config", None) is not None:
-        del merged.config.quantization_config
-        merged.hf_quantizer = None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(out, safe_serialization=True)

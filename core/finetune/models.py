@@ -227,6 +227,13 @@ def _load_uncached(source: ModelSource, four_bit: bool, env: Environment) -> Loa
         model = AutoModelForCausalLM.from_pretrained(source.path, **model_kwargs)
     except (OSError, ValueError, EnvironmentError) as err:
         raise _friendly_load_error(source, err, env) from err
+    if source.gguf_file:
+        # transformers dequantizes GGUF weights to plain tensors on load but keeps the GGUF label,
+        # which makes Trainer and save_pretrained refuse the model; the label no longer applies.
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if getattr(model.config, "quantization_config", None) is not None:
+            del model.config.quantization_config
     if env.cuda and not four_bit:
         model.to("cuda")
     model.eval()
