@@ -61,13 +61,16 @@ def load_and_describe(choice: str):
 def read_data(source: str, upload, hub_id: str, hub_split: str):
     from core.finetune import data
 
+    # choosing a source before giving its file or id is not an error yet: say what comes next
+    if source == UPLOAD and upload is None:
+        return gr.skip(), "Choose a .jsonl file to upload; until then the current data stays.", gr.skip()
+    if source == HUB and not (hub_id or "").strip():
+        return gr.skip(), "Type a Hub dataset id (owner/name) and press Enter; until then the current data stays.", gr.skip()
     try:
         if source == UPLOAD:
-            if upload is None:
-                raise ValueError("Choose a .jsonl file to upload (or pick the built-in data).")
             dataset = data.read_jsonl(upload)
         elif source == HUB:
-            if not hub_id.strip() or len(hub_id) > MAX_ID_CHARS or len(hub_split) > 100:
+            if len(hub_id) > MAX_ID_CHARS or len(hub_split) > 100:
                 raise ValueError("Give a Hub dataset id (owner/name) and a split such as train[:200].")
             dataset = data.from_hub(hub_id.strip(), hub_split.strip() or "train[:200]", models.detect_environment().hub)
         else:
@@ -138,11 +141,12 @@ def lora_summary(choice, rank, alpha, dropout, targets):
     text = (f"**Trainable: {count.trainable:,} of {count.total:,} parameters = {count.percent:.3f}%** "
             f"({count.layers} adapted layers, each adds r·(in + out) numbers).\n\n"
             f"One adapted layer, `{layer.name}`:\n\n$${layer.formula()}$$")
-    fig = figure("Training memory: weights + gradients + Adam states", "", "GB", height=300)
+    unit, scale = ("GB", 1e9) if memory.full >= 1e9 else ("MB", 1e6)  # the pocket model needs megabytes
+    fig = figure("Training memory: weights + gradients + Adam states (activations extra)", "", unit, height=300)
     labels = [label for label, _ in memory.rows()]
-    values = [b / 1e9 for _, b in memory.rows()]
+    values = [b / scale for _, b in memory.rows()]
     fig.add_trace(go.Bar(x=labels, y=values, marker_color=[PALETTE[7], TRAIN, PALETTE[2]],
-                         hovertemplate="%{x}: %{y:.4f} GB<extra></extra>"))
+                         hovertemplate=f"%{{x}}: %{{y:.3f}} {unit}<extra></extra>"))
     return text, fig
 
 
@@ -195,8 +199,10 @@ def train_lab(choice, dataset, user_id, rank, alpha, dropout, targets, lr, unit,
            gr.Dropdown(choices=choices, value=str(run_dir)))
 
 
-if spaces is not None:  # on a ZeroGPU Space the fine-tune runs on a GPU borrowed for up to 10 minutes
-    train_lab = spaces.GPU(duration=600)(train_lab)
+if spaces is not None:
+    # On a ZeroGPU Space the fine-tune borrows a GPU for at most 5 minutes per call (ZeroGPU favours
+    # short calls; longer runs belong on a dedicated GPU Space, where `spaces` is a no-op).
+    train_lab = spaces.GPU(duration=300)(train_lab)
 
 
 def stop_training(stop):
@@ -402,7 +408,7 @@ def build(ctx: LessonContext) -> None:
     load_button.click(load_and_describe, model, model_info, api_name=False).then(
         preview_html, [model, dataset, example, max_length], preview, api_name=False).then(
         lora_summary, summary_inputs, [lora_text, memory_plot], api_name=False)
-    for trigger in (source.change, upload.upload, hub_id.submit):
+    for trigger in (source.change, upload.upload, hub_id.submit, hub_split.submit):
         trigger(read_data, [source, upload, hub_id, hub_split], [dataset, data_info, example], api_name=False).then(
             preview_html, [model, dataset, example, max_length], preview, api_name=False)
     example.release(preview_html, [model, dataset, example, max_length], preview, api_name=False)

@@ -127,7 +127,12 @@ def build_pocket(out_dir: str | Path, steps: int = 400, seed: int = 0, corpus_pa
     text = Path(corpus_path).read_text(encoding="utf-8")
     t0 = time.perf_counter()
     tokenizer = train_tokenizer(text, shape.get("vocab_size", DEFAULT_SHAPE["vocab_size"]))
-    ids = tokenizer.backend_tokenizer.encode(text).ids  # the whole corpus at once (no length warning)
+    # each paragraph ends with <|end|>, as documents do in real pretraining: the model learns that
+    # token's meaning ("this text is over"), which is also how a chat turn ends
+    ids = []
+    for paragraph in (p.strip() for p in text.split("\n\n")):
+        if paragraph:
+            ids += tokenizer.backend_tokenizer.encode(paragraph).ids + [tokenizer.eos_token_id]
     model = build_model(tokenizer, seed=seed, **shape)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"corpus {len(text):,} characters -> {len(ids):,} tokens (vocab {len(tokenizer)}); model {n_params:,} parameters")
