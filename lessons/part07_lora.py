@@ -224,7 +224,9 @@ def after_stop(user_id):
         if (folder / "adapter_config.json").is_file():
             info = chat.run_info(folder)
             step = info["steps"][-1] if info.get("steps") else 0
-            return (f"**Stopped at step {step}**; the adapter learned so far is saved in `{folder.name}`.",
+            text = (f"**Stopped at step {step}**; the adapter learned so far is saved in `{folder.name}`."
+                    if info.get("stopped_early") else f"Nothing was training; your latest run is `{folder.name}`.")
+            return (text,
                     gr.Dropdown(choices=adapter_choices(user_id), value=str(folder)))
         time.sleep(0.5)
     return "Stopped before the first step finished: nothing was saved.", gr.skip()
