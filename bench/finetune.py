@@ -48,6 +48,11 @@ def smollm2(gguf: str, steps: int) -> None:
     t0 = time.perf_counter()
     loaded = models.load_model(gguf, copy_for_training=False)
     print(f"SmolLM2 from GGUF: {loaded.describe()} ({time.perf_counter() - t0:.1f} s with imports)")
+    from core.finetune import chat
+
+    t = time.perf_counter()
+    reply = chat.generate(loaded.model, loaded.tokenizer, "What is a neural network?", max_new_tokens=30, temperature=0)
+    print(f"SmolLM2 chat, 30 new tokens in {time.perf_counter() - t:.1f} s: {reply!r}")
     # the baseline: one plain forward + backward of the whole model at the same shape
     batch = torch.randint(0, loaded.model.config.vocab_size, (4, 128))
     loaded.model.train()

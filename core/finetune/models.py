@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import functools
 import os
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -33,7 +32,9 @@ PRESETS = [
     (POCKET, "pocket-llama (bundled, offline)"),
 ]
 
-HUB_HOST = ("huggingface.co", 443)
+def hub_url() -> str:
+    """An API page every online Hub answers quickly (HF_ENDPOINT points at a mirror, if set)."""
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/") + f"/api/models/{SMOLLM2}"
 
 
 def _truthy(value: str | None) -> bool:
@@ -41,20 +42,23 @@ def _truthy(value: str | None) -> bool:
 
 
 def hub_reachable(timeout: float = 2.0) -> bool:
-    """Can this process reach huggingface.co? False at once when HF_HUB_OFFLINE is set.
+    """Can this process use the Hub? False at once when HF_HUB_OFFLINE is set.
 
-    A TCP connection in a daemon thread, abandoned after `timeout` seconds: DNS lookups ignore
-    socket timeouts, and a lab must never hang on a network that silently drops packets.
+    A real HTTPS request, not just a TCP connection: proxies and sandboxes may accept any
+    connection and still lead nowhere. Run in a daemon thread abandoned after `timeout` seconds,
+    because DNS lookups ignore socket timeouts and a lab must never hang on a silent network.
     """
     if _truthy(os.environ.get("HF_HUB_OFFLINE")) or _truthy(os.environ.get("TRANSFORMERS_OFFLINE")):
         return False
+    import urllib.request
+
     result = []
 
     def probe() -> None:
         try:
-            socket.create_connection(HUB_HOST, timeout=timeout).close()
-            result.append(True)
-        except OSError:
+            with urllib.request.urlopen(urllib.request.Request(hub_url(), method="HEAD"), timeout=timeout) as reply:
+                result.append(reply.status < 400)
+        except (OSError, ValueError):  # URLError and socket errors are OSErrors
             result.append(False)
 
     worker = threading.Thread(target=probe, daemon=True)

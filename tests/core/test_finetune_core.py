@@ -68,6 +68,17 @@ def test_offline_environment_chooses_the_pocket_model_and_refuses_4bit_on_cpu():
             models.load_model(models.POCKET, four_bit=True)
 
 
+def test_hub_probe_is_time_bounded(monkeypatch):
+    import time
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://10.255.255.1")  # a host that never answers HTTPS
+    start = time.perf_counter()
+    assert models.hub_reachable(timeout=0.3) is False
+    assert time.perf_counter() - start < 1.5
+
+
 def test_settings_are_told_apart():
     cases = {(True, True): ("GPU", models.TINYLLAMA), (False, True): ("CPU with internet", models.SMOLLM2),
              (False, False): ("offline", models.POCKET)}
@@ -87,6 +98,10 @@ def test_clear_messages_for_wrong_paths_and_offline_ids(tmp_path):
         models.resolve(str(tmp_path / "weights.bin"))
     with pytest.raises(ValueError, match="No file or folder"):
         models.resolve(str(tmp_path / "model.gguf"))
+    (tmp_path / "SmolLM2.Q4_1.gguf").write_bytes(b"GGUF")
+    gguf = models.resolve(str(tmp_path / "SmolLM2.Q4_1.gguf"))
+    assert (gguf.kind, gguf.path, gguf.gguf_file) == ("gguf", str(tmp_path.resolve()), "SmolLM2.Q4_1.gguf")
+    assert models.resolve(models.SMOLLM2).kind == "hub"
     with pytest.raises(ValueError, match="neither a Hub id"):
         models.resolve("not a model")
     with pytest.raises(ValueError, match="offline"):
