@@ -52,7 +52,7 @@ def parse_numbers(text: str, what: str = "logits", min_count: int = MIN_LOGITS, 
             raise ValueError(f"{part} is too large: keep the {what} between -{MAX_ABS_LOGIT:,.0f} and {MAX_ABS_LOGIT:,.0f}.")
         values.append(value)
     if len(values) < min_count:
-        raise ValueError(f"Only {len(values)} value: softmax needs at least {min_count} {what} to compare, {example}.")
+        raise ValueError(f"Only {len(values)} value: give at least {min_count} {what}, separated by commas.")
     return np.array(values, dtype=np.float64)
 
 
