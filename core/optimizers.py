@@ -37,6 +37,7 @@ class Surface:
     # for quadratic surfaces SGD diverges above 2 / (largest curvature): a number worth showing
     sgd_limit: float | None = None
     points: tuple[np.ndarray, np.ndarray] | None = field(default=None, compare=False)
+    log_contours: bool = False  # the loss spans orders of magnitude: contour its log instead
 
     def loss_at(self, theta) -> float:
         return float(self.loss(*np.asarray(theta, dtype=np.float64)))
@@ -52,6 +53,13 @@ class Surface:
         ys = np.linspace(*self.y_range, resolution)
         gx, gy = np.meshgrid(xs, ys)
         return xs, ys, self.loss(gx, gy)
+
+    def contour(self, resolution: int = 80):
+        """(xs, ys, values, what the values are) for a contour plot of a 2-D surface."""
+        xs, ys, z = self.grid(resolution)
+        if self.log_contours:
+            return xs, ys, np.log10(np.maximum(z, 1e-3)), "log₁₀ loss"
+        return xs, ys, z, "loss"
 
 
 def _regression_points(n: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +114,7 @@ def _make_surfaces() -> dict[str, Surface]:
         Surface("rosenbrock", "Rosenbrock banana (2-D)", "(1 - x)² + 100·(y - x²)²", 2,
                 lambda x, y: (1 - x) ** 2 + 100 * (y - x ** 2) ** 2,
                 lambda x, y: (-2 * (1 - x) - 400 * x * (y - x ** 2), 200 * (y - x ** 2)),
-                start=(-1.2, 1.0), lr=0.001, x_range=(-2.0, 2.0), y_range=(-1.0, 3.0), minimum=(1.0, 1.0)),
+                start=(-1.2, 1.0), lr=0.001, x_range=(-2.0, 2.0), y_range=(-1.0, 3.0), minimum=(1.0, 1.0), log_contours=True),
         regression_2d,
     ]
     return {s.key: s for s in surfaces}

@@ -295,3 +295,44 @@ def sample_counts(probs, n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(int(seed))
     # multinomial counts n categorical draws at once; p is renormalised against rounding drift
     return rng.multinomial(n, p / p.sum())
+
+
+# --- everything a lab shows at once (so the tab only draws) ---------------------------------
+
+def stability_steps(logits) -> dict[str, np.ndarray]:
+    """The naive formula and the max trick side by side, intermediate values included."""
+    z = np.asarray(logits, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        exp_naive = np.exp(z)
+    shifted = z - z.max()
+    exp_shifted = np.exp(shifted)
+    return {"logits": z, "exp": exp_naive, "naive": naive_softmax(z), "shifted": shifted, "exp_shifted": exp_shifted,
+            "stable": exp_shifted / exp_shifted.sum()}
+
+
+def loss_curve(points: int = 200, smallest: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """p from `smallest` to 1 and -ln p: the curve every cross-entropy loss sits on."""
+    p = np.geomspace(smallest, 1.0, points)
+    return p, -np.log(p)
+
+
+def sample_frequencies(probs, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(counts, counts / n) for n seeded draws: the histogram next to the probabilities."""
+    counts = sample_counts(probs, n, seed)
+    return counts, counts / int(n)
+
+
+def logits_with_push(logits, index: int, amount: float) -> np.ndarray:
+    """The logits with `amount` added to one of them: how the lab moves the distribution."""
+    z = as_logits(logits).copy()
+    z[index] += amount
+    return z
+
+
+def torch_cross_entropy(logits, targets) -> float:
+    """PyTorch's own F.cross_entropy (float64), shown next to ours so learners see they agree."""
+    import torch
+    import torch.nn.functional as F
+
+    return F.cross_entropy(torch.as_tensor(np.atleast_2d(logits), dtype=torch.float64),
+                           torch.as_tensor(np.atleast_1d(targets))).item()
