@@ -269,15 +269,15 @@ def _live(component, fn, inputs, outputs, event="change"):
 def _softmax_tab(ctx: LessonContext) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
-            logits = gr.Textbox(SOFTMAX_LOGITS, label="Logits (2 to 50, comma-separated)", max_length=1600)
+            logits = gr.Textbox(SOFTMAX_LOGITS, label="Logits (2 to 50, comma-separated)", max_length=1600, elem_id="softmax-logits")
             labels = gr.Textbox(SOFTMAX_LABELS, label="Token labels (optional, one per logit)", max_length=1300)
-            temperature = gr.Slider(0, 5, value=1.0, step=0.05, label="Temperature T (0 = greedy)")
+            temperature = gr.Slider(0, 5, value=1.0, step=0.05, label="Temperature T (0 = greedy)", elem_id="softmax-temperature")
             top_k = gr.Slider(1, P.MAX_LOGITS, value=3, step=1, label="top-k: keep the k most likely tokens")
             top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label="top-p: keep tokens until their total reaches p")
             samples = gr.Slider(10, 10_000, value=1000, step=10, label="Sampled tokens N")
             seed = gr.Number(0, label="Random seed", precision=0, minimum=0, maximum=2 ** 31 - 1)
         with gr.Column(scale=3):
-            summary = markdown("")
+            summary = markdown("", elem_id="softmax-summary")
             with gr.Row():
                 probs_plot, log_plot = gr.Plot(show_label=False), gr.Plot(show_label=False)
             with gr.Row():
@@ -300,7 +300,7 @@ def _softmax_tab(ctx: LessonContext) -> None:
         with gr.Column(scale=1, min_width=260):
             big_logits = gr.Textbox(STABILITY_LOGITS, label="Logits", max_length=1600)
         with gr.Column(scale=3):
-            stability = markdown("")
+            stability = markdown("", elem_id="stability-table")
     big_logits.submit(stability_lab, big_logits, stability, api_name=False)
     big_logits.blur(stability_lab, big_logits, stability, api_name=False)
     ctx.demo.load(stability_lab, big_logits, stability, api_name=False)
@@ -313,9 +313,9 @@ def _cross_entropy_tab(ctx: LessonContext) -> None:
             logits = gr.Textbox(CE_LOGITS, label="Logits (2 to 50, comma-separated)", max_length=1600)
             labels = gr.Textbox(CE_LABELS, label="Token labels (optional)", max_length=1300)
             target = gr.Dropdown(P.parse_labels(CE_LABELS, 3), value="cat", label="Correct next token")
-            push = gr.Slider(-6, 6, value=0, step=0.1, label="Push the correct token's logit by")
+            push = gr.Slider(-6, 6, value=0, step=0.1, label="Push the correct token's logit by", elem_id="ce-push")
         with gr.Column(scale=3):
-            summary = markdown("")
+            summary = markdown("", elem_id="ce-summary")
             with gr.Row():
                 curve_plot, grad_plot = gr.Plot(show_label=False), gr.Plot(show_label=False)
     inputs, outputs = [logits, labels, target, push], [summary, curve_plot, grad_plot]
@@ -347,7 +347,7 @@ def _cross_entropy_tab(ctx: LessonContext) -> None:
             batch = gr.Textbox(BATCH, lines=5, max_lines=16, max_length=16 * 1600,
                                label="One position per line: logits -> target index (0 = first token)")
         with gr.Column(scale=3):
-            batch_table = markdown("")
+            batch_table = markdown("", elem_id="batch-table")
     batch.submit(batch_lab, batch, batch_table, api_name=False)
     batch.blur(batch_lab, batch, batch_table, api_name=False)
     ctx.demo.load(batch_lab, batch, batch_table, api_name=False)
@@ -361,14 +361,14 @@ def _descent_tab(ctx: LessonContext) -> None:
         with gr.Column(scale=1, min_width=260):
             surface = gr.Dropdown(SURFACE_CHOICES, value=DEFAULT_SURFACE, label="Loss surface")
             optimizer = gr.Radio(list(O.OPTIMIZERS), value="SGD", label="Optimizer")
-            lr = gr.Slider(0.0005, 2.0, value=default.lr, step=0.0005, label="Learning rate η")
+            lr = gr.Slider(0.0005, 2.0, value=default.lr, step=0.0005, label="Learning rate η", elem_id="descent-lr")
             steps = gr.Slider(1, 300, value=DEFAULT_STEPS, step=1, label="Steps")
             with gr.Row():
                 x0 = gr.Number(default.start[0], label="start x", min_width=100)
                 y0 = gr.Number(default.start[1], label="start y", min_width=100)
             shown = gr.Slider(0, DEFAULT_STEPS, value=DEFAULT_STEPS, step=1, label="Show the path up to step")
         with gr.Column(scale=3):
-            summary = markdown("")
+            summary = markdown("", elem_id="descent-summary")
             path_plot = gr.Plot(show_label=False)
             loss_plot = gr.Plot(show_label=False)
     inputs, outputs = [surface, optimizer, lr, steps, x0, y0, shown], [summary, path_plot, loss_plot]
