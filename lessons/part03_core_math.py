@@ -70,7 +70,7 @@ def softmax_lab(logits_text: str, labels_text: str, temperature: float, top_k: i
         fig_log.add_annotation(text="−∞: probability exactly 0 at T = 0", showarrow=False, xref="paper", yref="paper", x=0.98, y=0.05,
                                xanchor="right")
 
-    fig_h = figure("Entropy of the distribution as temperature changes", "temperature T", "entropy (nats)", height=SMALL)
+    fig_h = figure("Entropy vs temperature", "temperature T", "entropy (nats)", height=SMALL)
     fig_h.add_trace(go.Scatter(x=TEMPERATURES, y=P.entropy_curve(logits, TEMPERATURES), mode="lines", name="H(T)",
                                line=dict(color=PALETTE[6]), hovertemplate="T = %{x:.2f}<br>H = %{y:.4f} nats<extra></extra>"))
     fig_h.add_trace(go.Scatter(x=[temperature], y=[entropy], mode="markers", name="your T", marker=dict(size=12, color=PALETTE[1]),
@@ -79,13 +79,12 @@ def softmax_lab(logits_text: str, labels_text: str, temperature: float, top_k: i
                     annotation_text=f"uniform: ln {len(logits)}", annotation_position="bottom right")
 
     counts, freqs = _parsed(P.sample_frequencies, probs, samples, seed)
-    fig_s = figure(f"{int(samples):,} sampled tokens at T = {temperature:g} vs the probabilities", "token", "share", height=SMALL)
+    fig_s = figure(f"{int(samples):,} samples at T = {temperature:g}", "token", "share of draws", height=SMALL)
     _bars(fig_s, labels, probs, "probability", PALETTE[0])
     _bars(fig_s, labels, freqs, "sampled share", PALETTE[1], customdata=counts,
           hovertemplate="%{x}<br>sampled share: %{y:.4f} (%{customdata} draws)<extra></extra>")
 
-    fig_f = figure(f"Top-k (k = {int(top_k)}) and top-p (p = {top_p:g}) after softmax, renormalised", "token", "probability",
-                   height=SMALL)
+    fig_f = figure(f"Top-k (k = {int(top_k)}) and top-p (p = {top_p:g}), renormalised", "token", "probability", height=SMALL)
     _bars(fig_f, labels, probs, "softmax", PALETTE[7])
     _bars(fig_f, labels, P.top_k_filter(probs, top_k), "top-k", PALETTE[2])
     _bars(fig_f, labels, P.top_p_filter(probs, top_p), "top-p", PALETTE[5])
@@ -217,7 +216,7 @@ def descent_lab(key: str, optimizer: str, lr: float, steps: int, x0, y0, shown_s
 
     path, losses = run.points[: shown + 1], run.losses[: shown + 1]
     hover = "step %{customdata}<br>" + "<br>".join(f"{n} = %{{{c}:.4f}}" for n, c in zip(surface.axis_names, "xy"))
-    title = f"{optimizer}, lr = {lr:g}, on {surface.title}"
+    title = f"{optimizer}, lr = {lr:g}"
     if surface.dim == 2:
         xs, ys, z, z_title = surface.contour()
         fig = figure(title, surface.axis_names[0], surface.axis_names[1], height=420)
@@ -247,6 +246,9 @@ def descent_lab(key: str, optimizer: str, lr: float, steps: int, x0, y0, shown_s
         fig.update_xaxes(range=list(surface.x_range))
         fig.update_yaxes(range=[-0.05 * curve.max(), curve.max() * 1.05])
 
+    # legend under the plot: on a phone a legend beside the title would cover it
+    fig.update_layout(legend=dict(orientation="h", y=-0.18, yanchor="top", x=0, xanchor="left"), margin=dict(b=90))
+
     fig_loss = figure("Loss per step", "step", "loss (log scale)", height=SMALL)
     fig_loss.add_trace(go.Scatter(x=np.arange(len(run.losses)), y=run.losses, mode="lines", name="loss", line=dict(color=PALETTE[0]),
                                   hovertemplate="step %{x}<br>loss = %{y:.6g}<extra></extra>"))
@@ -260,6 +262,11 @@ def descent_lab(key: str, optimizer: str, lr: float, steps: int, x0, y0, shown_s
 
 
 # --- layout and wiring ----------------------------------------------------------------------
+
+def _half_plot() -> gr.Plot:
+    # two to a row on a wide screen; below ~660 px the second wraps under the first
+    return gr.Plot(show_label=False, min_width=320)
+
 
 def _live(component, fn, inputs, outputs, event="change"):
     """Sliders redraw while they move; only the latest value is computed when events pile up."""
@@ -279,9 +286,9 @@ def _softmax_tab(ctx: LessonContext) -> None:
         with gr.Column(scale=3):
             summary = markdown("", elem_id="softmax-summary")
             with gr.Row():
-                probs_plot, log_plot = gr.Plot(show_label=False), gr.Plot(show_label=False)
+                probs_plot, log_plot = _half_plot(), _half_plot()
             with gr.Row():
-                entropy_plot, sample_plot = gr.Plot(show_label=False), gr.Plot(show_label=False)
+                entropy_plot, sample_plot = _half_plot(), _half_plot()
             filter_plot = gr.Plot(show_label=False)
     inputs = [logits, labels, temperature, top_k, top_p, samples, seed]
     outputs = [summary, probs_plot, log_plot, entropy_plot, sample_plot, filter_plot]
@@ -317,7 +324,7 @@ def _cross_entropy_tab(ctx: LessonContext) -> None:
         with gr.Column(scale=3):
             summary = markdown("", elem_id="ce-summary")
             with gr.Row():
-                curve_plot, grad_plot = gr.Plot(show_label=False), gr.Plot(show_label=False)
+                curve_plot, grad_plot = _half_plot(), _half_plot()
     inputs, outputs = [logits, labels, target, push], [summary, curve_plot, grad_plot]
     for box in (logits, labels):
         for event in (box.submit, box.blur):
@@ -390,7 +397,7 @@ def _descent_tab(ctx: LessonContext) -> None:
 
 def build(ctx: LessonContext) -> None:
     lesson_text("part03_core_math")
-    with gr.Tabs():
+    with gr.Tabs(overflow_behavior="wrap"):  # all three labs stay visible on a phone
         with gr.Tab("Softmax"):
             _softmax_tab(ctx)
         with gr.Tab("Cross-entropy"):
