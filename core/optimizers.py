@@ -36,7 +36,8 @@ class Surface:
     axis_names: tuple[str, ...] = ("x", "y")
     # for quadratic surfaces SGD diverges above 2 / (largest curvature): a number worth showing
     sgd_limit: float | None = None
-    points: tuple[np.ndarray, np.ndarray] | None = field(default=None, compare=False)
+    points: tuple[np.ndarray, np.ndarray] | None = field(default=None, compare=False)  # regression data (x, y)
+    predict: Callable | None = None  # predict(theta, x): the regression line the parameters stand for
     log_contours: bool = False  # the loss spans orders of magnitude: contour its log instead
 
     def loss_at(self, theta) -> float:
@@ -93,10 +94,11 @@ def _regression_surfaces() -> tuple[Surface, Surface]:
     hessian = 2 * np.array([[(x ** 2).mean(), x.mean()], [x.mean(), 1.0]])
     one_d = Surface("regression-1d", "Linear regression: slope only (1-D)", f"mean((w·x + {b_best:.3f} - y)²)", 1, loss1, grad1,
                     start=(-3.0,), lr=0.1, x_range=(-4.0, 7.0), minimum=(float(w_best),), axis_names=("w",),
-                    sgd_limit=float(2 / curvature_w), points=(x, y))
+                    sgd_limit=float(2 / curvature_w), points=(x, y), predict=lambda theta, xs: theta[0] * xs + b_best)
     two_d = Surface("regression", "Linear regression: slope and intercept (2-D)", "mean((w·x + b - y)²)", 2, loss2, grad2,
                     start=(-2.0, 4.0), lr=0.1, x_range=(-3.0, 5.0), y_range=(-3.0, 5.0), minimum=(float(w_best), float(b_best)),
-                    axis_names=("w", "b"), sgd_limit=float(2 / np.linalg.eigvalsh(hessian).max()), points=(x, y))
+                    axis_names=("w", "b"), sgd_limit=float(2 / np.linalg.eigvalsh(hessian).max()), points=(x, y),
+                    predict=lambda theta, xs: theta[0] * xs + theta[1])
     return one_d, two_d
 
 

@@ -201,7 +201,11 @@ def step_range(steps: int):
 
 
 def descent_lab(key: str, optimizer: str, lr: float, steps: int, x0, y0, shown_step: int):
-    """(what happened in words, the path on the surface up to shown_step, loss per step)."""
+    """(what happened in words, the path on the surface up to shown_step, loss per step, the fitted line).
+
+    The last plot exists only for the regression surfaces (hidden otherwise): the data points and
+    the line that the parameters at shown_step stand for.
+    """
     surface = O.SURFACES[key]
     start = (x0, y0)[: surface.dim]
     if any(c is None for c in start):
@@ -247,7 +251,7 @@ def descent_lab(key: str, optimizer: str, lr: float, steps: int, x0, y0, shown_s
         fig.update_yaxes(range=[-0.05 * curve.max(), curve.max() * 1.05])
 
     # legend under the plot: on a phone a legend beside the title would cover it
-    fig.update_layout(legend=dict(orientation="h", y=-0.18, yanchor="top", x=0, xanchor="left"), margin=dict(b=90))
+    fig.update_layout(legend=dict(orientation="h", y=-0.24, yanchor="top", x=0, xanchor="left"), margin=dict(b=90))
 
     fig_loss = figure("Loss per step", "step", "loss (log scale)", height=SMALL)
     fig_loss.add_trace(go.Scatter(x=np.arange(len(run.losses)), y=run.losses, mode="lines", name="loss", line=dict(color=PALETTE[0]),
@@ -258,7 +262,23 @@ def descent_lab(key: str, optimizer: str, lr: float, steps: int, x0, y0, shown_s
         fig_loss.update_yaxes(type="log")
     else:
         fig_loss.update_yaxes(title_text="loss")
-    return summary, fig, fig_loss
+    return summary, fig, fig_loss, _fit_plot(surface, run.points[shown], shown)
+
+
+def _fit_plot(surface: O.Surface, theta: np.ndarray, step: int) -> gr.Plot:
+    if surface.predict is None:
+        return gr.Plot(visible=False)
+    x, y = surface.points
+    line_x = np.array([x.min(), x.max()])
+    fig = figure(f"The data and the line at step {step}", "x", "y", height=SMALL)
+    fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name="sampled points (y = 2x + 1 + noise)", marker=dict(color=PALETTE[7]),
+                             hovertemplate="x = %{x:.3f}<br>y = %{y:.3f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=line_x, y=surface.predict(theta, line_x), mode="lines", name="model's line", line=dict(color=PALETTE[1]),
+                             hovertemplate="x = %{x:.3f}<br>prediction = %{y:.3f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=line_x, y=surface.predict(np.asarray(surface.minimum), line_x), mode="lines", name="best line",
+                             line=dict(color=PALETTE[2], dash="dot"), hoverinfo="skip"))
+    fig.update_yaxes(range=[y.min() - 2, y.max() + 2])
+    return gr.Plot(value=fig, visible=True)
 
 
 # --- layout and wiring ----------------------------------------------------------------------
@@ -377,8 +397,9 @@ def _descent_tab(ctx: LessonContext) -> None:
         with gr.Column(scale=3):
             summary = markdown("", elem_id="descent-summary")
             path_plot = gr.Plot(show_label=False)
-            loss_plot = gr.Plot(show_label=False)
-    inputs, outputs = [surface, optimizer, lr, steps, x0, y0, shown], [summary, path_plot, loss_plot]
+            with gr.Row():
+                loss_plot, fit_plot = _half_plot(), _half_plot()
+    inputs, outputs = [surface, optimizer, lr, steps, x0, y0, shown], [summary, path_plot, loss_plot, fit_plot]
     surface.change(surface_defaults, surface, [lr, x0, y0], api_name=False).then(descent_lab, inputs, outputs, api_name=False)
     optimizer.change(descent_lab, inputs, outputs, api_name=False)
     _live(lr, descent_lab, inputs, outputs)

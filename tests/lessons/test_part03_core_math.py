@@ -1,4 +1,6 @@
 """Tab 3's handlers show exactly PyTorch's numbers; bad input gets a message; the labs work in a browser."""
+import base64
+import json
 import math
 import re
 
@@ -15,6 +17,13 @@ from tests.conftest import open_tab
 
 def t64(x):
     return torch.tensor(np.asarray(x, dtype=np.float64))
+
+
+def decoded(values):
+    """Plotly's JSON stores NumPy arrays as base64 ({'dtype', 'bdata'}): back to an array."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values)
 
 
 def trace(fig, name):
@@ -170,7 +179,7 @@ def test_batch_example_matches_f_cross_entropy():
 
 
 def test_descent_lab_draws_torch_optims_path():
-    summary, fig, fig_loss = lab.descent_lab("valley", "Momentum", 0.05, 30, -4.0, 1.5, 30)
+    summary, fig, fig_loss, fit = lab.descent_lab("valley", "Momentum", 0.05, 30, -4.0, 1.5, 30)
     theta = torch.tensor([-4.0, 1.5], dtype=torch.float64, requires_grad=True)
     opt = torch.optim.SGD([theta], lr=0.05, momentum=0.9)
     points, losses = [theta.detach().clone()], []
@@ -186,23 +195,43 @@ def test_descent_lab_draws_torch_optims_path():
     np.testing.assert_allclose(np.c_[path.x, path.y], torch.stack(points).numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(trace(fig_loss, "loss").y, losses, rtol=1e-10)
     assert f"from {losses[0]:.4g} to {losses[-1]:.4g}" in summary
+    assert fit.visible is False  # the data-and-line plot belongs to the regression surfaces only
+
+
+def test_regression_shows_its_points_and_the_line_at_the_shown_step():
+    x, y = lab.O.SURFACES["regression"].points
+    xt, yt = torch.tensor(x), torch.tensor(y)
+    theta = torch.tensor([-2.0, 4.0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([theta], lr=0.1)
+    for _ in range(15):
+        opt.zero_grad()
+        ((theta[0] * xt + theta[1] - yt) ** 2).mean().backward()
+        opt.step()
+    *_, fit = lab.descent_lab("regression", "Adam", 0.1, 25, -2.0, 4.0, 15)
+    assert fit.visible is True
+    data = {t["name"]: t for t in json.loads(fit.value["plot"])["data"]}
+    np.testing.assert_allclose(decoded(data["sampled points (y = 2x + 1 + noise)"]["y"]), y)
+    w, b = theta.detach().tolist()
+    line = data["model's line"]
+    xs, ys = decoded(line["x"]), decoded(line["y"])
+    np.testing.assert_allclose(ys, w * xs + b, rtol=1e-10)
 
 
 def test_step_slider_shows_part_of_the_path():
-    summary, fig, fig_loss = lab.descent_lab("bowl", "SGD", 0.1, 40, -3.0, 2.5, 12)
+    summary, fig, fig_loss, _ = lab.descent_lab("bowl", "SGD", 0.1, 40, -3.0, 2.5, 12)
     assert len(trace(fig, "path").x) == 13 and "Showing step 12 of 40" in summary
     assert trace(fig_loss, "step 12").x[0] == 12 and len(trace(fig_loss, "loss").y) == 41
 
 
 def test_one_dimensional_surface_plots_the_curve():
-    summary, fig, _ = lab.descent_lab("parabola", "SGD", 0.1, 20, -3.0, 0.0, 20)
+    summary, fig, *_ = lab.descent_lab("parabola", "SGD", 0.1, 20, -3.0, 0.0, 20)
     path = trace(fig, "path")
     np.testing.assert_allclose(path.y, (np.asarray(path.x) - 1) ** 2, rtol=1e-12)
     assert path.x[1] == pytest.approx(-3.0 - 0.1 * 2 * (-3.0 - 1))
 
 
 def test_diverging_learning_rate_is_said_in_words_not_plotted_as_infinity():
-    summary, fig, fig_loss = lab.descent_lab("valley", "SGD", 0.7, 100, -4.0, 1.5, 100)
+    summary, fig, fig_loss, _ = lab.descent_lab("valley", "SGD", 0.7, 100, -4.0, 1.5, 100)
     assert "Diverged at step" in summary and "below 0.5" in summary
     for figure in (fig, fig_loss):
         for t in figure.data:
