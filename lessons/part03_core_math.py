@@ -270,12 +270,12 @@ def _fit_plot(surface: O.Surface, theta: np.ndarray, step: int) -> gr.Plot:
         return gr.Plot(visible=False)
     x, y = surface.points
     line_x = np.array([x.min(), x.max()])
-    fig = figure(f"The data and the line at step {step}", "x", "y", height=SMALL)
-    fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name="sampled points (y = 2x + 1 + noise)", marker=dict(color=PALETTE[7]),
-                             hovertemplate="x = %{x:.3f}<br>y = %{y:.3f}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=line_x, y=surface.predict(theta, line_x), mode="lines", name="model's line", line=dict(color=PALETTE[1]),
+    fig = figure(f"Data and line, step {step}", "x", "y", height=SMALL)
+    fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name="data", marker=dict(color=PALETTE[7]),
+                             hovertemplate="sampled from y = 2x + 1 + noise<br>x = %{x:.3f}<br>y = %{y:.3f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=line_x, y=surface.predict(theta, line_x), mode="lines", name="model", line=dict(color=PALETTE[1]),
                              hovertemplate="x = %{x:.3f}<br>prediction = %{y:.3f}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=line_x, y=surface.predict(np.asarray(surface.minimum), line_x), mode="lines", name="best line",
+    fig.add_trace(go.Scatter(x=line_x, y=surface.predict(np.asarray(surface.minimum), line_x), mode="lines", name="best fit",
                              line=dict(color=PALETTE[2], dash="dot"), hoverinfo="skip"))
     fig.update_yaxes(range=[y.min() - 2, y.max() + 2])
     return gr.Plot(value=fig, visible=True)

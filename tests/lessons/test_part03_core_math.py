@@ -210,9 +210,9 @@ def test_regression_shows_its_points_and_the_line_at_the_shown_step():
     *_, fit = lab.descent_lab("regression", "Adam", 0.1, 25, -2.0, 4.0, 15)
     assert fit.visible is True
     data = {t["name"]: t for t in json.loads(fit.value["plot"])["data"]}
-    np.testing.assert_allclose(decoded(data["sampled points (y = 2x + 1 + noise)"]["y"]), y)
+    np.testing.assert_allclose(decoded(data["data"]["y"]), y)
     w, b = theta.detach().tolist()
-    line = data["model's line"]
+    line = data["model"]
     xs, ys = decoded(line["x"]), decoded(line["y"])
     np.testing.assert_allclose(ys, w * xs + b, rtol=1e-10)
 
