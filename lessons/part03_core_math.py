@@ -1,6 +1,6 @@
 """Tab: Core math: softmax, cross-entropy, gradient descent (Part 3).
 
-Three labs in inner tabs. Every number comes from core.probability / core.optimizers; the handlers
+Three labs, one after the other. Every number comes from core.probability / core.optimizers; the handlers
 below only parse widgets, call core and draw. Handlers are module-level so tests and bench/ can
 call them directly.
 """
@@ -293,7 +293,7 @@ def _live(component, fn, inputs, outputs, event="change"):
     getattr(component, event)(fn, inputs=inputs, outputs=outputs, trigger_mode="always_last", show_progress="hidden", api_name=False)
 
 
-def _softmax_tab(ctx: LessonContext) -> None:
+def _softmax_lab(ctx: LessonContext) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
             logits = gr.Textbox(SOFTMAX_LOGITS, label="Logits (2 to 50, comma-separated)", max_length=1600, elem_id="softmax-logits")
@@ -334,7 +334,7 @@ def _softmax_tab(ctx: LessonContext) -> None:
     try_this("Try 1, 2, 3: both columns agree. Then 709, 710, 711: exp(710) is already too big for float64.")
 
 
-def _cross_entropy_tab(ctx: LessonContext) -> None:
+def _cross_entropy_lab(ctx: LessonContext) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
             logits = gr.Textbox(CE_LOGITS, label="Logits (2 to 50, comma-separated)", max_length=1600)
@@ -382,7 +382,7 @@ def _cross_entropy_tab(ctx: LessonContext) -> None:
              "Change the last line's target from 2 to 0: the batch's mean loss drops because that position was confidently wrong.")
 
 
-def _descent_tab(ctx: LessonContext) -> None:
+def _descent_lab(ctx: LessonContext) -> None:
     default = O.SURFACES[DEFAULT_SURFACE]
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
@@ -418,10 +418,11 @@ def _descent_tab(ctx: LessonContext) -> None:
 
 def build(ctx: LessonContext) -> None:
     lesson_text("part03_core_math")
-    with gr.Tabs(overflow_behavior="wrap"):  # all three labs stay visible on a phone
-        with gr.Tab("Softmax"):
-            _softmax_tab(ctx)
-        with gr.Tab("Cross-entropy"):
-            _cross_entropy_tab(ctx)
-        with gr.Tab("Gradient descent"):
-            _descent_tab(ctx)
+    # Sections rather than inner tabs: the app's tab bar is the guide's eleven parts, nothing else.
+    # Each lab is collapsible, so a learner can fold away the ones already done.
+    with gr.Accordion("Lab 1 · Softmax: temperature, sampling, the max trick, top-k and top-p", open=True):
+        _softmax_lab(ctx)
+    with gr.Accordion("Lab 2 · Cross-entropy: loss, gradient, perplexity, a batch", open=True):
+        _cross_entropy_lab(ctx)
+    with gr.Accordion("Lab 3 · Gradient descent: SGD, momentum and Adam on loss surfaces", open=True):
+        _descent_lab(ctx)

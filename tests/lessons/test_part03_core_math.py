@@ -37,8 +37,10 @@ LOGITS = t64([float(x) for x in lab.SOFTMAX_LOGITS.split(",")])
 def test_tab_builds_with_its_three_labs():
     with gr.Blocks() as demo:
         lab.build(LessonContext(demo=demo, tab=None, user_id=None))
-    tabs = [b.label for b in demo.blocks.values() if isinstance(b, gr.Tab)]
-    assert tabs == ["Softmax", "Cross-entropy", "Gradient descent"]
+    sections = [b.label for b in demo.blocks.values() if isinstance(b, gr.Accordion)]
+    assert [s.split(" · ")[0] for s in sections] == ["Lesson", "Lab 1", "Lab 2", "Lab 3"]
+    # no inner tabs: the app's tab bar holds the guide's eleven parts only
+    assert not any(isinstance(b, gr.Tab) for b in demo.blocks.values())
     # defaults are computed on load, so no plot starts empty
     loaded = {fn.fn.__name__ for fn in demo.fns.values() if fn.targets and fn.targets[0][1] == "load"}
     assert {"softmax_lab", "stability_lab", "cross_entropy_lab", "loss_meaning", "batch_lab", "descent_lab"} <= loaded
@@ -270,7 +272,6 @@ def test_labs_in_the_browser(page):
     page.get_by_text("'two' is not a number").first.wait_for()
     assert "0.0000 nats" in summary.inner_text()  # the last good result stays on screen
 
-    page.get_by_role("tab", name="Cross-entropy").click()
     push = page.locator("#ce-push input[type=number]")
     push.fill("2")
     push.press("Enter")
@@ -281,7 +282,6 @@ def test_labs_in_the_browser(page):
                            torch.tensor([0, 1, 2, 2])).item()
     assert f"{mean:.6f}" in page.locator("#batch-table").inner_text()
 
-    page.get_by_role("tab", name="Gradient descent").click()
     page.locator("#descent-summary").get_by_text("After 40 steps").wait_for()
     lr = page.locator("#descent-lr input[type=number]")
     lr.fill("0.7")
