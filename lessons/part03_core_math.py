@@ -404,8 +404,10 @@ def _descent_lab(ctx: LessonContext) -> None:
     optimizer.change(descent_lab, inputs, outputs, api_name=False)
     _live(lr, descent_lab, inputs, outputs)
     _live(shown, descent_lab, inputs, outputs)
-    # a new step count resets the step slider to show the whole path, which redraws
-    _live(steps, step_range, steps, shown)
+    # a new step count first resets the step slider to show the whole path, then redraws (the step
+    # slider's own change event may not fire: its value can stay the same)
+    steps.change(step_range, steps, shown, trigger_mode="always_last", show_progress="hidden", api_name=False).then(
+        descent_lab, inputs, outputs, show_progress="hidden", api_name=False)
     for box in (x0, y0):
         box.submit(descent_lab, inputs, outputs, api_name=False)
         box.blur(descent_lab, inputs, outputs, api_name=False)
