@@ -389,7 +389,7 @@ def _descent_lab(ctx: LessonContext) -> None:
             surface = gr.Dropdown(SURFACE_CHOICES, value=DEFAULT_SURFACE, label="Loss surface")
             optimizer = gr.Radio(list(O.OPTIMIZERS), value="SGD", label="Optimizer")
             lr = gr.Slider(0.0005, 2.0, value=default.lr, step=0.0005, label="Learning rate η", elem_id="descent-lr")
-            steps = gr.Slider(1, 300, value=DEFAULT_STEPS, step=1, label="Steps")
+            steps = gr.Slider(1, 300, value=DEFAULT_STEPS, step=1, label="Steps", elem_id="descent-steps")
             with gr.Row():
                 x0 = gr.Number(default.start[0], label="start x", min_width=100)
                 y0 = gr.Number(default.start[1], label="start y", min_width=100)

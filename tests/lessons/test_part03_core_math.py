@@ -260,6 +260,14 @@ def test_labs_in_the_browser(page):
     page.get_by_text(f"{entropy:.4f} nats").wait_for()  # the default computed on load
     page.locator(".js-plotly-plot").nth(4).wait_for()  # all five softmax plots drawn
 
+    # the slider itself (arrow keys move it like a drag): each move redraws, no button to press
+    slider = page.locator("#softmax-temperature input[type=range]")
+    slider.focus()
+    for _ in range(10):  # 10 steps of 0.05: T = 1.5
+        slider.press("ArrowRight")
+    entropy = torch.distributions.Categorical(logits=LOGITS / 1.5).entropy().item()
+    summary.get_by_text(f"{entropy:.4f} nats").wait_for()
+
     temperature = page.locator("#softmax-temperature input[type=number]")
     temperature.fill("0")
     temperature.press("Enter")
@@ -287,3 +295,9 @@ def test_labs_in_the_browser(page):
     lr.fill("0.7")
     lr.press("Enter")
     page.locator("#descent-summary").get_by_text("Diverged at step").wait_for()
+    steps = page.locator("#descent-steps input[type=number]")
+    lr.fill("0.1")
+    lr.press("Enter")
+    steps.fill("25")
+    steps.press("Enter")
+    page.locator("#descent-summary").get_by_text("Showing step 25 of 25").wait_for()
