@@ -6,6 +6,8 @@ call them directly.
 """
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
@@ -35,7 +37,15 @@ def _parsed(parse, *args):
         raise gr.Error(str(err)) from None
 
 
+def _as_text(label: str) -> str:
+    """A vocabulary label inside Markdown: shown literally, never as formatting or a formula."""
+    # gradio reads $…$ as LaTeX before Markdown runs (escaping does not help), so swap the sign
+    return html.escape(label).replace("$", "＄").translate({ord(c): f"\\{c}" for c in "*_`[]#"})
+
+
 def _bars(fig: go.Figure, labels, values, name: str, colour: str, fmt: str = ".4f", **kwargs) -> go.Figure:
+    # labels such as "1", "2" must stay names of tokens, not become numbers on the x axis
+    fig.update_xaxes(type="category")
     kwargs.setdefault("hovertemplate", f"%{{x}}<br>{name}: %{{y:{fmt}}}<extra></extra>")
     fig.add_trace(go.Bar(x=labels, y=values, name=name, marker_color=colour, **kwargs))
     return fig
@@ -53,7 +63,7 @@ def softmax_lab(logits_text: str, labels_text: str, temperature: float, top_k: i
     log_probs = P.log_softmax(logits, temperature)
     entropy = P.entropy(probs)
     top = int(np.argmax(probs))
-    summary = (f"At **T = {temperature:g}** the top token **{labels[top]}** gets p = {probs[top]:.4f}. "
+    summary = (f"At **T = {temperature:g}** the top token **{_as_text(labels[top])}** gets p = {probs[top]:.4f}. "
                f"**Entropy** H = −Σ p ln p = **{entropy:.4f} nats** (0 = certain; ln {len(logits)} = "
                f"{P.uniform_loss(len(logits)):.4f} = uniform over all {len(logits)} tokens).")
 
@@ -124,18 +134,19 @@ def cross_entropy_lab(logits_text: str, labels_text: str, target: str | None, pu
         target = labels[0]
     index = labels.index(target)
     logits = P.logits_with_push(base, index, push)
+    name = _as_text(target)
     probs = P.softmax(logits)
     loss = P.cross_entropy(logits, index)
     grad = P.cross_entropy_gradient(logits, index)
     perplexity = P.perplexity(loss)
-    summary = (f"Correct token **{target}**: p = {probs[index]:.4f}, so the **loss** = −ln {probs[index]:.4f} = **{loss:.4f}** and "
+    summary = (f"Correct token **{name}**: p = {probs[index]:.4f}, so the **loss** = −ln {probs[index]:.4f} = **{loss:.4f}** and "
                f"**perplexity** = $e^{{{loss:.4f}}}$ = **{perplexity:.3f}**: the model is as unsure as a fair pick among "
                f"{perplexity:.2f} tokens.\n\n"
-               f"The **gradient** of the loss with respect to the logits is softmax − one-hot: {target}'s bar is "
+               f"The **gradient** of the loss with respect to the logits is softmax − one-hot: {name}'s bar is "
                f"p − 1 = {grad[index]:.4f}, every other bar is its own p. A gradient-descent step subtracts it, so "
-               f"{target}'s logit goes **up** and all the others go **down**.")
+               f"{name}'s logit goes **up** and all the others go **down**.")
     if push:
-        summary += f"\n\n(The logit of {target} is pushed by {push:+g}: {base[index]:g} → {logits[index]:g}.)"
+        summary += f"\n\n(The logit of {name} is pushed by {push:+g}: {base[index]:g} → {logits[index]:g}.)"
 
     p_axis, curve = P.loss_curve()
     uniform_p = 1 / len(logits)

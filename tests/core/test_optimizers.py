@@ -147,3 +147,12 @@ def test_bad_settings_are_explained(kwargs, message):
     settings_ = dict(surface=SURFACES["bowl"], optimizer="SGD", lr=0.1, steps=10) | kwargs
     with pytest.raises(ValueError, match=message):
         run_descent(**settings_)
+
+
+def test_contours_of_rosenbrock_are_logarithmic():
+    xs, ys, values, title = SURFACES["rosenbrock"].contour(9)
+    assert title == "log₁₀ loss"
+    for i, j in ((0, 0), (4, 6), (8, 2)):
+        loss = torch_loss("rosenbrock", torch.tensor([xs[j], ys[i]], dtype=torch.float64))
+        assert values[i, j] == pytest.approx(torch.log10(loss.clamp(min=1e-3)).item(), rel=1e-12)
+    assert SURFACES["bowl"].contour(5)[3] == "loss"

@@ -213,3 +213,18 @@ def test_parse_batch():
                           ("2, 1 -> x", "whole number"), ("a, 1 -> 0", "Line 1"), ("", "empty")]:
         with pytest.raises(ValueError, match=message):
             P.parse_batch(text)
+
+
+def test_lab_helpers():
+    steps = P.stability_steps([1000.0, 1001.0, 1002.0])
+    assert np.all(np.isinf(steps["exp"])) and np.all(np.isnan(steps["naive"]))
+    np.testing.assert_array_equal(steps["shifted"], [-2.0, -1.0, 0.0])
+    np.testing.assert_allclose(steps["stable"], torch.softmax(t64([1000.0, 1001.0, 1002.0]), -1).numpy(), rtol=1e-12)
+    p, loss = P.loss_curve(50)
+    assert p[0] == pytest.approx(1e-3) and p[-1] == 1.0
+    np.testing.assert_allclose(loss, -torch.log(t64(p)).numpy(), rtol=1e-12)
+    counts, freqs = P.sample_frequencies([0.5, 0.5], 10, seed=1)
+    np.testing.assert_array_equal(freqs, counts / 10)
+    np.testing.assert_array_equal(P.logits_with_push([1.0, 2.0], 1, -0.5), [1.0, 1.5])
+    z, targets = np.array([[2.0, 1.0, 0.1], [0.0, 1.0, 5.0]]), np.array([2, 0])
+    assert P.torch_cross_entropy(z, targets) == pytest.approx(P.cross_entropy(z, targets), rel=1e-12)

@@ -147,6 +147,14 @@ def test_lesson_example_numbers():
     assert "**2.3170**" in lab.cross_entropy_lab("2.0, 1.0, 0.1", "", "token 3", 0)[0]
 
 
+def test_labels_are_shown_literally():
+    summary = lab.cross_entropy_lab("1, 2, 3", "$, *, <b>", "$", 0.0)[0]
+    assert summary.count("$") == 2  # only the perplexity formula: a label never opens a formula
+    assert "**＄**" in summary
+    fig = lab.softmax_lab("1, 2, 3", "10, 2, 3", 1.0, 2, 0.9, 100, 0)[1]
+    assert fig.layout.xaxis.type == "category" and list(fig.data[0].x) == ["10", "2", "3"]
+
+
 def test_target_choices_follow_the_vocabulary():
     assert lab.ce_targets("1, 2, 3", "a, b, c", "b").value == "b"
     update = lab.ce_targets("1, 2", "x, y", "b")
