@@ -17,7 +17,6 @@ from typing import Callable
 
 import numpy as np
 
-
 # --- loss surfaces --------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -223,9 +222,10 @@ def run_descent(surface: Surface, optimizer: str, lr: float, steps: int, start=N
         for _ in range(steps):
             theta = opt.step(theta, surface.grad_at(theta))
             loss = surface.loss_at(theta)
-            if not (np.all(np.isfinite(theta)) and math.isfinite(loss)) or loss > limit or np.abs(theta).max() > DIVERGED_COORDINATE:
+            finite = bool(np.all(np.isfinite(theta))) and math.isfinite(loss)
+            if not finite or loss > limit or np.abs(theta).max() > DIVERGED_COORDINATE:
                 diverged = True
-                if np.all(np.isfinite(theta)) and math.isfinite(loss):
+                if finite:
                     points.append(theta)  # the last finite point shows the jump off the map
                     losses.append(loss)
                 break

@@ -45,7 +45,8 @@ def parse_numbers(text: str, what: str = "logits", min_count: int = MIN_LOGITS, 
         try:
             value = float(part)
         except ValueError:
-            raise ValueError(f"'{part[:20]}' is not a number. The {what} are numbers such as 2.0, -1.5 or 0, separated by commas.") from None
+            raise ValueError(f"'{part[:20]}' is not a number. The {what} are numbers such as 2.0, -1.5 or 0, "
+                             "separated by commas.") from None
         if not math.isfinite(value):
             raise ValueError(f"'{part}' is not a finite number: the {what} must be ordinary numbers (no nan or inf).")
         if abs(value) > MAX_ABS_LOGIT:
@@ -100,7 +101,8 @@ def parse_batch(text: str, max_positions: int = 16) -> tuple[np.ndarray, np.ndar
         try:
             targets.append(int(target_text.strip()))
         except ValueError:
-            raise ValueError(f"Line {number}: the target '{target_text.strip()[:20]}' is not a whole number (0 is the first token).") from None
+            raise ValueError(f"Line {number}: the target '{target_text.strip()[:20]}' is not a whole number "
+                             "(0 is the first token).") from None
     if len({len(r) for r in rows}) != 1:
         raise ValueError("Every line needs the same number of logits: one logit per vocabulary token.")
     logits = np.stack(rows)

@@ -77,13 +77,14 @@ def softmax_lab(logits_text: str, labels_text: str, temperature: float, top_k: i
                     text=[f"{v:.2f}" if ok else "−∞" for v, ok in zip(log_probs, finite)], textposition="outside")
     fig_log.update_yaxes(range=[1.2 * min(log_probs[finite].min(), -1.0), 0.3])
     if not finite.all():
-        fig_log.add_annotation(text="−∞: probability exactly 0 at T = 0", showarrow=False, xref="paper", yref="paper", x=0.98, y=0.05,
-                               xanchor="right")
+        fig_log.add_annotation(text="−∞: probability exactly 0 at T = 0", showarrow=False, xref="paper", yref="paper",
+                               x=0.98, y=0.05, xanchor="right")
 
     fig_h = figure("Entropy vs temperature", "temperature T", "entropy (nats)", height=SMALL)
     fig_h.add_trace(go.Scatter(x=TEMPERATURES, y=P.entropy_curve(logits, TEMPERATURES), mode="lines", name="H(T)",
                                line=dict(color=PALETTE[6]), hovertemplate="T = %{x:.2f}<br>H = %{y:.4f} nats<extra></extra>"))
-    fig_h.add_trace(go.Scatter(x=[temperature], y=[entropy], mode="markers", name="your T", marker=dict(size=12, color=PALETTE[1]),
+    fig_h.add_trace(go.Scatter(x=[temperature], y=[entropy], mode="markers", name="your T",
+                               marker=dict(size=12, color=PALETTE[1]),
                                hovertemplate="T = %{x:g}<br>H = %{y:.4f} nats<extra></extra>"))
     fig_h.add_hline(y=P.uniform_loss(len(logits)), line_dash="dash", line_color=PALETTE[7],
                     annotation_text=f"uniform: ln {len(logits)}", annotation_position="bottom right")
@@ -113,7 +114,8 @@ def stability_lab(logits_text: str) -> str:
     verdict = ("The naive formula **breaks**: exp(z) overflows float64 above z ≈ 709.78, and inf / inf = **nan**. "
                "Subtracting the largest logit first gives exactly the same probabilities with every exponent ≤ 0."
                if broken else
-               "Both columns agree here: the logits are small enough for exp(z). Try 1000, 1001, 1002 to make the naive one break.")
+               "Both columns agree here: the logits are small enough for exp(z). "
+               "Try 1000, 1001, 1002 to make the naive one break.")
     return "\n".join(rows) + "\n\n" + verdict
 
 
@@ -153,11 +155,13 @@ def cross_entropy_lab(logits_text: str, labels_text: str, target: str | None, pu
     fig_curve = figure("Loss = −ln p(correct token)", "probability of the correct token", "loss (nats)", height=SMALL)
     fig_curve.add_trace(go.Scatter(x=p_axis, y=curve, mode="lines", name="−ln p", line=dict(color=PALETTE[0]),
                                    hovertemplate="p = %{x:.4f}<br>loss = %{y:.4f}<extra></extra>"))
-    fig_curve.add_trace(go.Scatter(x=[uniform_p], y=[P.uniform_loss(len(logits))], mode="markers", name=f"uniform guess 1/{len(logits)}",
+    fig_curve.add_trace(go.Scatter(x=[uniform_p], y=[P.uniform_loss(len(logits))], mode="markers",
+                                   name=f"uniform guess 1/{len(logits)}",
                                    marker=dict(size=10, color=PALETTE[7], symbol="diamond"),
                                    hovertemplate="p = %{x:.4f}<br>loss = %{y:.4f}<extra></extra>"))
     fig_curve.add_trace(go.Scatter(x=[probs[index]], y=[loss], mode="markers", name=f"p({target})",
-                                   marker=dict(size=13, color=PALETTE[1]), hovertemplate="p = %{x:.4f}<br>loss = %{y:.4f}<extra></extra>"))
+                                   marker=dict(size=13, color=PALETTE[1]),
+                                   hovertemplate="p = %{x:.4f}<br>loss = %{y:.4f}<extra></extra>"))
     fig_curve.update_xaxes(range=[0, 1.02])
 
     fig_grad = figure("Probabilities and the gradient d loss / d logits", "token", "value", height=SMALL)
@@ -255,7 +259,8 @@ def descent_lab(key: str, optimizer: str, lr: float, steps: int, x0, y0, shown_s
                                  hovertemplate=f"{surface.axis_names[0]} = %{{x:.3f}}<br>loss = %{{y:.4f}}<extra></extra>"))
         fig.add_trace(go.Scatter(x=path[:, 0], y=losses, mode="lines+markers", name="path", customdata=np.arange(len(path)),
                                  line=dict(color=PALETTE[1], width=1.5), marker=dict(size=6),
-                                 hovertemplate=f"step %{{customdata}}<br>{surface.axis_names[0]} = %{{x:.4f}}<br>loss = %{{y:.4g}}<extra></extra>"))
+                                 hovertemplate=f"step %{{customdata}}<br>{surface.axis_names[0]} = %{{x:.4f}}"
+                                               "<br>loss = %{y:.4g}<extra></extra>"))
         fig.add_trace(go.Scatter(x=path[-1:, 0], y=losses[-1:], mode="markers", name=f"step {shown}",
                                  marker=dict(size=13, color=PALETTE[3]), hoverinfo="skip"))
         fig.update_xaxes(range=list(surface.x_range))
@@ -265,10 +270,12 @@ def descent_lab(key: str, optimizer: str, lr: float, steps: int, x0, y0, shown_s
     fig.update_layout(legend=dict(orientation="h", y=-0.24, yanchor="top", x=0, xanchor="left"), margin=dict(b=90))
 
     fig_loss = figure("Loss per step", "step", "loss (log scale)", height=SMALL)
-    fig_loss.add_trace(go.Scatter(x=np.arange(len(run.losses)), y=run.losses, mode="lines", name="loss", line=dict(color=PALETTE[0]),
+    fig_loss.add_trace(go.Scatter(x=np.arange(len(run.losses)), y=run.losses, mode="lines", name="loss",
+                                  line=dict(color=PALETTE[0]),
                                   hovertemplate="step %{x}<br>loss = %{y:.6g}<extra></extra>"))
     fig_loss.add_trace(go.Scatter(x=[shown], y=[run.losses[shown]], mode="markers", name=f"step {shown}",
-                                  marker=dict(size=11, color=PALETTE[3]), hovertemplate="step %{x}<br>loss = %{y:.6g}<extra></extra>"))
+                                  marker=dict(size=11, color=PALETTE[3]),
+                                  hovertemplate="step %{x}<br>loss = %{y:.6g}<extra></extra>"))
     if run.losses.min() > 0:
         fig_loss.update_yaxes(type="log")
     else:
@@ -301,13 +308,15 @@ def _half_plot() -> gr.Plot:
 
 def _live(component, fn, inputs, outputs, event="change"):
     """Sliders redraw while they move; only the latest value is computed when events pile up."""
-    getattr(component, event)(fn, inputs=inputs, outputs=outputs, trigger_mode="always_last", show_progress="hidden", api_name=False)
+    getattr(component, event)(fn, inputs=inputs, outputs=outputs, trigger_mode="always_last", show_progress="hidden",
+                              api_name=False)
 
 
 def _softmax_lab(ctx: LessonContext) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
-            logits = gr.Textbox(SOFTMAX_LOGITS, label="Logits (2 to 50, comma-separated)", max_length=1600, elem_id="softmax-logits")
+            logits = gr.Textbox(SOFTMAX_LOGITS, label="Logits (2 to 50, comma-separated)", max_length=1600,
+                                elem_id="softmax-logits")
             labels = gr.Textbox(SOFTMAX_LABELS, label="Token labels (optional, one per logit)", max_length=1300)
             temperature = gr.Slider(0, 5, value=1.0, step=0.05, label="Temperature T (0 = greedy)", elem_id="softmax-temperature")
             top_k = gr.Slider(1, P.MAX_LOGITS, value=3, step=1, label="top-k: keep the k most likely tokens")
@@ -359,7 +368,8 @@ def _cross_entropy_lab(ctx: LessonContext) -> None:
     inputs, outputs = [logits, labels, target, push], [summary, curve_plot, grad_plot]
     for box in (logits, labels):
         for event in (box.submit, box.blur):
-            event(ce_targets, [logits, labels, target], target, api_name=False).then(cross_entropy_lab, inputs, outputs, api_name=False)
+            event(ce_targets, [logits, labels, target], target, api_name=False).then(
+                cross_entropy_lab, inputs, outputs, api_name=False)
     target.change(cross_entropy_lab, inputs, outputs, api_name=False)
     _live(push, cross_entropy_lab, inputs, outputs)
     ctx.demo.load(cross_entropy_lab, inputs, outputs, api_name=False)
@@ -390,7 +400,8 @@ def _cross_entropy_lab(ctx: LessonContext) -> None:
     batch.blur(batch_lab, batch, batch_table, api_name=False)
     ctx.demo.load(batch_lab, batch, batch_table, api_name=False)
     try_this("Set V to 50257 (GPT-2's vocabulary): an untrained GPT-2 should start near a loss of 10.8.",
-             "Change the last line's target from 2 to 0: the batch's mean loss drops because that position was confidently wrong.")
+             "Change the last line's target from 2 to 0: the batch's mean loss drops, because that position "
+             "was confidently wrong.")
 
 
 def _descent_lab(ctx: LessonContext) -> None:
@@ -425,8 +436,10 @@ def _descent_lab(ctx: LessonContext) -> None:
     ctx.demo.load(descent_lab, inputs, outputs, api_name=False)
     try_this("On the elongated valley, raise SGD's learning rate from 0.4 to 0.49: the zig-zag across the valley grows. "
              "At 0.55 it diverges, and the app says so.",
-             "Set lr = 0.05: SGD crawls along the flat x direction (loss ≈ 0.72 after 40 steps); Momentum with the same lr gets to ≈ 0.09.",
-             "On Rosenbrock with lr = 0.001 and 300 steps, SGD is still far up the banana (loss ≈ 3.1); Momentum reaches ≈ 0.012.")
+             "Set lr = 0.05: SGD crawls along the flat x direction (loss ≈ 0.72 after 40 steps); "
+             "Momentum with the same lr gets to ≈ 0.09.",
+             "On Rosenbrock with lr = 0.001 and 300 steps, SGD is still far up the banana (loss ≈ 3.1); "
+             "Momentum reaches ≈ 0.012.")
 
 
 def build(ctx: LessonContext) -> None:

@@ -78,7 +78,7 @@ def test_minima_are_where_the_gradient_vanishes():
 def test_sgd_limits_are_two_over_the_largest_curvature():
     for key in ("parabola", "bowl", "valley", "regression", "regression-1d"):
         t = torch.tensor(SURFACES[key].start, dtype=torch.float64)
-        hessian = torch.autograd.functional.hessian(lambda th: torch_loss(key, th), t)
+        hessian = torch.autograd.functional.hessian(lambda th, k=key: torch_loss(k, th), t)
         assert SURFACES[key].sgd_limit == pytest.approx(2 / torch.linalg.eigvalsh(hessian).max().item(), rel=1e-9)
 
 

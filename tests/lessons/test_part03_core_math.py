@@ -48,11 +48,12 @@ def test_tab_builds_with_its_three_labs():
 
 @pytest.mark.parametrize("temperature", [0.3, 1.0, 2.5])
 def test_softmax_lab_shows_torch_numbers(temperature):
-    summary, fig_p, fig_log, fig_h, fig_s, fig_f = lab.softmax_lab(*SOFTMAX_DEFAULTS[:2], temperature, *SOFTMAX_DEFAULTS[3:])
+    summary, fig_p, fig_log, fig_h, fig_s, _ = lab.softmax_lab(*SOFTMAX_DEFAULTS[:2], temperature, *SOFTMAX_DEFAULTS[3:])
     probs = torch.softmax(LOGITS / temperature, -1).numpy()
     np.testing.assert_allclose(fig_p.data[0].y, probs, rtol=1e-12)
     assert list(fig_p.data[0].x) == ["mat", "floor", "sofa", "table", "roof", "moon"]
-    np.testing.assert_allclose(np.asarray(fig_log.data[0].y, dtype=float), torch.log_softmax(LOGITS / temperature, -1).numpy(), rtol=1e-12)
+    log_probs = torch.log_softmax(LOGITS / temperature, -1).numpy()
+    np.testing.assert_allclose(np.asarray(fig_log.data[0].y, dtype=float), log_probs, rtol=1e-12)
     entropy = torch.distributions.Categorical(logits=LOGITS / temperature).entropy().item()
     assert f"{entropy:.4f} nats" in summary and f"p = {probs.max():.4f}" in summary
     assert f"ln 6 = {math.log(6):.4f}" in summary
@@ -234,7 +235,7 @@ def test_step_slider_shows_part_of_the_path():
 
 
 def test_one_dimensional_surface_plots_the_curve():
-    summary, fig, *_ = lab.descent_lab("parabola", "SGD", 0.1, 20, -3.0, 0.0, 20)
+    _, fig, *_ = lab.descent_lab("parabola", "SGD", 0.1, 20, -3.0, 0.0, 20)
     path = trace(fig, "path")
     np.testing.assert_allclose(path.y, (np.asarray(path.x) - 1) ** 2, rtol=1e-12)
     assert path.x[1] == pytest.approx(-3.0 - 0.1 * 2 * (-3.0 - 1))
