@@ -195,14 +195,11 @@ class Trainer:
         return Tokenizer(self.merges, self.pattern, self.special_tokens)
 
 
-def train(text: str, vocab_size: int, pattern: str | None = None, special_tokens=None, on_merge=None) -> Tokenizer:
+def train(text: str, vocab_size: int, pattern: str | None = None, special_tokens=None) -> Tokenizer:
     """Learn `vocab_size - 256` merges from `text` (fewer if the text runs out of pairs)."""
     prepare("", vocab_size, pattern, special_tokens)  # check the arguments before the work
     trainer = Trainer(text, pattern, special_tokens)
     while trainer.vocab_size < vocab_size:
-        step = trainer.step()
-        if step is None:
+        if trainer.step() is None:
             break
-        if on_merge:
-            on_merge(step.pair, step.new_id, step.count)
     return trainer.tokenizer()

@@ -41,7 +41,7 @@ def most_frequent(counts: dict[tuple[int, int], int]) -> tuple[int, int]:
     return max(counts, key=lambda pair: (counts[pair], -pair[0], -pair[1]))
 
 
-def train(text: str, vocab_size: int, pattern: str | None = None, special_tokens=None, on_merge=None) -> Tokenizer:
+def train(text: str, vocab_size: int, pattern: str | None = None, special_tokens=None) -> Tokenizer:
     """Learn `vocab_size - 256` merges from `text` (fewer if the text runs out of pairs)."""
     pieces, pattern, special_tokens = prepare(text, vocab_size, pattern, special_tokens)
     chunks = [list(piece) for piece in pieces]
@@ -53,8 +53,6 @@ def train(text: str, vocab_size: int, pattern: str | None = None, special_tokens
         pair = most_frequent(counts)
         chunks = [merge(ids, pair, new_id) for ids in chunks]
         merges.append((pair, new_id))
-        if on_merge:
-            on_merge(pair, new_id, counts[pair])
     return Tokenizer(merges, pattern, special_tokens)
 
 
