@@ -18,7 +18,7 @@ PATTERNS = {"none": None, "GPT-2": "gpt2", "GPT-4": "gpt4"}
 MAX_TRAIN_CHARS = 300_000  # keeps one learner's step-through state small on a shared server
 MAX_INPUT_CHARS = 20_000  # encode / compare boxes
 PREVIEW_CHARS = 1_500  # how much of the training text is shown re-coloured
-PLAY_YIELD_S = 0.3  # Play refreshes the page about this often
+PLAY_YIELD_S = 0.25  # Play refreshes the page about this often
 TOP_K = 10
 
 
@@ -172,14 +172,19 @@ def step10(session, source, pasted, upload, target, pattern, special):
     return step(session, source, pasted, upload, target, pattern, special, n=10)
 
 
-def play(session, source, pasted, upload, target, pattern, special):
-    """Merge until the target, refreshing the page every few tenths of a second; Stop cancels."""
+def play(session, source, pasted, upload, target, pattern, special, speed=25):
+    """Merge until the target at `speed` merges per second, refreshing the page a few times a
+    second (not every merge: drawing costs more than merging). Stop cancels at the next refresh."""
     session = current_session(session, source, pasted, upload, target, pattern, special)
     begin, start_merges = time.perf_counter(), len(session.trainer.merges)
     last_yield = 0.0
     while session.trainer.vocab_size < session.target:
         if advance(session, 1) == 0:
             break
+        made = len(session.trainer.merges) - start_merges
+        wait = begin + made / float(speed) - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)  # a pace the eye can follow; at top speed this never waits
         now = time.perf_counter()
         if now - last_yield >= PLAY_YIELD_S:
             last_yield = now
@@ -204,7 +209,7 @@ def save_tokenizer(session, user_id):
     folder = sessions.new_run_dir(user_id, "bpe", f"bpe-{session.trainer.vocab_size}")
     path = session.trainer.tokenizer().save(folder / "tokenizer.bpe")
     gr.Info("Saved: a text file with the pattern, special tokens and one merge per line.")
-    return str(path)
+    return gr.update(value=str(path), visible=True)
 
 
 # encode / decode ---------------------------------------------------------------------------------
@@ -273,7 +278,8 @@ def build(ctx: LessonContext) -> None:
             pasted = gr.Textbox(label="Your text", lines=6, visible=False, max_length=MAX_TRAIN_CHARS,
                                 placeholder="Paste a few paragraphs…")
             upload = gr.File(label="A UTF-8 .txt file", file_types=[".txt"], type="filepath", visible=False)
-            target = gr.Slider(257, 2048, value=512, step=1, label="Target vocabulary size (256 bytes + merges)")
+            target = gr.Slider(257, 2048, value=512, step=1, label="Target vocabulary size (256 bytes + merges)",
+                               elem_id="bpe-target")
             pattern = gr.Radio(list(PATTERNS), value="none", label="Pre-split the text before merging",
                                info="GPT-style: words, numbers, punctuation and spaces are merged separately")
             special = gr.Textbox("<|endoftext|>", label="Special tokens (separated by spaces; never split)")
@@ -283,10 +289,10 @@ def build(ctx: LessonContext) -> None:
             with gr.Row():
                 play_btn = gr.Button("Play", min_width=80)
                 stop_btn = gr.Button("Stop", variant="stop", min_width=80)
+            speed = gr.Slider(1, 1000, value=25, step=1, label="Play speed (merges per second)", elem_id="bpe-speed")
             reset_btn = gr.Button("Reset (back to bytes)")
-            with gr.Row():
-                save_btn = gr.Button("Save tokenizer", size="sm")
-            saved = gr.File(label="Your tokenizer (readable text)", visible=True, interactive=False, height=60)
+            save_btn = gr.Button("Save tokenizer (text file)", size="sm")
+            saved = gr.File(label="Your tokenizer: pattern, special tokens, one merge per line", visible=False, interactive=False)
         with gr.Column(scale=3):
             status = markdown("", elem_id="bpe-status")
             last = markdown("", elem_id="bpe-last-merge")
@@ -352,7 +358,7 @@ def build(ctx: LessonContext) -> None:
                   inputs=source, outputs=[pasted, upload], api_name=False)
     step_btn.click(step, [state, *settings], outputs, api_name=False, show_progress="minimal")
     step10_btn.click(step10, [state, *settings], outputs, api_name=False, show_progress="minimal")
-    playing = play_btn.click(play, [state, *settings], outputs, api_name=False, show_progress="minimal")
+    playing = play_btn.click(play, [state, *settings, speed], outputs, api_name=False, show_progress="minimal")
     stop_btn.click(None, cancels=[playing])
     reset_btn.click(reset, settings, outputs, api_name=False, show_progress="minimal")
     save_btn.click(save_tokenizer, [state, ctx.user_id], saved, api_name=False)
