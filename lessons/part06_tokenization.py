@@ -18,7 +18,8 @@ PATTERNS = {"none": None, "GPT-2": "gpt2", "GPT-4": "gpt4"}
 MAX_TRAIN_CHARS = 300_000  # keeps one learner's step-through state small on a shared server
 MAX_INPUT_CHARS = 20_000  # encode / compare boxes
 PREVIEW_CHARS = 1_500  # how much of the training text is shown re-coloured
-PLAY_YIELD_S = 0.25  # Play refreshes the page about this often
+PLAY_YIELD_S = 0.5  # Play refreshes the page about this often (a redraw costs the browser more than a merge)
+PLAY_CURVE_S = 2.0  # and redraws the curve (the heaviest part) this often
 TOP_K = 10
 
 
@@ -177,7 +178,7 @@ def play(session, source, pasted, upload, target, pattern, special, speed=25):
     second (not every merge: drawing costs more than merging). Stop cancels at the next refresh."""
     session = current_session(session, source, pasted, upload, target, pattern, special)
     begin, start_merges = time.perf_counter(), len(session.trainer.merges)
-    last_yield = 0.0
+    last_yield = last_curve = 0.0
     while session.trainer.vocab_size < session.target:
         if advance(session, 1) == 0:
             break
@@ -187,13 +188,16 @@ def play(session, source, pasted, upload, target, pattern, special, speed=25):
             time.sleep(wait)  # a pace the eye can follow; at top speed this never waits
         now = time.perf_counter()
         if now - last_yield >= PLAY_YIELD_S:
-            last_yield = now
-            yield play_view(session, begin, start_merges)
+            with_curve = now - last_curve >= PLAY_CURVE_S
+            last_yield, last_curve = now, (now if with_curve else last_curve)
+            yield play_view(session, begin, start_merges, with_curve=with_curve)
     yield play_view(session, begin, start_merges, finished=True)
 
 
-def play_view(session: Session, begin: float, start_merges: int, finished: bool = False):
+def play_view(session: Session, begin: float, start_merges: int, finished: bool = False, with_curve: bool = True):
     out = list(render(session))
+    if not (with_curve or finished):
+        out[4] = gr.skip()
     elapsed = time.perf_counter() - begin
     made = len(session.trainer.merges) - start_merges
     left = session.target - session.trainer.vocab_size

@@ -76,12 +76,14 @@ class PairIndex:
             if q < 0 or tok[p] != a or tok[q] != b:
                 continue  # this occurrence was destroyed by an earlier merge at a neighbour
             w, o, r = weight[p], prv[p], nxt[q]
-            if track:
-                self._decrease(pair, w)
-                if o >= 0:
-                    self._decrease((tok[o], a), w)
-                if r >= 0:
-                    self._decrease((b, tok[r]), w)
+            if track:  # the merged pair and the pairs it had with its neighbours disappear
+                for gone in (pair, (tok[o], a) if o >= 0 else None, (b, tok[r]) if r >= 0 else None):
+                    if gone is not None:
+                        left = counts[gone] - w
+                        if left:
+                            counts[gone] = left
+                        else:
+                            del counts[gone]  # keep only pairs that occur: top_pairs reads them all
             tok[p], tok[q], nxt[p] = new_id, DEAD, r
             removed += w
             # the merged token makes new pairs with its left neighbour (at o) and right one (at p)
@@ -102,13 +104,6 @@ class PairIndex:
                         created.add(left)
         self.length -= removed
         return created
-
-    def _decrease(self, pair, w: int) -> None:
-        left = self.counts[pair] - w
-        if left:
-            self.counts[pair] = left
-        else:
-            del self.counts[pair]
 
     def apply(self, merges) -> list[int]:
         """Encoding: replay the merges in the order learned; return the final ids in text order."""

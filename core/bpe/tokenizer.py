@@ -25,7 +25,7 @@ PATTERNS = {"gpt2": GPT2_PATTERN, "gpt4": GPT4_PATTERN}
 
 ENDOFTEXT = "<|endoftext|>"
 FORMAT = "core.bpe v1"
-MAX_CACHE = 50_000  # encoded chunks remembered per tokenizer (words repeat a lot in real text)
+MAX_CACHE = 200_000  # encoded chunks remembered per tokenizer (words repeat a lot in real text)
 
 
 def to_bytes(text: str) -> bytes:
