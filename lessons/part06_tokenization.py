@@ -132,9 +132,9 @@ def length_curve(session: Session) -> go.Figure:
     return fig
 
 
-def render(session: Session):
+def render(session: Session, with_curve: bool = True):
     return (session, status_line(session), last_merge_text(session), top_pairs_rows(session),
-            length_curve(session), preview_html(session))
+            length_curve(session) if with_curve else gr.skip(), preview_html(session))
 
 
 # actions -----------------------------------------------------------------------------------------
@@ -195,9 +195,7 @@ def play(session, source, pasted, upload, target, pattern, special, speed=25):
 
 
 def play_view(session: Session, begin: float, start_merges: int, finished: bool = False, with_curve: bool = True):
-    out = list(render(session))
-    if not (with_curve or finished):
-        out[4] = gr.skip()
+    out = list(render(session, with_curve or finished))
     elapsed = time.perf_counter() - begin
     made = len(session.trainer.merges) - start_merges
     left = session.target - session.trainer.vocab_size
