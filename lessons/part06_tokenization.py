@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 
 import gradio as gr
 import plotly.graph_objects as go
@@ -32,7 +33,6 @@ class Session:
     preview: str
     target: int
     last: bpe.MergeStep | None = None
-    started: float = field(default_factory=time.perf_counter)
 
 
 # training text and state -------------------------------------------------------------------------
@@ -112,10 +112,18 @@ def top_pairs_rows(session: Session) -> list[list]:
     return [[f"{a} + {b}", f"{piece(t, a)!r} + {piece(t, b)!r}", count] for (a, b), count in t.top_pairs(TOP_K)]
 
 
+NEW_TOKEN_OUTLINE = "outline:2px solid #e8590c"
+
+
 def preview_html(session: Session) -> str:
+    """The text coloured token by token, with the token the last merge made outlined."""
     tokenizer = session.trainer.tokenizer()
     ids = tokenizer.encode(session.preview)
-    return tokens_html([tokenizer.token_text(i) for i in ids], ids)
+    html = tokens_html([tokenizer.token_text(i) for i in ids], ids)
+    if session.last is not None:
+        html = re.sub(rf'style="background:(#\w+)" title="id {session.last.new_id}:',
+                      rf'style="background:\1;{NEW_TOKEN_OUTLINE}" title="id {session.last.new_id}:', html)
+    return html
 
 
 def length_curve(session: Session) -> go.Figure:
@@ -304,7 +312,8 @@ def build(ctx: LessonContext) -> None:
                                        interactive=False, elem_id="bpe-top-pairs")
                 with gr.Column(min_width=260):
                     curve = gr.Plot(label="Sequence length and compression")
-            markdown(f"**The start of the text, token by token** (first {PREVIEW_CHARS:,} characters; hover a token for its id)")
+            markdown(f"**The start of the text, token by token** (first {PREVIEW_CHARS:,} characters; the newest token is "
+                     "outlined in orange; hover a token for its id)")
             preview = gr.HTML(elem_id="bpe-preview")
     try_this(
         "Press **Step** a few times and watch the first merges: they glue the most common letter pairs, "

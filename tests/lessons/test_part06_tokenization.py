@@ -59,9 +59,10 @@ def test_page_load_shows_the_first_merges_as_a_recount_finds_them():
     lengths = [len(recount(CORPUS, k)[1][0]) for k in range(13)]
     assert list(fig.data[0].y) == lengths and list(fig.data[0].x) == list(range(256, 269))
     assert list(fig.data[1].y) == pytest.approx([n_bytes / n for n in lengths])
-    # the preview colours the start of the text, one span per token, and says nothing extra
-    preview = CORPUS[:tab.PREVIEW_CHARS]
-    assert html.count('class="tok"') == len(session.trainer.tokenizer().encode(preview))
+    # the preview colours the start of the text, one span per token, the newest token outlined
+    preview_ids = session.trainer.tokenizer().encode(CORPUS[:tab.PREVIEW_CHARS])
+    assert html.count('class="tok"') == len(preview_ids)
+    assert html.count(tab.NEW_TOKEN_OUTLINE) == preview_ids.count(new_id) > 0
 
 
 def test_step_step10_and_play_to_the_target():
