@@ -354,6 +354,9 @@ def build(ctx: LessonContext) -> None:
             table = gr.Dataframe(headers=["tokenizer", "tokens", "characters per token", "bytes per token",
                                           "share of the context", "cost of 1,000 such texts"],
                                  interactive=False, elem_id="compare-table")
+            markdown("*Share of the context:* how much of a context window of that many tokens this text fills. "
+                     "*Cost:* sending the text 1,000 times at the example price. Fewer tokens for the same text "
+                     "means more text per context and a smaller bill.")
             views = gr.HTML(elem_id="compare-tokens")
     try_this(
         "Pick **Non-English**: count how many more tokens each tokenizer needs than for English — "
