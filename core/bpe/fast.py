@@ -46,8 +46,7 @@ class PairIndex:
         starts = np.flatnonzero(nxt >= 0)
         codes = data[starts] * 256 + data[starts + 1]
         order = np.argsort(codes, kind="stable")
-        sorted_codes = codes[order]
-        unique, first = np.unique(sorted_codes, return_index=True)
+        unique, first = np.unique(codes[order], return_index=True)
         groups = np.split(starts[order], first[1:]) if len(unique) else []
         self.where = {(int(c) >> 8, int(c) & 255): g.tolist() for c, g in zip(unique, groups)}
         self.track_counts = track_counts
@@ -79,9 +78,9 @@ class PairIndex:
             if track:  # the merged pair and the pairs it had with its neighbours disappear
                 for gone in (pair, (tok[o], a) if o >= 0 else None, (b, tok[r]) if r >= 0 else None):
                     if gone is not None:
-                        left = counts[gone] - w
-                        if left:
-                            counts[gone] = left
+                        remaining = counts[gone] - w
+                        if remaining:
+                            counts[gone] = remaining
                         else:
                             del counts[gone]  # keep only pairs that occur: top_pairs reads them all
             tok[p], tok[q], nxt[p] = new_id, DEAD, r
