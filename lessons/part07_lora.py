@@ -50,12 +50,14 @@ def on_load():
 
 
 def load_and_describe(choice: str):
+    """Generator: says what is loading first (a Hub model can take a while), then time and memory."""
     name = _model_name(choice)
+    yield f"Loading `{name}`… (the first load of a Hub model downloads it)"
     try:
         loaded = models.load_model(name)
     except ValueError as err:
         raise _error(err) from err
-    return loaded.describe()
+    yield loaded.describe()
 
 
 def read_data(source: str, upload, hub_id: str, hub_split: str):
@@ -341,19 +343,24 @@ def build(ctx: LessonContext) -> None:
         with gr.Column(scale=1, min_width=260):
             rank = gr.Slider(1, 64, value=8, step=1, label="Rank r", info="Width of the low-rank update B·A.")
             alpha = gr.Slider(1, 128, value=16, step=1, label="Alpha α", info="The update is scaled by α/r.")
-            dropout = gr.Slider(0, 0.5, value=0.05, step=0.01, label="LoRA dropout")
+            dropout = gr.Slider(0, 0.5, value=0.05, step=0.01, label="LoRA dropout",
+                                info="Randomly zeroes the adapter's input while training, against memorizing.")
             preset = gr.Radio(list(lora_mod.PRESETS), value="all linear", label="Target preset")
             targets = gr.CheckboxGroup(list(lora_mod.ATTENTION + lora_mod.MLP), value=lora_mod.PRESETS["all linear"],
                                        label="Target modules", info="Linear layers that get an adapter.")
-            lr = gr.Number(2e-3, label="Learning rate", minimum=1e-6, maximum=0.5)
+            lr = gr.Number(2e-3, label="Learning rate", minimum=1e-6, maximum=0.5,
+                           info="LoRA takes larger steps than full fine-tuning: 1e-4 to 5e-3 is usual.")
             with gr.Row():
                 unit = gr.Radio(["steps", "epochs"], value="steps", label="Train for")
                 amount = gr.Number(60, label="How many", minimum=0.1, maximum=2000)
             with gr.Row():
-                batch = gr.Slider(1, 32, value=8, step=1, label="Batch size")
-                accum = gr.Slider(1, 16, value=1, step=1, label="Gradient accumulation")
-            max_length = gr.Slider(32, 1024, value=256, step=32, label="Max sequence length (tokens)")
-            eval_fraction = gr.Slider(0, 0.3, value=0.1, step=0.05, label="Held out for evaluation")
+                batch = gr.Slider(1, 32, value=8, step=1, label="Batch size", info="Examples per step.")
+                accum = gr.Slider(1, 16, value=1, step=1, label="Gradient accumulation",
+                                  info="Steps summed before one update: batch × this, in less memory.")
+            max_length = gr.Slider(32, 1024, value=256, step=32, label="Max sequence length (tokens)",
+                                   info="Longer examples are cut; memory grows with it.")
+            eval_fraction = gr.Slider(0, 0.3, value=0.1, step=0.05, label="Held out for evaluation",
+                                      info="Examples never trained on; their loss is the orange curve.")
             four_bit = gr.Checkbox(False, label="Load the base in 4-bit (QLoRA)", interactive=False)
             checkpointing = gr.Checkbox(False, label="Gradient checkpointing",
                                         info="Recompute activations in the backward pass: less memory, ~30% slower.")

@@ -40,6 +40,17 @@ def test_on_load_names_the_setting_and_disables_4bit_with_the_reason():
         assert four_bit.interactive is False and "GPU" in four_bit.info
 
 
+def test_loading_says_what_it_does_then_time_and_memory():
+    first, last = list(tab.load_and_describe(models.POCKET))
+    loaded = models.load_model(models.POCKET)
+    assert "Loading `pocket`" in first
+    assert f"{loaded.weight_bytes / 2**20:.1f} MB" in last and f"{loaded.parameters / 1e6:.2f} M parameters" in last
+    assert loaded.weight_bytes == sum(p.numel() * p.element_size() for p in loaded.model.parameters()) + sum(
+        b.numel() * b.element_size() for b in loaded.model.buffers())
+    with pytest.raises(gr.Error, match="offline"):
+        list(tab.load_and_describe("someone-nonexistent/model-xyz"))
+
+
 def test_lora_summary_numbers_match_peft():
     from peft import get_peft_model
 
