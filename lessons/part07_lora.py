@@ -46,7 +46,7 @@ def on_load():
     reason = env.four_bit_unavailable
     four_bit = gr.Checkbox(value=False, interactive=reason is None,
                            info=reason or "QLoRA: the frozen base in NF4 4-bit, LoRA in 16-bit.")
-    return env.describe(), gr.Dropdown(value=env.default_model), four_bit
+    return env.describe(), gr.Dropdown(value=env.default_model, allow_custom_value=True), four_bit
 
 
 def load_and_describe(choice: str):
