@@ -384,5 +384,6 @@ def build(ctx: LessonContext) -> None:
 
     ctx.demo.load(start, settings, outputs, api_name=False).then(
         encode_box, [state, enc_in], [enc_view, ids_box, enc_summary], api_name=False).then(
+        decode_box, [state, ids_box], dec_out, api_name=False).then(
         compare, [state, cmp_in, context_length, price], [table, views], api_name=False)
     ctx.demo.load(availability_text, outputs=availability, api_name=False)
