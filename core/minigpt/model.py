@@ -176,7 +176,7 @@ class MiniGPT(nn.Module):
         loss = None
         if targets is not None:
             # cross-entropy = -log p(correct next character), averaged over every position
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.view(-1))
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1))
         return logits, loss
 
     @torch.no_grad()

@@ -69,8 +69,10 @@ class TrainConfig:
             value = getattr(self, name)
             if not low <= value <= high:
                 raise ValueError(f"{name} = {value} is outside the supported range {low}..{high}.")
-        if self.warmup_steps >= self.steps and self.steps > 1:
-            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be smaller than steps ({self.steps}).")
+
+    def with_steps(self, steps: int) -> "TrainConfig":
+        """The same recipe for a different run length; warmup is kept to at most a tenth of the run."""
+        return replace(self, steps=steps, warmup_steps=min(self.warmup_steps, steps // 10))
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -154,6 +156,10 @@ class Progress:
     done: bool = False
     stop_reason: str | None = None  # why it ended early: "stopped" or a NaN message
     run_dir: Path | None = None
+
+    def snapshot(self) -> "Progress":
+        """A copy that later steps do not change (the loop keeps updating its own)."""
+        return replace(self, train_curve=list(self.train_curve), val_curve=list(self.val_curve), samples=list(self.samples))
 
     @property
     def initial_loss(self) -> float:
@@ -248,7 +254,7 @@ def train(text: str, model_config: GPTConfig, cfg: TrainConfig, out_dir=None,
     progress.train_loss = estimate_loss(model, data, "train", cfg.eval_batches, cfg.batch_size, cfg.bf16)
     progress.train_curve.append((0, progress.train_loss))
     evaluate_and_save(0)
-    yield progress
+    yield progress.snapshot()
 
     model.train()
     running, running_n = 0.0, 0
@@ -266,7 +272,7 @@ def train(text: str, model_config: GPTConfig, cfg: TrainConfig, out_dir=None,
                 progress.stop_reason = (f"stopped: the loss became {loss.item()} at step {step}; "
                                         "try a smaller learning rate")
                 progress.elapsed = time.perf_counter() - start
-                yield progress  # the run folder keeps the last good (evaluated) weights
+                yield progress.snapshot()  # the run folder keeps the last good (evaluated) weights
                 return
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -299,7 +305,7 @@ def train(text: str, model_config: GPTConfig, cfg: TrainConfig, out_dir=None,
             progress.eta = progress.elapsed / step * (cfg.steps - step)
             if evaluate:
                 evaluate_and_save(step)
-            yield progress
+            yield progress.snapshot()
             if stopping:
                 return
     except GeneratorExit:
