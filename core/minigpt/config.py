@@ -64,8 +64,8 @@ class GPTConfig:
         mlp = (C * 4 * C + b * 4 * C) + (4 * C * C + b * C)  # expand 4x, then project back
         block = 2 * layer_norm + attention + mlp
         embeddings = V * C + T * C  # token table + position table
-        # The output head shares the token table (weight tying), so it adds no parameters.
-        return embeddings + self.n_layer * block + layer_norm
+        head = C * V  # the output layer (no bias, not tied to the token table)
+        return embeddings + self.n_layer * block + layer_norm + head
 
     def memory_estimate(self, batch_size: int) -> dict[str, int]:
         """Rough bytes needed to train in float32 with AdamW, split by what uses them.
