@@ -130,3 +130,12 @@ def generate(model, tokenizer, prompt: str, max_new_tokens: int, temperature: fl
     ids, _ = prompt_ids(tokenizer, prompt)
     for token in generate_ids(model, ids, max_new_tokens, temperature, top_k, top_p, seed, use_cache):
         yield tokenizer.decode([token])
+
+
+def time_generation(model, ids: list[int], max_new_tokens: int, use_cache: bool, **settings) -> tuple[list[int], float]:
+    """Generate and time it: (new token ids, seconds). For comparing the two paths on the same settings."""
+    import time
+
+    start = time.perf_counter()
+    tokens = list(generate_ids(model, ids, max_new_tokens, use_cache=use_cache, **settings))
+    return tokens, time.perf_counter() - start

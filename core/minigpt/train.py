@@ -71,8 +71,10 @@ class TrainConfig:
                 raise ValueError(f"{name} = {value} is outside the supported range {low}..{high}.")
 
     def with_steps(self, steps: int) -> "TrainConfig":
-        """The same recipe for a different run length; warmup is kept to at most a tenth of the run."""
-        return replace(self, steps=steps, warmup_steps=min(self.warmup_steps, steps // 10))
+        """The same recipe for a different run length: warmup at most a tenth of the run,
+        ~15 validation points and ~6 samples whatever the length."""
+        return replace(self, steps=steps, warmup_steps=min(self.warmup_steps, steps // 10),
+                       eval_every=max(1, round(steps / 15)), sample_every=max(1, round(steps / 6)))
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -212,6 +214,24 @@ def save_run(folder, model: MiniGPT, data: CharDataset, model_config: GPTConfig,
         "stop_reason": progress.stop_reason,
     }
     checkpoint.save(folder, model, data.tokenizer, meta)
+
+
+def zip_run(folder) -> Path:
+    """The run folder as one .zip beside it (weights, config, loss history, samples) for download."""
+    import zipfile
+
+    folder = Path(folder)
+    target = folder.with_name(folder.name + ".zip")
+
+    def write(tmp: str) -> None:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name in (LOSS_CSV, SAMPLES_TXT, checkpoint.WEIGHTS, checkpoint.CONFIG):
+                if (folder / name).is_file():
+                    zf.write(folder / name, f"{folder.name}/{name}")
+
+    if not (folder / checkpoint.CONFIG).is_file():
+        raise ValueError("This run has no saved checkpoint yet: train for a few steps first.")
+    return files.atomic_write(target, write)
 
 
 def _sample_prompt(cfg: TrainConfig, text: str, tokenizer) -> list[int]:

@@ -31,10 +31,24 @@ def test_windows_are_shifted_by_one_and_split_train_validation():
 def test_bad_corpora_give_clear_messages():
     with pytest.raises(ValueError, match="has 40 characters; it needs at least 130 for a context of 64"):
         data.CharDataset("x" * 20 + "y" * 20, block_size=64)
-    with pytest.raises(ValueError, match="1 distinct"):
+    with pytest.raises(ValueError, match="one distinct"):
         data.CharDataset("a" * 500, block_size=16)
     with pytest.raises(ValueError, match="empty"):
         data.CharDataset("", block_size=16)
+
+
+def test_corpus_files_utf8_size_and_line_ends(tmp_path):
+    good = tmp_path / "good.txt"
+    good.write_bytes("\ufeffcaf\u00e9 au lait\r\nsecond line".encode("utf-8"))
+    assert data.read_text_file(good) == "caf\u00e9 au lait\nsecond line"
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("caf\u00e9".encode("latin-1"))
+    with pytest.raises(ValueError, match="not UTF-8 text .byte 0xe9 at position 3"):
+        data.read_text_file(latin1)
+    with pytest.raises(ValueError, match="limit is 0 MB"):
+        data.read_text_file(good, max_bytes=10)
+    with pytest.raises(ValueError, match="limit is 2,000,000"):
+        data.check_corpus("ab" * 1_000_001, 16)
 
 
 def test_builtin_corpus_is_there():
@@ -121,3 +135,17 @@ def test_presets_are_valid_and_default_is_the_guides_model():
     assert 0.75e6 < model_config.num_params() < 0.85e6
     with pytest.raises(ValueError, match="Unknown preset"):
         train.preset("nope")
+
+
+def test_zip_holds_the_whole_run(tmp_path):
+    import zipfile
+
+    run = tmp_path / "run"
+    list(train.train(CORPUS, TINY, tiny_train_config(steps=10, eval_every=10, sample_every=10), out_dir=run))
+    path = train.zip_run(run)
+    names = sorted(zipfile.ZipFile(path).namelist())
+    assert names == ["run/config.json", "run/loss_history.csv", "run/model.safetensors", "run/samples.txt"]
+    assert zipfile.ZipFile(path).read("run/loss_history.csv") == (run / train.LOSS_CSV).read_bytes()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no saved checkpoint"):
+        train.zip_run(tmp_path / "empty")
