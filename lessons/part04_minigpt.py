@@ -87,7 +87,7 @@ def preset_values(name: str):
 # ---------- charts ----------
 
 def loss_figure(progress: train.Progress | None, title: str = "Loss while training") -> go.Figure:
-    fig = figure(title, "step", "cross-entropy loss (nats per character)")
+    fig = figure(title, "step", "loss (nats per character)")
     if progress is None:
         return fig
     if progress.train_curve:
@@ -101,7 +101,7 @@ def loss_figure(progress: train.Progress | None, title: str = "Loss while traini
     ln_v = progress.initial_loss
     fig.add_hline(y=ln_v, line=dict(color=PALETTE[7], dash="dash", width=1),
                   annotation_text=f"ln({progress.vocab_size}) = {ln_v:.2f}: uniform guessing",
-                  annotation_position="top right")
+                  annotation_position="bottom left")
     fig.update_xaxes(range=[0, max(progress.total_steps, 1)])
     fig.update_yaxes(rangemode="tozero")
     return fig
@@ -300,12 +300,12 @@ def build(ctx: LessonContext) -> None:
                 steps = gr.Slider(10, 5000, value=defaults[6], step=10, label="Training steps")
                 dropout = gr.Slider(*LIMITS["dropout"], value=defaults[7], step=0.05, label="Dropout")
                 bf16 = gr.Checkbox(value=defaults[8], label="bfloat16 autocast (faster on CPUs with AVX-512 BF16)")
-            size = markdown(elem_id="minigpt-size")
+            size = markdown("", elem_id="minigpt-size")
             with gr.Row():
                 train_btn = gr.Button("Train", variant="primary")
                 stop_btn = gr.Button("Stop", variant="stop")
         with gr.Column(scale=3):
-            status = markdown(elem_id="minigpt-status")
+            status = markdown("", elem_id="minigpt-status")
             with gr.Row(equal_height=False):
                 chart = gr.Plot(label="Loss", scale=3, min_width=320)
                 samples = gr.Textbox(label="Samples (newest first)", lines=14, max_lines=14, scale=2, min_width=260,
@@ -337,8 +337,8 @@ def build(ctx: LessonContext) -> None:
                 compare_btn = gr.Button("KV cache vs no cache")
         with gr.Column(scale=3):
             output = gr.Textbox(label="Prompt + continuation", lines=12, interactive=False, elem_id="minigpt-output")
-            speed = markdown(elem_id="minigpt-speed")
-            comparison = markdown(elem_id="minigpt-compare")
+            speed = markdown("", elem_id="minigpt-speed")
+            comparison = markdown("", elem_id="minigpt-compare")
     try_this(
         "Generate with temperature 0 (greedy), then 1.5: safe repetition versus adventurous misspellings.",
         "Set top-p to 0.5 at temperature 1.2: the nucleus cuts off the unlikely tail and the text is clean again.",
