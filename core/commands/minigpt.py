@@ -64,10 +64,7 @@ def run_train(args) -> int:
     model_config = replace(model_config, **{k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None})
     train_config = replace(train_config, **{k: getattr(args, k) for k in TRAIN_FLAGS + ["bf16"] if getattr(args, k) is not None})
     if args.corpus:
-        try:
-            text = Path(args.corpus).read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise ValueError(f"{args.corpus} is not UTF-8 text; save it as UTF-8 and try again.") from None
+        text = data.read_text_file(args.corpus)
     else:
         text = data.builtin_corpus()
     out = Path(args.out) if args.out else sessions.runs_root() / "cli" / "minigpt" / time.strftime("%Y%m%d-%H%M%S")
