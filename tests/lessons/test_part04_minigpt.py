@@ -175,3 +175,12 @@ def test_browser_train_a_few_steps_then_generate(page):
     page.get_by_role("button", name="Generate", exact=True).click()
     page.locator("#minigpt-speed").get_by_text("characters/s").wait_for(timeout=60_000)
     assert page.locator("#minigpt-output textarea").input_value().startswith("Python is")
+
+
+def test_after_stop_lists_the_stopped_run(trained, monkeypatch):
+    user, outputs = trained
+    infos = []
+    monkeypatch.setattr(gr, "Info", infos.append)
+    update = tab.after_stop(user, outputs[-1][4])
+    assert update["value"] == outputs[-1][4] and infos and "Stopped" in infos[0]
+    assert tab.after_stop(user, None) == gr.update()
