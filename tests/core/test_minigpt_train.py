@@ -149,3 +149,10 @@ def test_zip_holds_the_whole_run(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no saved checkpoint"):
         train.zip_run(tmp_path / "empty")
+
+
+def test_with_steps_keeps_the_recipe_and_scales_the_cadence():
+    _, cfg = train.preset("default")
+    short = cfg.with_steps(100)
+    assert (short.steps, short.warmup_steps, short.eval_every, short.sample_every) == (100, 10, 7, 17)
+    assert (short.learning_rate, short.batch_size) == (cfg.learning_rate, cfg.batch_size)
