@@ -42,7 +42,7 @@ def build_app() -> gr.Blocks:
         user_id = gr.BrowserState(None, storage_key="llm_playground_user")
         gr.Markdown(f"# {TITLE}\nLearn how large language models are trained by training them, one part of the guide per tab.")
         # "wrap": all eleven tabs stay visible (in rows on a phone) instead of hiding behind a "…" menu
-        with gr.Tabs(overflow_behavior="wrap"):
+        with gr.Tabs(overflow_behavior="wrap", elem_id="lesson-tabs"):
             for label, module_name in LESSONS:
                 with gr.Tab(label, id=module_name) as tab:
                     module = importlib.import_module(f"lessons.{module_name}")

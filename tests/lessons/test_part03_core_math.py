@@ -1,0 +1,312 @@
+"""Tab 3's handlers show exactly PyTorch's numbers; bad input gets a message; the labs work in a browser."""
+import base64
+import json
+import math
+import re
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lessons import part03_core_math as lab
+from lessons.common import LessonContext
+from tests.conftest import open_tab
+
+
+def t64(x):
+    return torch.tensor(np.asarray(x, dtype=np.float64))
+
+
+def decoded(values):
+    """Plotly's JSON stores NumPy arrays as base64 ({'dtype', 'bdata'}): back to an array."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values)
+
+
+def trace(fig, name):
+    return next(t for t in fig.data if t.name == name)
+
+
+SOFTMAX_DEFAULTS = (lab.SOFTMAX_LOGITS, lab.SOFTMAX_LABELS, 1.0, 3, 0.9, 1000, 0)
+LOGITS = t64([float(x) for x in lab.SOFTMAX_LOGITS.split(",")])
+
+
+def test_tab_builds_with_its_three_labs():
+    with gr.Blocks() as demo:
+        lab.build(LessonContext(demo=demo, tab=None, user_id=None))
+    sections = [b.label for b in demo.blocks.values() if isinstance(b, gr.Accordion)]
+    assert [s.split(" · ")[0] for s in sections] == ["Lesson", "Lab 1", "Lab 2", "Lab 3"]
+    # no inner tabs: the app's tab bar holds the guide's eleven parts only
+    assert not any(isinstance(b, gr.Tab) for b in demo.blocks.values())
+    # defaults are computed on load, so no plot starts empty
+    loaded = {fn.fn.__name__ for fn in demo.fns.values() if fn.targets and fn.targets[0][1] == "load"}
+    assert {"softmax_lab", "stability_lab", "cross_entropy_lab", "loss_meaning", "batch_lab", "descent_lab"} <= loaded
+
+
+@pytest.mark.parametrize("temperature", [0.3, 1.0, 2.5])
+def test_softmax_lab_shows_torch_numbers(temperature):
+    summary, fig_p, fig_log, fig_h, fig_s, _ = lab.softmax_lab(*SOFTMAX_DEFAULTS[:2], temperature, *SOFTMAX_DEFAULTS[3:])
+    probs = torch.softmax(LOGITS / temperature, -1).numpy()
+    np.testing.assert_allclose(fig_p.data[0].y, probs, rtol=1e-12)
+    assert list(fig_p.data[0].x) == ["mat", "floor", "sofa", "table", "roof", "moon"]
+    log_probs = torch.log_softmax(LOGITS / temperature, -1).numpy()
+    np.testing.assert_allclose(np.asarray(fig_log.data[0].y, dtype=float), log_probs, rtol=1e-12)
+    entropy = torch.distributions.Categorical(logits=LOGITS / temperature).entropy().item()
+    assert f"{entropy:.4f} nats" in summary and f"p = {probs.max():.4f}" in summary
+    assert f"ln 6 = {math.log(6):.4f}" in summary
+    assert trace(fig_h, "your T").y[0] == pytest.approx(entropy, rel=1e-12)
+    curve = trace(fig_h, "H(T)")
+    for i in (10, 50, 100):  # points on the entropy-vs-temperature curve
+        expected = torch.distributions.Categorical(logits=LOGITS / curve.x[i]).entropy().item() if curve.x[i] else 0.0
+        assert curve.y[i] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    np.testing.assert_allclose(trace(fig_s, "probability").y, probs, rtol=1e-12)
+
+
+def test_sampling_histogram_counts_real_draws():
+    *_, fig_s, _ = lab.softmax_lab(*SOFTMAX_DEFAULTS[:5], 5000, 7)
+    sampled = trace(fig_s, "sampled share")
+    counts = np.asarray(sampled.customdata)
+    assert counts.sum() == 5000
+    np.testing.assert_allclose(sampled.y, counts / 5000)
+    probs = torch.softmax(LOGITS, -1).numpy()
+    assert np.all(np.abs(counts / 5000 - probs) < 5 * np.sqrt(probs * (1 - probs) / 5000))
+    # the seed makes it reproducible, a new seed draws again
+    assert np.array_equal(lab.softmax_lab(*SOFTMAX_DEFAULTS[:5], 5000, 7)[4].data[1].customdata, counts)
+    assert not np.array_equal(lab.softmax_lab(*SOFTMAX_DEFAULTS[:5], 5000, 8)[4].data[1].customdata, counts)
+
+
+def test_top_k_and_top_p_bars_match_hugging_face():
+    from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
+
+    fig_f = lab.softmax_lab(*SOFTMAX_DEFAULTS[:3], 2, 0.7, 100, 0)[-1]
+    scores = (LOGITS / 1.0)[None]
+    for name, warper in (("top-k", TopKLogitsWarper(2)), ("top-p", TopPLogitsWarper(0.7))):
+        expected = torch.softmax(warper(None, scores.clone()), -1)[0].numpy()
+        np.testing.assert_allclose(trace(fig_f, name).y, expected, rtol=1e-12, atol=1e-300)
+
+
+def test_temperature_zero_is_greedy_with_a_warning_and_no_infinities():
+    with pytest.warns(UserWarning, match="greedy"):
+        summary, fig_p, fig_log, *_ = lab.softmax_lab(*SOFTMAX_DEFAULTS[:2], 0.0, *SOFTMAX_DEFAULTS[3:])
+    np.testing.assert_array_equal(fig_p.data[0].y, F.one_hot(LOGITS.argmax(), 6).numpy())
+    # log 0 = -inf is labelled, not plotted
+    assert fig_log.data[0].y[0] == 0 and all(v is None for v in fig_log.data[0].y[1:])
+    assert list(fig_log.data[0].text[1:]) == ["−∞"] * 5
+    assert "0.0000 nats" in summary
+
+
+@pytest.mark.parametrize("logits, labels, message", [
+    ("", "", "empty"),
+    ("hello, world", "", "'hello' is not a number"),
+    (", ".join(["0.5"] * 10 ** 6), "", "characters"),
+    ("1, nan, 2", "", "not a finite number"),
+    ("1, 2, 3", "a, b", "3 logits but 2 labels"),
+])
+def test_bad_logits_get_a_clear_message(logits, labels, message):
+    with pytest.raises(gr.Error, match=message):
+        lab.softmax_lab(logits, labels, 1.0, 3, 0.9, 100, 0)
+
+
+def test_stability_table_naive_against_max_trick():
+    table = lab.stability_lab(lab.STABILITY_LOGITS)
+    expected = torch.softmax(t64([1000, 1001, 1002]), -1).numpy()
+    rows = [line for line in table.splitlines() if line.startswith("| 100")]
+    assert [row.split("|")[3].strip() for row in rows] == ["nan"] * 3
+    assert [row.split("|")[2].strip() for row in rows] == ["inf"] * 3
+    assert [float(row.split("|")[6].strip(" *")) for row in rows] == [round(p, 4) for p in expected]
+    assert "breaks" in table
+    assert "agree" in lab.stability_lab("1, 2, 3")
+
+
+@pytest.mark.parametrize("target, push", [("cat", 0.0), ("fish", 0.0), ("dog", 2.5), ("fish", -6.0)])
+def test_cross_entropy_lab_matches_autograd(target, push):
+    summary, fig_curve, fig_grad = lab.cross_entropy_lab(lab.CE_LOGITS, lab.CE_LABELS, target, push)
+    index = ["cat", "dog", "fish"].index(target)
+    logits = t64([2.0, 1.0, 0.1])
+    logits[index] += push
+    logits.requires_grad_()
+    loss = F.cross_entropy(logits[None], torch.tensor([index]))
+    loss.backward()
+    assert f"**{loss.item():.4f}**" in summary and f"**{math.exp(loss.item()):.3f}**" in summary
+    np.testing.assert_allclose(trace(fig_grad, "gradient = p − one-hot").y, logits.grad.numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(trace(fig_grad, "p (softmax)").y, torch.softmax(logits.detach(), -1).numpy(), rtol=1e-12)
+    point = trace(fig_curve, f"p({target})")
+    assert point.x[0] == pytest.approx(torch.softmax(logits.detach(), -1)[index].item(), rel=1e-12)
+    assert point.y[0] == pytest.approx(loss.item(), rel=1e-12)
+    uniform = trace(fig_curve, "uniform guess 1/3")
+    assert uniform.y[0] == pytest.approx(F.cross_entropy(torch.zeros(1, 3, dtype=torch.float64), torch.tensor([0])).item())
+    curve = trace(fig_curve, "−ln p")
+    np.testing.assert_allclose(curve.y, -torch.log(t64(curve.x)).numpy(), rtol=1e-12)
+
+
+def test_lesson_example_numbers():
+    # the lesson text: target token 1 (p = 0.659) loss 0.417; target token 3 (p = 0.099) loss 2.317
+    assert "**0.4170**" in lab.cross_entropy_lab("2.0, 1.0, 0.1", "", "token 1", 0)[0]
+    assert "**2.3170**" in lab.cross_entropy_lab("2.0, 1.0, 0.1", "", "token 3", 0)[0]
+
+
+def test_labels_are_shown_literally():
+    summary = lab.cross_entropy_lab("1, 2, 3", "$, *, <b>", "$", 0.0)[0]
+    assert summary.count("$") == 2  # only the perplexity formula: a label never opens a formula
+    assert "**＄**" in summary
+    fig = lab.softmax_lab("1, 2, 3", "10, 2, 3", 1.0, 2, 0.9, 100, 0)[1]
+    assert fig.layout.xaxis.type == "category" and list(fig.data[0].x) == ["10", "2", "3"]
+
+
+def test_target_choices_follow_the_vocabulary():
+    assert lab.ce_targets("1, 2, 3", "a, b, c", "b").value == "b"
+    update = lab.ce_targets("1, 2", "x, y", "b")
+    assert update.value == "x" and [c[0] for c in update.choices] == ["x", "y"]
+    with pytest.raises(gr.Error, match="not a number"):
+        lab.ce_targets("1, x", "", None)
+
+
+def test_what_a_loss_means():
+    text = lab.loss_meaning(65, 0.09)
+    ln65 = -torch.log(torch.tensor(1 / 65, dtype=torch.float64)).item()
+    p = torch.exp(torch.tensor(-0.09, dtype=torch.float64)).item()
+    assert f"ln 65 = {ln65:.3f}" in text and f"**{p:.3f}**" in text and f"perplexity {1 / p:.3f}" in text
+    assert f"{p * 65:,.0f}×" in text
+    assert "ln 50,257 = 10.825" in lab.loss_meaning(50257, 1.0)
+    for vocab, loss in ((1, 0.1), (None, 0.1), (65, -1), (65, None)):
+        with pytest.raises(gr.Error):
+            lab.loss_meaning(vocab, loss)
+
+
+def test_batch_example_matches_f_cross_entropy():
+    table = lab.batch_lab(lab.BATCH)
+    logits = t64([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3], [1.0, 1.0, 1.0], [3.0, 0.2, -1.0]])
+    targets = torch.tensor([0, 1, 2, 2])
+    per_position = F.cross_entropy(logits, targets, reduction="none")
+    for i, loss in enumerate(per_position.tolist()):
+        assert re.search(rf"^\| {i} \|.*\| {loss:.4f} \|$", table, re.M)
+    mean = F.cross_entropy(logits, targets).item()
+    assert table.count(f"{mean:.6f}") == 2  # ours and PyTorch's
+    with pytest.raises(gr.Error, match="Line 2"):
+        lab.batch_lab("1, 2 -> 0\n1, x -> 1")
+
+
+def test_descent_lab_draws_torch_optims_path():
+    summary, fig, fig_loss, fit = lab.descent_lab("valley", "Momentum", 0.05, 30, -4.0, 1.5, 30)
+    theta = torch.tensor([-4.0, 1.5], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.SGD([theta], lr=0.05, momentum=0.9)
+    points, losses = [theta.detach().clone()], []
+    for _ in range(30):
+        opt.zero_grad()
+        loss = 0.1 * theta[0] ** 2 + 2 * theta[1] ** 2
+        losses.append(loss.item())
+        loss.backward()
+        opt.step()
+        points.append(theta.detach().clone())
+    losses.append((0.1 * theta[0] ** 2 + 2 * theta[1] ** 2).item())
+    path = trace(fig, "path")
+    np.testing.assert_allclose(np.c_[path.x, path.y], torch.stack(points).numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(trace(fig_loss, "loss").y, losses, rtol=1e-10)
+    assert f"from {losses[0]:.4g} to {losses[-1]:.4g}" in summary
+    assert fit.visible is False  # the data-and-line plot belongs to the regression surfaces only
+
+
+def test_regression_shows_its_points_and_the_line_at_the_shown_step():
+    x, y = lab.O.SURFACES["regression"].points
+    xt, yt = torch.tensor(x), torch.tensor(y)
+    theta = torch.tensor([-2.0, 4.0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([theta], lr=0.1)
+    for _ in range(15):
+        opt.zero_grad()
+        ((theta[0] * xt + theta[1] - yt) ** 2).mean().backward()
+        opt.step()
+    *_, fit = lab.descent_lab("regression", "Adam", 0.1, 25, -2.0, 4.0, 15)
+    assert fit.visible is True
+    data = {t["name"]: t for t in json.loads(fit.value["plot"])["data"]}
+    np.testing.assert_allclose(decoded(data["data"]["y"]), y)
+    w, b = theta.detach().tolist()
+    line = data["model"]
+    xs, ys = decoded(line["x"]), decoded(line["y"])
+    np.testing.assert_allclose(ys, w * xs + b, rtol=1e-10)
+
+
+def test_step_slider_shows_part_of_the_path():
+    summary, fig, fig_loss, _ = lab.descent_lab("bowl", "SGD", 0.1, 40, -3.0, 2.5, 12)
+    assert len(trace(fig, "path").x) == 13 and "Showing step 12 of 40" in summary
+    assert trace(fig_loss, "step 12").x[0] == 12 and len(trace(fig_loss, "loss").y) == 41
+
+
+def test_one_dimensional_surface_plots_the_curve():
+    _, fig, *_ = lab.descent_lab("parabola", "SGD", 0.1, 20, -3.0, 0.0, 20)
+    path = trace(fig, "path")
+    np.testing.assert_allclose(path.y, (np.asarray(path.x) - 1) ** 2, rtol=1e-12)
+    assert path.x[1] == pytest.approx(-3.0 - 0.1 * 2 * (-3.0 - 1))
+
+
+def test_diverging_learning_rate_is_said_in_words_not_plotted_as_infinity():
+    summary, fig, fig_loss, _ = lab.descent_lab("valley", "SGD", 0.7, 100, -4.0, 1.5, 100)
+    assert "Diverged at step" in summary and "below 0.5" in summary
+    for figure in (fig, fig_loss):
+        for t in figure.data:
+            if t.type == "scatter":
+                assert np.all(np.isfinite(np.asarray(t.y, dtype=float)))
+
+
+def test_surface_defaults_and_bad_start():
+    lr, x0, y0 = lab.surface_defaults("regression-1d")
+    assert (lr.value, x0.value, y0.visible) == (0.1, -3.0, False)
+    lr, x0, y0 = lab.surface_defaults("rosenbrock")
+    assert (lr.value, x0.value, y0.value, y0.visible) == (0.001, -1.2, 1.0, True)
+    assert lab.step_range(77).maximum == 77
+    with pytest.raises(gr.Error, match="start point"):
+        lab.descent_lab("bowl", "SGD", 0.1, 10, None, 1.0, 10)
+
+
+@pytest.mark.browser
+def test_labs_in_the_browser(page):
+    open_tab(page, "3 · Core math")
+    summary = page.locator("#softmax-summary")
+    probs = torch.softmax(LOGITS, -1)
+    entropy = torch.distributions.Categorical(probs=probs).entropy().item()
+    page.get_by_text(f"{entropy:.4f} nats").wait_for()  # the default computed on load
+    page.locator(".js-plotly-plot").nth(4).wait_for()  # all five softmax plots drawn
+
+    # the slider itself (arrow keys move it like a drag): each move redraws, no button to press
+    slider = page.locator("#softmax-temperature input[type=range]")
+    slider.focus()
+    for _ in range(10):  # 10 steps of 0.05: T = 1.5
+        slider.press("ArrowRight")
+    entropy = torch.distributions.Categorical(logits=LOGITS / 1.5).entropy().item()
+    summary.get_by_text(f"{entropy:.4f} nats").wait_for()
+
+    temperature = page.locator("#softmax-temperature input[type=number]")
+    temperature.fill("0")
+    temperature.press("Enter")
+    page.get_by_text("greedy decoding").first.wait_for()
+    page.get_by_text("0.0000 nats").wait_for()
+
+    logits = page.locator("#softmax-logits textarea")
+    logits.fill("1, two, 3")
+    logits.press("Enter")
+    page.get_by_text("'two' is not a number").first.wait_for()
+    assert "0.0000 nats" in summary.inner_text()  # the last good result stays on screen
+
+    push = page.locator("#ce-push input[type=number]")
+    push.fill("2")
+    push.press("Enter")
+    logits = t64([4.0, 1.0, 0.1])
+    loss = F.cross_entropy(logits[None], torch.tensor([0])).item()
+    page.locator("#ce-summary").get_by_text(f"{loss:.4f}").first.wait_for()
+    mean = F.cross_entropy(t64([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3], [1.0, 1.0, 1.0], [3.0, 0.2, -1.0]]),
+                           torch.tensor([0, 1, 2, 2])).item()
+    assert f"{mean:.6f}" in page.locator("#batch-table").inner_text()
+
+    page.locator("#descent-summary").get_by_text("After 40 steps").wait_for()
+    lr = page.locator("#descent-lr input[type=number]")
+    lr.fill("0.7")
+    lr.press("Enter")
+    page.locator("#descent-summary").get_by_text("Diverged at step").wait_for()
+    steps = page.locator("#descent-steps input[type=number]")
+    lr.fill("0.1")
+    lr.press("Enter")
+    steps.fill("25")
+    steps.press("Enter")
+    page.locator("#descent-summary").get_by_text("Showing step 25 of 25").wait_for()

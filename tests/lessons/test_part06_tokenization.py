@@ -1,0 +1,199 @@
+"""Tab 6: every number the step-through, the encoder and the comparison show, checked by recounting."""
+import re
+
+import gradio as gr
+import pytest
+
+from core.bpe import simple
+from core.token_compare import BUILTIN_CORPUS, EXAMPLES
+from lessons import part06_tokenization as tab
+from lessons.common import LessonContext
+from tests.conftest import open_tab
+
+CORPUS = BUILTIN_CORPUS.read_text(encoding="utf-8")
+DEFAULTS = dict(source=tab.SOURCES[0], pasted="", upload=None, target=512, pattern="none", special="<|endoftext|>")
+
+
+def settings(**changes):
+    s = {**DEFAULTS, **changes}
+    return [s["source"], s["pasted"], s["upload"], s["target"], s["pattern"], s["special"]]
+
+
+def recount(text: str, merges: int):
+    """Independent replay with the simple recount trainer: (merges, token lists, counts before the next merge)."""
+    chunks = [list(text.encode())]
+    done = []
+    for new_id in range(256, 256 + merges):
+        counts = simple.get_stats(chunks)
+        pair = simple.most_frequent(counts)
+        chunks = [simple.merge(ids, pair, new_id) for ids in chunks]
+        done.append((pair, new_id))
+    return done, chunks, simple.get_stats(chunks)
+
+
+def test_tab_builds():
+    with gr.Blocks() as demo:
+        user_id = gr.BrowserState(None)
+        with gr.Tab("6") as t:
+            tab.build(LessonContext(demo=demo, tab=t, user_id=user_id))
+    labels = [b.label for b in demo.blocks.values() if getattr(b, "label", None)]
+    assert "Training text" in labels and "Target vocabulary size (256 bytes + merges)" in labels
+
+
+def test_page_load_shows_the_first_merges_as_a_recount_finds_them():
+    session, status, last, rows, fig, html = tab.start(*settings())
+    merges, chunks, counts = recount(CORPUS, 12)
+    assert session.trainer.merges == merges
+    n_bytes, n_tokens = len(CORPUS.encode()), len(chunks[0])
+    assert f"{n_bytes:,} bytes → {n_tokens:,} tokens ({n_bytes / n_tokens:.2f} bytes per token)" in status
+    assert "Merges 12 / 256" in status
+    # the table: the ten most frequent pairs now, most frequent first, ties by smallest ids
+    expected = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    assert [(r[0], r[2]) for r in rows] == [(f"{a} + {b}", c) for (a, b), c in expected]
+    # the last merge: its pair, how often it occurred before merging, and the new token
+    (a, b), new_id = merges[-1]
+    _, chunks11, _ = recount(CORPUS, 11)
+    before = simple.get_stats(chunks11)
+    assert f"**{before[(a, b)]:,}** times" in last and f"token **{new_id}**" in last
+    # the curve: tokens after 0..12 merges and bytes per token
+    lengths = [len(recount(CORPUS, k)[1][0]) for k in range(13)]
+    assert list(fig.data[0].y) == lengths and list(fig.data[0].x) == list(range(256, 269))
+    assert list(fig.data[1].y) == pytest.approx([n_bytes / n for n in lengths])
+    # the preview colours the start of the text, one span per token, the newest token outlined
+    preview_ids = session.trainer.tokenizer().encode(CORPUS[:tab.PREVIEW_CHARS])
+    assert html.count('class="tok"') == len(preview_ids)
+    assert html.count(tab.NEW_TOKEN_OUTLINE) == preview_ids.count(new_id) > 0
+
+
+def test_step_step10_and_play_to_the_target():
+    session = tab.start(*settings())[0]
+    out = tab.step(session, *settings())
+    assert "Merges 13 / 256" in out[1]
+    out = tab.step10(out[0], *settings())
+    assert "Merges 23 / 256" in out[1]
+    frames = list(tab.play(out[0], *settings(target=300), speed=1000))
+    assert "Merges 44 / 44" in frames[-1][1] and "done" in frames[-1][1]
+    assert frames[-1][0].trainer.merges == recount(CORPUS, 44)[0]
+    # at the target, another step changes nothing
+    assert "Merges 44 / 44" in tab.step(frames[-1][0], *settings(target=300))[1]
+
+
+def test_changing_the_settings_starts_again_from_bytes():
+    session = tab.start(*settings())[0]
+    out = tab.step(session, *settings(pattern="GPT-4"))
+    assert "Merges 1 / 256" in out[1]
+    assert out[0].trainer.pattern is not None
+
+
+def test_training_text_sources(tmp_path):
+    with pytest.raises(gr.Error, match="paste box is empty"):
+        tab.reset(*settings(source=tab.SOURCES[1], pasted="  "))
+    with pytest.raises(gr.Error, match="No file uploaded"):
+        tab.reset(*settings(source=tab.SOURCES[2]))
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\xff\xfe\x00abc")
+    with pytest.raises(gr.Error, match="not UTF-8"):
+        tab.reset(*settings(source=tab.SOURCES[2], upload=str(bad)))
+    good = tmp_path / "good.txt"
+    good.write_text("aaab aaab", encoding="utf-8")
+    session = tab.reset(*settings(source=tab.SOURCES[2], upload=str(good)))[0]
+    assert session.trainer.n_bytes == 9
+    long_text = "xy " * (tab.MAX_TRAIN_CHARS // 2)
+    session = tab.reset(*settings(source=tab.SOURCES[1], pasted=long_text))[0]
+    assert session.trainer.n_bytes == tab.MAX_TRAIN_CHARS
+
+
+def test_encode_and_decode_boxes():
+    session = tab.start(*settings())[0]
+    text = "Python is fun. Héllo 😍"
+    html, ids_text, summary = tab.encode_box(session, text)
+    ids = [int(x) for x in ids_text.split()]
+    assert ids == simple.encode(session.trainer.tokenizer(), text)
+    assert f"**{len(ids)} tokens**" in summary and html.count('class="tok"') == len(ids)
+    assert tab.decode_box(session, ids_text) == text
+    assert tab.decode_box(session, "240") == "\ufffd"  # one byte of a 4-byte emoji
+    with pytest.raises(gr.Error, match="numbers separated by spaces"):
+        tab.decode_box(session, "12 abc")
+    with pytest.raises(gr.Error, match="not in this vocabulary"):
+        tab.decode_box(session, "99999")
+    with pytest.raises(gr.Error, match="at most"):
+        tab.encode_box(session, "x" * (tab.MAX_INPUT_CHARS + 1))
+
+
+def test_comparison_counts_match_tiktoken_and_characters():
+    from core import tiktoken_offline
+
+    session = tab.start(*settings())[0]
+    text = EXAMPLES["Non-English"][0]
+    rows, html = tab.compare(session, text, 8192, 2.5)
+    by_name = {r[0]: r for r in rows}
+    assert by_name["characters"][1] == len(text)
+    ours = by_name[f"your BPE ({session.trainer.vocab_size} tokens)"]
+    assert ours[1] == len(simple.encode(session.trainer.tokenizer(), text))
+    for name in tiktoken_offline.available_names():
+        n = len(tiktoken_offline.get_encoding(name).encode(text))
+        assert by_name[name][1] == n
+        assert by_name[name][2] == round(len(text) / n, 2)
+        assert by_name[name][3] == round(len(text.encode()) / n, 2)
+        assert by_name[name][4] == f"{n / 8192:.2%}" and by_name[name][5] == f"${n * 1000 * 2.5 / 1e6:.4f}"
+        assert f"<h4>{name}: {n} tokens</h4>" in html
+    assert {"cl100k_base", "o200k_base"} <= set(by_name)
+    with pytest.raises(gr.Error, match="Type or pick"):
+        tab.compare(session, " ", 8192, 2.5)
+
+
+def test_examples_and_availability_text():
+    for name in EXAMPLES:
+        text, why = tab.example_text(name)
+        assert text == EXAMPLES[name][0] and why.startswith("**Why look here:**")
+    table = tab.availability_text()
+    for name in ("cl100k_base", "o200k_base", "r50k_base", "gpt2"):
+        assert f"`{name}`" in table
+    assert "✅" in table
+
+
+def test_save_tokenizer_into_the_learners_folder():
+    from core import bpe, sessions
+
+    user = sessions.new_user_id()
+    session = tab.start(*settings())[0]
+    update = tab.save_tokenizer(session, user)
+    path = update["value"]
+    assert path.startswith(str(sessions.user_dir(user)))
+    assert bpe.load(path).merges == session.trainer.merges
+
+
+@pytest.mark.browser
+def test_step_through_in_a_browser(page, tmp_path):
+    open_tab(page, "6 · Tokenization")
+    status = page.locator("#bpe-status")
+    status.get_by_text("Merges 12 / 256").wait_for()
+    page.get_by_role("button", name="Step", exact=True).click()
+    status.get_by_text("Merges 13 / 256").wait_for()
+    page.get_by_role("button", name="Step ×10").click()
+    status.get_by_text("Merges 23 / 256").wait_for()
+    merge = page.locator("#bpe-last-merge").inner_text()
+    assert re.search(r"Merge 23: the pair .* occurred [\d,]+ times, so it became token 278", merge)
+    assert page.locator("#bpe-preview .tok").count() > 100
+    # the comparison ran on load with the official encodings
+    page.locator("#compare-tokens").get_by_text("cl100k_base:").wait_for()
+    assert "not available" in page.locator("#tiktoken-availability").inner_text()  # r50k/gpt2 say why
+    # Play towards a vocabulary of 2048, then Stop: it stops, and the page keeps what was reached
+    target = page.locator("#bpe-target input[type=number]")
+    target.fill("2048")
+    target.press("Enter")
+    speed = page.locator("#bpe-speed input[type=number]")
+    speed.fill("40")
+    speed.press("Enter")
+    page.get_by_role("button", name="Play").click()
+    status.get_by_text("merges/s").wait_for()
+    page.get_by_role("button", name="Stop").click()
+    page.wait_for_timeout(1500)
+
+    def reached():
+        return int(re.search(r"Merges ([\d,]+) / 1,792", status.inner_text()).group(1).replace(",", ""))
+
+    stopped_at = reached()
+    page.wait_for_timeout(1500)
+    assert 23 < stopped_at == reached() < 1792
+    page.screenshot(path=str(tmp_path / "part06.png"), full_page=True)

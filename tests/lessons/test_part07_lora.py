@@ -1,0 +1,167 @@
+"""Tab 7: handlers called directly on the pocket model, and one browser run of the main flow."""
+import os
+import zipfile
+from pathlib import Path
+
+import gradio as gr
+import pytest
+import torch
+
+from core import registry, sessions
+from core.finetune import data, lora, models
+from lessons import part07_lora as tab
+from lessons.common import LessonContext
+
+SHIPPED_ADAPTER = str(sessions.CHECKPOINTS_DIR / "lora" / "pocket-answer-format")
+ALL_LINEAR = lora.PRESETS["all linear"]
+
+
+@pytest.fixture(scope="module")
+def user_id():
+    return sessions.new_user_id()
+
+
+def test_tab_builds():
+    with gr.Blocks() as demo:
+        uid = gr.BrowserState(None)
+        with gr.Tabs():
+            with gr.Tab("7") as t:
+                tab.build(LessonContext(demo=demo, tab=t, user_id=uid))
+    labels = [b.label for b in demo.blocks.values() if getattr(b, "label", None)]
+    assert "Target modules" in labels and "Base + adapter" in labels
+
+
+def test_on_load_names_the_setting_and_disables_4bit_with_the_reason():
+    env = models.detect_environment()
+    text, dropdown, four_bit = tab.on_load()
+    assert env.setting in text and dropdown.value == env.default_model
+    if not env.cuda:
+        assert "offline" in text and dropdown.value == models.POCKET
+        assert four_bit.interactive is False and "GPU" in four_bit.info
+
+
+def test_loading_says_what_it_does_then_time_and_memory():
+    first, last = list(tab.load_and_describe(models.POCKET))
+    loaded = models.load_model(models.POCKET)
+    assert "Loading `pocket`" in first
+    assert f"{loaded.weight_bytes / 2**20:.1f} MB" in last and f"{loaded.parameters / 1e6:.2f} M parameters" in last
+    assert loaded.weight_bytes == sum(p.numel() * p.element_size() for p in loaded.model.parameters()) + sum(
+        b.numel() * b.element_size() for b in loaded.model.buffers())
+    with pytest.raises(gr.Error, match="offline"):
+        list(tab.load_and_describe("someone-nonexistent/model-xyz"))
+
+
+def test_lora_summary_numbers_match_peft():
+    from peft import get_peft_model
+
+    text, fig = tab.lora_summary(models.POCKET, 4, 8, 0.0, ["q_proj", "v_proj"])
+    settings = lora.LoraSettings(4, 8, 0.0, ["q_proj", "v_proj"])
+    fresh = models.load_model(models.POCKET, copy_for_training=True).model
+    n_base = sum(p.numel() for p in fresh.parameters())
+    trainable, total = get_peft_model(fresh, settings.peft_config()).get_nb_trainable_parameters()
+    assert f"{trainable:,} of {total:,} parameters = {100 * trainable / total:.3f}%" in text
+    assert r"\frac{8}{4}" in text
+    bars = fig.data[0].y
+    assert fig.layout.yaxis.title.text == "MB"  # a 0.9M-parameter model: megabytes
+    assert bars[0] == pytest.approx(16 * n_base / 1e6) and bars[1] == pytest.approx((2 * n_base + 16 * trainable) / 1e6)
+
+
+def test_malformed_upload_is_reported_by_line(tmp_path, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(gr, "Warning", lambda msg, *a, **k: warnings.append(msg))
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"instruction": "Say hi", "output": "hi"}\n{broken\n', encoding="utf-8")
+    dataset, summary, _ = tab.read_data(tab.UPLOAD, str(path), "", "")
+    assert len(dataset.examples) == 1 and "line 2" in summary and "line 2" in warnings[0]
+    with pytest.raises(gr.Error, match="No usable examples"):
+        path.write_text("{broken\n", encoding="utf-8")
+        tab.read_data(tab.UPLOAD, str(path), "", "")
+    with pytest.raises(gr.Error, match="offline"):
+        tab.read_data(tab.HUB, None, "tatsu-lab/alpaca", "train[:10]")
+    # picking a source before its file: a hint, and the current data stays
+    kept, hint, _ = tab.read_data(tab.UPLOAD, None, "", "")
+    assert isinstance(kept, type(gr.skip())) and "Choose a .jsonl" in hint
+
+
+def test_preview_counts_the_answer_tokens():
+    dataset, _, _ = tab.read_data(tab.BUILTIN, None, "", "")
+    html = tab.preview_html(models.POCKET, dataset, 3, 256)
+    tokenizer = models.load_model(models.POCKET).tokenizer
+    answer = dataset.examples[3][-1]["content"] + "<|end|>\n"
+    n_answer = len(tokenizer(answer)["input_ids"])  # independent: the answer tokenized on its own
+    assert f"<b>{n_answer} coloured answer tokens</b>" in html
+
+
+def test_refusals_are_errors_not_tracebacks(user_id):
+    dataset = data.builtin()
+    args = [4, 8, 0.0, ALL_LINEAR, 2e-3, "steps", 2, 4, 1, 128, 0.0]
+    if not models.detect_environment().cuda:
+        with pytest.raises(gr.Error, match="4-bit"):
+            next(tab.train_lab(models.POCKET, dataset, user_id, *args, True, False))
+    with pytest.raises(gr.Error, match="target"):
+        next(tab.train_lab(models.POCKET, dataset, user_id, 4, 8, 0.0, [], *args[4:], False, False))
+    with pytest.raises(gr.Error, match="characters"):
+        next(tab.compare_chat(user_id, SHIPPED_ADAPTER, "x" * 2000, 10, 0.0, 0))
+    with pytest.raises(gr.Error, match="not available"):
+        next(tab.compare_chat(user_id, "/etc", "hi", 10, 0.0, 0))
+
+
+def test_shipped_adapter_visibly_follows_the_taught_format(user_id):
+    questions = ("What is a token?", "Why do we normalize layers?", "What is your favourite colour?", "Why use dropout?")
+    finished = 0
+    for question in questions:
+        base, tuned = list(tab.compare_chat(user_id, SHIPPED_ADAPTER, question, 100, 0.0, 0))[-1]
+        assert tuned.startswith("Answer:") and not base.startswith("Answer:")
+        finished += tuned.rstrip().endswith("[done]")
+    assert finished >= len(questions) - 1  # a 0.9M-parameter model after 80 steps: the format, nearly always
+
+
+def test_train_then_chat_download_merge_export(user_id):
+    dataset = data.builtin()
+    outputs = list(tab.train_lab(models.POCKET, dataset, user_id, 4, 8, 0.0, ["q_proj", "v_proj"], 3e-3, "steps", 4,
+                                 4, 1, 128, 0.1, False, False))
+    status, fig, stop, dropdown = outputs[-1]
+    run_dir = dropdown.value
+    assert "Done" in status and Path(run_dir).parent.name == "lora"
+    assert dropdown.value == run_dir and run_dir in [v for _, v in dropdown.choices]
+    assert list(fig.data[0].y) == __import__("json").loads((Path(run_dir) / "run.json").read_text())["losses"]
+    base, tuned = list(tab.compare_chat(user_id, run_dir, "What is a token?", 8, 0.0, 0))[-1]
+    assert base and tuned
+    names = zipfile.ZipFile(tab.download_adapter(user_id, run_dir)).namelist()
+    assert any(n.endswith("adapter_model.safetensors") for n in names)
+    assert "accelerate launch" in Path(tab.export_script(user_id, run_dir)).read_text()
+    merged = zipfile.ZipFile(tab.merge_adapter(user_id, run_dir)).namelist()
+    assert any(n.endswith("config.json") for n in merged) and any(n.endswith("model.safetensors") for n in merged)
+    assert registry.list_checkpoints("lora", user_id)[0].path == Path(run_dir)
+
+
+@pytest.mark.browser
+def test_browser_fine_tune_stop_and_compare(page):
+    from tests.conftest import open_tab
+
+    shots = Path("/tmp/shots-issue8")
+    shots.mkdir(exist_ok=True)
+    open_tab(page, "7 · LoRA fine-tuning")
+    page.get_by_text("Setting:").first.wait_for()
+    page.get_by_text("coloured answer tokens").wait_for(timeout=60_000)
+    page.locator("#lora-params").get_by_text("Trainable:").wait_for()
+    amount = page.get_by_label("How many")
+    # a long run, stopped after a few steps: the result stays and the adapter is kept
+    amount.fill("400")
+    page.get_by_role("button", name="Fine-tune").click()
+    page.locator("#lora-status").get_by_text("step ").wait_for(timeout=90_000)
+    page.get_by_role("button", name="Stop").click()
+    page.locator("#lora-status").get_by_text("Stopped at step").wait_for(timeout=60_000)
+    # a short full run, then ask both models
+    amount.fill("40")
+    page.get_by_role("button", name="Fine-tune").click()
+    page.locator("#lora-status").get_by_text("Done; adapter saved").wait_for(timeout=120_000)
+    page.get_by_role("button", name="Ask both").click()
+    tuned = page.locator("#lora-tuned-answer textarea")
+    page.wait_for_function("() => document.querySelector('#lora-tuned-answer textarea').value.length > 40",
+                           timeout=60_000)
+    assert tuned.input_value().startswith("Answer:")  # the taught format, after 40 steps
+    assert page.locator("#lora-base-answer textarea").input_value()
+    page.screenshot(path=str(shots / "part07-desktop.png"), full_page=True)
+    page.set_viewport_size({"width": 400, "height": 900})
+    page.screenshot(path=str(shots / "part07-400px.png"), full_page=True)
