@@ -1,0 +1,110 @@
+"""`python -m core train` and `python -m core generate`: the guide's train.py and generate.py.
+
+    python -m core train                                   # the guide's model on the built-in corpus
+    python -m core train --corpus my.txt --steps 500 --out runs/mine
+    python -m core generate "Python is" 200                # from the shipped default checkpoint
+    python -m core generate "The transformer" 300 --checkpoint runs/mine --temperature 0.8
+
+The shipped checkpoint checkpoints/minigpt/default/ was made with:
+
+    python -m core train --preset default --threads 2 --out checkpoints/minigpt/default
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import fields
+
+ORDER = 4
+
+DEFAULT_CHECKPOINT = "checkpoints/minigpt/default"
+
+# command-line flag -> (field, which config) for the hyperparameters a learner may override
+MODEL_FLAGS = ["n_layer", "n_head", "n_embd", "block_size", "dropout"]
+TRAIN_FLAGS = ["steps", "batch_size", "learning_rate", "warmup_steps", "eval_every", "sample_every", "seed", "threads"]
+
+
+def register(subparsers) -> None:
+    from core.minigpt.config import GPTConfig
+
+    p = subparsers.add_parser("train", help="train a MiniGPT (Part 4) and save it as a checkpoint folder")
+    p.add_argument("--corpus", metavar="FILE", help="UTF-8 text file to train on (default: the built-in corpus)")
+    p.add_argument("--preset", default="default", help="starting settings: default (the guide's model) or speedrun")
+    p.add_argument("--out", metavar="DIR", help="run folder to write (default: checkpoints/runs/cli/minigpt/<time>)")
+    types = {f.name: f.type for f in fields(GPTConfig)}
+    for name in MODEL_FLAGS:
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float if "float" in str(types[name]) else int)
+    for name in TRAIN_FLAGS:
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float if name == "learning_rate" else int)
+    p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast (faster on CPUs with AVX-512 BF16)")
+    p.set_defaults(func=run_train)
+
+    g = subparsers.add_parser("generate", help="continue a prompt with a trained MiniGPT (Part 4)")
+    g.add_argument("prompt", nargs="?", default="Python is", help='text to continue (default "Python is")')
+    g.add_argument("tokens", nargs="?", type=int, default=200, help="number of characters to generate (default 200)")
+    g.add_argument("--checkpoint", metavar="DIR", default=DEFAULT_CHECKPOINT, help=f"checkpoint folder (default {DEFAULT_CHECKPOINT})")
+    g.add_argument("--temperature", type=float, default=0.8, help="0 = greedy; higher = more random (default 0.8)")
+    g.add_argument("--top-k", type=int, default=0, help="sample only among the k most likely characters (0 = off)")
+    g.add_argument("--top-p", type=float, default=1.0, help="sample only from the smallest set with this much probability (1 = off)")
+    g.add_argument("--seed", type=int, default=None, help="fix the randomness to get the same text again")
+    g.add_argument("--no-cache", action="store_true", help="recompute the whole context every step (slower; same text)")
+    g.set_defaults(func=run_generate)
+
+
+def run_train(args) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from core import sessions
+    from core.minigpt import data, train
+
+    model_config, train_config = train.preset(args.preset)
+    if args.steps is not None:
+        train_config = train_config.with_steps(args.steps)
+    model_config = replace(model_config, **{k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None})
+    train_config = replace(train_config, **{k: getattr(args, k) for k in TRAIN_FLAGS + ["bf16"] if getattr(args, k) is not None})
+    if args.corpus:
+        text = data.read_text_file(args.corpus)
+    else:
+        text = data.builtin_corpus()
+    out = Path(args.out) if args.out else sessions.runs_root() / "cli" / "minigpt" / time.strftime("%Y%m%d-%H%M%S")
+    print(f"training {model_config.n_layer} layers x {model_config.n_head} heads x {model_config.n_embd} wide, "
+          f"context {model_config.block_size}, {train_config.steps} steps -> {out}")
+    gen = train.train(text, model_config, train_config, out_dir=out)
+    try:
+        for progress in gen:
+            if progress.step == 0:
+                print(f"{progress.num_params:,} parameters, vocabulary {progress.vocab_size} characters, "
+                      f"initial loss ln({progress.vocab_size}) = {progress.initial_loss:.3f}")
+            if progress.step % (train_config.log_every * 10) == 0 or progress.done:
+                print(progress.status_line(), flush=True)
+            if progress.new_sample:
+                print(f"--- sample at step {progress.step} ---\n{progress.new_sample}\n---", flush=True)
+    except KeyboardInterrupt:
+        gen.close()  # saves the weights learned so far
+        print("stopped; the run so far is saved", file=sys.stderr)
+    print(f"saved to {out}  (try: python -m core generate \"{train_config.sample_prompt or 'The'}\" 200 --checkpoint {out})")
+    return 0
+
+
+def run_generate(args) -> int:
+    from pathlib import Path
+
+    from core import sessions
+    from core.minigpt import checkpoint, sample
+
+    sample.check_settings(args.tokens, args.temperature, args.top_k or None, args.top_p)
+    folder = Path(args.checkpoint)
+    if not folder.is_absolute() and not folder.exists():
+        folder = sessions.PROJECT_ROOT / folder  # the default works from any working directory
+    loaded = checkpoint.load(folder)
+    ids, unknown = sample.prompt_ids(loaded.tokenizer, args.prompt, drop_unknown=True)
+    if unknown:
+        print(f"note: dropped characters this model never saw: {' '.join(map(repr, unknown))}", file=sys.stderr)
+    prompt = loaded.tokenizer.decode(ids)
+    print(prompt, end="", flush=True)
+    for token in sample.generate_ids(loaded.model, ids, args.tokens, args.temperature, args.top_k or None,
+                                     args.top_p, args.seed, use_cache=not args.no_cache):
+        print(loaded.tokenizer.decode([token]), end="", flush=True)
+    print()
+    return 0

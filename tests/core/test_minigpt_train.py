@@ -1,0 +1,158 @@
+"""Data windows, the learning-rate schedule, and a tiny training run end to end."""
+import csv
+import math
+
+import pytest
+import torch
+
+from core.minigpt import checkpoint, data, train
+from core.minigpt.config import GPTConfig
+
+CORPUS = "a cat sat on a mat. a dog sat on a log. " * 20
+TINY = GPTConfig(block_size=16, n_layer=1, n_head=2, n_embd=32)
+
+
+def tiny_train_config(**overrides):
+    return train.TrainConfig(**{**dict(steps=60, batch_size=8, learning_rate=1e-2, warmup_steps=5, eval_every=30,
+                                       eval_batches=2, sample_every=30, sample_tokens=20, log_every=10, threads=1),
+                                **overrides})
+
+
+def test_windows_are_shifted_by_one_and_split_train_validation():
+    ds = data.CharDataset(CORPUS, block_size=16, val_fraction=0.1)
+    assert len(ds.train) + len(ds.val) == len(CORPUS) and len(ds.val) == len(CORPUS) // 10
+    x, y = ds.batch("train", 4, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (4, 16)
+    assert torch.equal(x[:, 1:], y[:, :-1])
+    text = ds.tokenizer.decode(torch.cat([x[0], y[0, -1:]]).tolist())
+    assert text in CORPUS[: len(ds.train)]
+
+
+def test_bad_corpora_give_clear_messages():
+    with pytest.raises(ValueError, match="has 40 characters; it needs at least 130 for a context of 64"):
+        data.CharDataset("x" * 20 + "y" * 20, block_size=64)
+    with pytest.raises(ValueError, match="one distinct"):
+        data.CharDataset("a" * 500, block_size=16)
+    with pytest.raises(ValueError, match="empty"):
+        data.CharDataset("", block_size=16)
+
+
+def test_corpus_files_utf8_size_and_line_ends(tmp_path):
+    good = tmp_path / "good.txt"
+    good.write_bytes("\ufeffcaf\u00e9 au lait\r\nsecond line".encode("utf-8"))
+    assert data.read_text_file(good) == "caf\u00e9 au lait\nsecond line"
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("caf\u00e9".encode("latin-1"))
+    with pytest.raises(ValueError, match="not UTF-8 text .byte 0xe9 at position 3"):
+        data.read_text_file(latin1)
+    with pytest.raises(ValueError, match="limit is 0 MB"):
+        data.read_text_file(good, max_bytes=10)
+    with pytest.raises(ValueError, match="limit is 2,000,000"):
+        data.check_corpus("ab" * 1_000_001, 16)
+
+
+def test_builtin_corpus_is_there():
+    text = data.builtin_corpus()
+    assert len(text) > 10_000 and "Python is" in text
+
+
+def test_schedule_warms_up_then_decays_to_a_tenth():
+    cfg = train.TrainConfig(steps=100, learning_rate=1.0, warmup_steps=10)
+    lrs = [train.learning_rate_at(s, cfg) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    assert train.learning_rate_at(100, cfg) == pytest.approx(0.1)
+    assert train.learning_rate_at(55, cfg) == pytest.approx(0.1 + 0.9 * 0.5)
+
+
+def test_tiny_run_learns_reports_and_writes_its_folder(tmp_path):
+    reports = list(train.train(CORPUS, TINY, tiny_train_config(), out_dir=tmp_path))
+    first, last = reports[0], reports[-1]
+    assert first.step == 0 and first.train_loss == pytest.approx(math.log(first.vocab_size), abs=0.15)
+    assert last.done and last.stop_reason is None and last.step == 60
+    assert last.train_loss < first.train_loss - 1.0 and last.val_loss < first.val_loss - 1.0
+    assert [s for s, _ in last.val_curve] == [0, 30, 60]
+    assert [s for s, _ in last.samples] == [30, 60] and last.samples[-1][1].startswith(CORPUS[:16])
+    assert all(p.tokens_per_s > 0 for p in reports[1:])
+    # the folder: a loadable checkpoint whose validation loss matches what was reported
+    loaded = checkpoint.load(tmp_path)
+    assert loaded.meta["steps_done"] == 60
+    ds = data.CharDataset(CORPUS, 16, 0.1, tokenizer=loaded.tokenizer)
+    assert train.estimate_loss(loaded.model, ds, "val", 2, 8) == pytest.approx(last.val_loss, rel=1e-5)
+    rows = list(csv.DictReader((tmp_path / train.LOSS_CSV).open()))
+    assert [int(r["step"]) for r in rows] == [0, 10, 20, 30, 40, 50, 60]
+    assert float(rows[-1]["val_loss"]) == pytest.approx(last.val_loss, rel=1e-5)
+    assert "=== step 60 ===" in (tmp_path / train.SAMPLES_TXT).read_text()
+
+
+def test_same_seed_same_run():
+    a = list(train.train(CORPUS, TINY, tiny_train_config(steps=20)))[-1]
+    b = list(train.train(CORPUS, TINY, tiny_train_config(steps=20)))[-1]
+    assert a.train_curve == b.train_curve and a.samples == b.samples
+
+
+def test_stop_request_and_closing_the_generator_both_save(tmp_path):
+    calls = []
+    reports = list(train.train(CORPUS, TINY, tiny_train_config(), out_dir=tmp_path / "a",
+                               should_stop=lambda: calls.append(1) or len(calls) >= 15))
+    assert reports[-1].done and reports[-1].stop_reason == "stopped" and reports[-1].step == 15
+    assert checkpoint.load(tmp_path / "a").meta["steps_done"] == 15
+    gen = train.train(CORPUS, TINY, tiny_train_config(), out_dir=tmp_path / "b")
+    for progress in gen:
+        if progress.step == 20:
+            break
+    gen.close()
+    assert checkpoint.load(tmp_path / "b").meta["steps_done"] == 20
+
+
+def test_nan_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    class Exploding(train.MiniGPT):
+        calls = 0
+
+        def forward(self, idx, targets=None, cache=None):
+            logits, loss = super().forward(idx, targets, cache)
+            if self.training:
+                Exploding.calls += 1
+                if Exploding.calls >= 35:  # training step 35 diverges
+                    loss = loss * float("nan")
+            return logits, loss
+
+    monkeypatch.setattr(train, "MiniGPT", Exploding)
+    reports = list(train.train(CORPUS, TINY, tiny_train_config(), out_dir=tmp_path))
+    last = reports[-1]
+    assert last.done and "nan at step 35" in last.stop_reason and "smaller learning rate" in last.stop_reason
+    loaded = checkpoint.load(tmp_path)
+    assert loaded.meta["steps_done"] == 30  # the last evaluated weights, not the broken ones
+    assert all(torch.isfinite(p).all() for p in loaded.model.parameters())
+
+
+def test_presets_are_valid_and_default_is_the_guides_model():
+    for name in train.PRESETS:
+        model_config, train_config = train.preset(name)
+        train_config.validate()
+        model_config.validate()
+    model_config, _ = train.preset("default")
+    assert 0.75e6 < model_config.num_params() < 0.85e6
+    with pytest.raises(ValueError, match="Unknown preset"):
+        train.preset("nope")
+
+
+def test_zip_holds_the_whole_run(tmp_path):
+    import zipfile
+
+    run = tmp_path / "run"
+    list(train.train(CORPUS, TINY, tiny_train_config(steps=10, eval_every=10, sample_every=10), out_dir=run))
+    path = train.zip_run(run)
+    names = sorted(zipfile.ZipFile(path).namelist())
+    assert names == ["run/config.json", "run/loss_history.csv", "run/model.safetensors", "run/samples.txt"]
+    assert zipfile.ZipFile(path).read("run/loss_history.csv") == (run / train.LOSS_CSV).read_bytes()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no saved checkpoint"):
+        train.zip_run(tmp_path / "empty")
+
+
+def test_with_steps_keeps_the_recipe_and_scales_the_cadence():
+    _, cfg = train.preset("default")
+    short = cfg.with_steps(100)
+    assert (short.steps, short.warmup_steps, short.eval_every, short.sample_every) == (100, 10, 7, 17)
+    assert (short.learning_rate, short.batch_size) == (cfg.learning_rate, cfg.batch_size)
