@@ -176,7 +176,7 @@ def describe_steps(steps: dict[str, np.ndarray], tokens: list[str], n_heads: int
     split_note = f" Its {n_heads * d_k} columns are split into {n_heads} heads of d_k = {d_k} columns each; every head attends on its own." if multi else ""
     keys = tokens
     out = [
-        Step("x", "Input X", "X", f"One row per token: its embedding, a vector of d_model = {d_model} numbers.",
+        Step("x", "Input X", "X = the tokens' embeddings", f"One row per token: its embedding, a vector of d_model = {d_model} numbers.",
              steps["x"], tokens, _dims("d", d_model), False),
         Step("q", "Queries", "Q = X · W_q", "What each token is looking for." + split_note,
              steps["q"], tokens, _dims("q", d_k), multi),
@@ -233,7 +233,7 @@ def repr_label(token: str) -> str:
 
 
 def softmax_saturation(d_k_values=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), n_keys: int = 8,
-                       n_queries: int = 512, seed: int = 0) -> dict[str, np.ndarray]:
+                       n_queries: int = 256, seed: int = 0) -> dict[str, np.ndarray]:
     """How peaked softmax gets as d_k grows, with and without dividing the scores by √d_k.
 
     Queries and keys have independent unit-variance entries (as after LayerNorm), so a score q·k
