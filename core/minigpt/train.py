@@ -1,0 +1,310 @@
+"""Training MiniGPT: the loop, as a generator that reports progress while it runs.
+
+One step:  random batch -> forward -> cross-entropy loss -> backward -> clip gradients -> AdamW step
+
+    for progress in train(text, GPTConfig(), TrainConfig(steps=500), out_dir="runs/mine"):
+        print(progress.status_line())
+
+The caller decides when to stop (break out of the loop, or pass `should_stop`): the run folder
+keeps the model as of the last evaluation, and a clean stop (or closing the generator) saves the
+latest weights. Learning rate: linear warmup (big early updates on random weights are unstable),
+then cosine decay to a tenth (small steps at the end settle into a minimum).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+from core import files, threads
+from core.minigpt import checkpoint, sample
+from core.minigpt.config import GPTConfig
+from core.minigpt.data import CharDataset
+from core.minigpt.model import MiniGPT
+
+LOSS_CSV = "loss_history.csv"
+SAMPLES_TXT = "samples.txt"
+
+# Bounds for the app's sliders and the command line.
+LIMITS = {
+    "steps": (1, 20000),
+    "batch_size": (1, 256),
+    "learning_rate": (1e-5, 0.1),
+    "warmup_steps": (0, 5000),
+    "eval_every": (1, 20000),
+    "sample_every": (1, 20000),
+}
+
+
+@dataclass
+class TrainConfig:
+    """How to train (the model's shape lives in GPTConfig)."""
+
+    steps: int = 1500
+    batch_size: int = 16
+    learning_rate: float = 3e-3
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.1  # the cosine schedule ends at learning_rate * min_lr_ratio
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0  # rescale gradients whose global norm exceeds this (1 spike cannot wreck the model)
+    eval_every: int = 100  # validation loss (and a checkpoint) every this many steps
+    eval_batches: int = 8
+    sample_every: int = 250
+    sample_tokens: int = 120
+    sample_prompt: str = ""  # "" = the first words of the corpus
+    log_every: int = 10  # yield progress every this many steps
+    seed: int = 1337
+    val_fraction: float = 0.1
+    bf16: bool = False  # bfloat16 autocast: faster matmuls on CPUs with AVX-512 BF16 / AMX
+    threads: int | None = None  # None = core.threads.default_threads()
+
+    def validate(self) -> None:
+        for name, (low, high) in LIMITS.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ValueError(f"{name} = {value} is outside the supported range {low}..{high}.")
+        if self.warmup_steps >= self.steps and self.steps > 1:
+            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be smaller than steps ({self.steps}).")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# Named settings. "default" is the guide's ~0.8M-parameter model, which memorises the built-in corpus
+# (loss ~ln(V) -> < 0.1). "speedrun" is the fastest recipe found by bench/minigpt_speedrun.py to reach
+# validation loss 1.90 on tinyshakespeare.
+PRESETS: dict[str, tuple[GPTConfig, TrainConfig]] = {
+    "default": (
+        GPTConfig(block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0),
+        TrainConfig(steps=1500, batch_size=16, learning_rate=3e-3, warmup_steps=50, eval_every=100,
+                    sample_every=250, sample_prompt="Python is"),
+    ),
+    "speedrun": (
+        GPTConfig(block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0),
+        TrainConfig(steps=1000, batch_size=32, learning_rate=4e-3, warmup_steps=30, eval_every=100,
+                    sample_every=500, bf16=True),
+    ),
+}
+
+
+def preset(name: str) -> tuple[GPTConfig, TrainConfig]:
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
+    model_config, train_config = PRESETS[name]
+    return replace(model_config), replace(train_config)
+
+
+def learning_rate_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup over warmup_steps, then cosine decay from learning_rate to learning_rate * min_lr_ratio."""
+    if step < cfg.warmup_steps:
+        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return cfg.learning_rate * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+
+def make_optimizer(model: MiniGPT, cfg: TrainConfig) -> torch.optim.AdamW:
+    # Weight decay pulls matrices towards zero; biases and LayerNorm gains are left alone (as in GPT-2).
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, 0.99))
+
+
+@torch.no_grad()
+def estimate_loss(model: MiniGPT, data: CharDataset, split: str, batches: int, batch_size: int, bf16: bool = False) -> float:
+    """Mean loss over `batches` windows, the same windows every time (seeded) so the curve is not noisy."""
+    model.eval()
+    generator = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(batches):
+        x, y = data.batch(split, batch_size, generator)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            losses.append(model(x, y)[1].item())
+    model.train()
+    return sum(losses) / len(losses)
+
+
+@dataclass
+class Progress:
+    """What the loop reports every few steps. `train_curve`/`val_curve` hold the whole history."""
+
+    step: int
+    total_steps: int
+    train_loss: float | None
+    val_loss: float | None
+    learning_rate: float
+    tokens_per_s: float
+    elapsed: float
+    eta: float
+    vocab_size: int
+    num_params: int
+    train_curve: list = field(default_factory=list)  # [(step, train loss averaged since the last report)]
+    val_curve: list = field(default_factory=list)  # [(step, validation loss)]
+    samples: list = field(default_factory=list)  # [(step, text)]
+    new_sample: str | None = None  # set on the report that made a sample
+    done: bool = False
+    stop_reason: str | None = None  # why it ended early: "stopped" or a NaN message
+    run_dir: Path | None = None
+
+    @property
+    def initial_loss(self) -> float:
+        """The loss of a model that guesses uniformly: ln(vocabulary size)."""
+        return math.log(self.vocab_size)
+
+    def status_line(self) -> str:
+        parts = [f"step {self.step}/{self.total_steps}"]
+        if self.train_loss is not None:
+            parts.append(f"train loss {self.train_loss:.3f}")
+        if self.val_loss is not None:
+            parts.append(f"val loss {self.val_loss:.3f}")
+        parts += [f"{self.tokens_per_s:,.0f} tokens/s", f"elapsed {self.elapsed:.0f} s"]
+        if not self.done:
+            parts.append(f"ETA {self.eta:.0f} s")
+        elif self.stop_reason:
+            parts.append(self.stop_reason)
+        else:
+            parts.append("done")
+        return " · ".join(parts)
+
+
+def loss_history_csv(progress: Progress) -> str:
+    """step, train_loss, val_loss: one row per reported step (val_loss blank where not measured)."""
+    rows = {s: [s, f"{loss:.6f}", ""] for s, loss in progress.train_curve}
+    for s, loss in progress.val_curve:
+        rows.setdefault(s, [s, "", ""])[2] = f"{loss:.6f}"
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["step", "train_loss", "val_loss"])
+    writer.writerows(rows[s] for s in sorted(rows))
+    return out.getvalue()
+
+
+def samples_text(progress: Progress) -> str:
+    return "".join(f"=== step {s} ===\n{text}\n\n" for s, text in progress.samples)
+
+
+def save_run(folder, model: MiniGPT, data: CharDataset, model_config: GPTConfig, cfg: TrainConfig, progress: Progress) -> None:
+    """Loss history and samples first, then the checkpoint (whose config.json is written last)."""
+    folder = Path(folder)
+    files.atomic_write_text(folder / LOSS_CSV, loss_history_csv(progress))
+    files.atomic_write_text(folder / SAMPLES_TXT, samples_text(progress))
+    meta = {
+        "steps_done": progress.step,
+        "train_loss": progress.train_loss,
+        "val_loss": progress.val_loss,
+        "elapsed_s": round(progress.elapsed, 1),
+        "train_config": asdict(cfg),
+        "stop_reason": progress.stop_reason,
+    }
+    checkpoint.save(folder, model, data.tokenizer, meta)
+
+
+def _sample_prompt(cfg: TrainConfig, text: str, tokenizer) -> list[int]:
+    prompt = cfg.sample_prompt if cfg.sample_prompt and not tokenizer.unknown(cfg.sample_prompt) else text[:16]
+    return tokenizer.encode(prompt)
+
+
+def train(text: str, model_config: GPTConfig, cfg: TrainConfig, out_dir=None,
+          should_stop: Callable[[], bool] | None = None) -> Iterator[Progress]:
+    """Train a fresh MiniGPT on `text`, yielding Progress every cfg.log_every steps and at the end.
+
+    model_config.vocab_size is replaced by the corpus's vocabulary size. With `out_dir`, the run is
+    saved there at every evaluation and at the end: weights + config.json, loss_history.csv, samples.txt.
+    """
+    cfg.validate()
+    threads.set_torch_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    data = CharDataset(text, model_config.block_size, cfg.val_fraction)
+    model_config = replace(model_config, vocab_size=data.tokenizer.vocab_size)
+    model = MiniGPT(model_config)
+    optimizer = make_optimizer(model, cfg)
+    batches = torch.Generator().manual_seed(cfg.seed)
+    prompt = _sample_prompt(cfg, text, data.tokenizer)
+    tokens_per_step = cfg.batch_size * model_config.block_size
+
+    progress = Progress(step=0, total_steps=cfg.steps, train_loss=None, val_loss=None,
+                        learning_rate=learning_rate_at(0, cfg), tokens_per_s=0.0, elapsed=0.0, eta=0.0,
+                        vocab_size=model_config.vocab_size, num_params=model.num_params(),
+                        run_dir=Path(out_dir) if out_dir else None)
+
+    def evaluate_and_save(step: int) -> None:
+        progress.val_loss = estimate_loss(model, data, "val", cfg.eval_batches, cfg.batch_size, cfg.bf16)
+        progress.val_curve.append((step, progress.val_loss))
+        if out_dir:
+            save_run(out_dir, model, data, model_config, cfg, progress)
+
+    start = time.perf_counter()
+    train_time = 0.0
+    # the untrained model: loss ~ ln(vocab_size) on both splits
+    progress.train_loss = estimate_loss(model, data, "train", cfg.eval_batches, cfg.batch_size, cfg.bf16)
+    progress.train_curve.append((0, progress.train_loss))
+    evaluate_and_save(0)
+    yield progress
+
+    model.train()
+    running, running_n = 0.0, 0
+    try:
+        for step in range(1, cfg.steps + 1):
+            t0 = time.perf_counter()
+            lr = learning_rate_at(step - 1, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x, y = data.batch("train", cfg.batch_size, batches)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                _, loss = model(x, y)
+            if not torch.isfinite(loss):
+                progress.done = True
+                progress.stop_reason = (f"stopped: the loss became {loss.item()} at step {step}; "
+                                        "try a smaller learning rate")
+                progress.elapsed = time.perf_counter() - start
+                yield progress  # the run folder keeps the last good (evaluated) weights
+                return
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            train_time += time.perf_counter() - t0
+            running += loss.item()
+            running_n += 1
+
+            stopping = should_stop is not None and should_stop()
+            last = step == cfg.steps or stopping
+            evaluate = step % cfg.eval_every == 0 or last
+            make_sample = step % cfg.sample_every == 0 or last
+            if not (step % cfg.log_every == 0 or evaluate or make_sample):
+                continue
+            progress.step, progress.learning_rate = step, lr
+            progress.train_loss = running / running_n
+            progress.train_curve.append((step, progress.train_loss))
+            running, running_n = 0.0, 0
+            progress.new_sample = None
+            if make_sample:
+                new = sample.generate_ids(model, prompt, cfg.sample_tokens, temperature=0.8, seed=cfg.seed)
+                progress.new_sample = data.tokenizer.decode(prompt + list(new))
+                progress.samples.append((step, progress.new_sample))
+                model.train()
+            progress.done = last
+            progress.stop_reason = "stopped" if stopping and step < cfg.steps else None
+            progress.elapsed = time.perf_counter() - start
+            progress.tokens_per_s = step * tokens_per_step / train_time
+            progress.eta = progress.elapsed / step * (cfg.steps - step)
+            if evaluate:
+                evaluate_and_save(step)
+            yield progress
+            if stopping:
+                return
+    except GeneratorExit:
+        # The consumer closed us (Stop button, closed tab): keep what was learned so far.
+        if out_dir and progress.step > 0:
+            progress.done, progress.stop_reason = True, "stopped"
+            save_run(out_dir, model, data, model_config, cfg, progress)
+        raise

@@ -1,0 +1,185 @@
+"""MiniGPT's shape, forward pass and loss, checked against an independent float64 re-implementation."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from core.minigpt.config import GPTConfig
+from core.minigpt.model import KVCache, MiniGPT
+from core.minigpt.tokenizer import CharTokenizer
+
+TINY = dict(vocab_size=11, block_size=12, n_layer=2, n_head=2, n_embd=16)
+
+
+def tiny_model(seed=0, **overrides):
+    torch.manual_seed(seed)
+    model = MiniGPT(GPTConfig(**{**TINY, **overrides}))
+    # Random (not zero) biases and LayerNorm affine parameters, so the reference checks every term.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias") or ".ln_" in name or name.startswith("ln_f"):
+                p.normal_(0.0 if name.endswith("bias") else 1.0, 0.1)
+    return model
+
+
+def reference_forward(model, idx):
+    """GPT forward from the raw parameter tensors in float64: nothing shared with model.py's code path."""
+    P = {k: v.detach().double() for k, v in model.state_dict().items()}
+    c = model.config
+    B, T = idx.shape
+    x = P["wte.weight"][idx] + P["wpe.weight"][:T]
+    hs = c.n_embd // c.n_head
+
+    def norm(h, prefix):
+        mean = h.mean(-1, keepdim=True)
+        var = ((h - mean) ** 2).mean(-1, keepdim=True)
+        out = (h - mean) / torch.sqrt(var + 1e-5) * P[f"{prefix}.weight"]
+        return out + P[f"{prefix}.bias"] if f"{prefix}.bias" in P else out
+
+    def linear(h, prefix):
+        out = h @ P[f"{prefix}.weight"].T
+        return out + P[f"{prefix}.bias"] if f"{prefix}.bias" in P else out
+
+    for i in range(c.n_layer):
+        h = norm(x, f"blocks.{i}.ln_1")
+        q, k, v = linear(h, f"blocks.{i}.attn.qkv").split(c.n_embd, dim=-1)
+        heads = []
+        for head in range(c.n_head):
+            s = slice(head * hs, (head + 1) * hs)
+            scores = q[..., s] @ k[..., s].transpose(1, 2) / math.sqrt(hs)
+            scores = scores + torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
+            heads.append(torch.softmax(scores, dim=-1) @ v[..., s])
+        x = x + linear(torch.cat(heads, dim=-1), f"blocks.{i}.attn.proj")
+        h = norm(x, f"blocks.{i}.ln_2")
+        h = linear(h, f"blocks.{i}.mlp.fc")
+        h = 0.5 * h * (1 + torch.erf(h / math.sqrt(2)))  # exact GELU
+        x = x + linear(h, f"blocks.{i}.mlp.proj")
+    x = norm(x, "ln_f")
+    return x @ P["wte.weight"].T  # tied head
+
+
+def test_parameter_count_from_the_shape_equals_the_models():
+    for overrides in [{}, dict(bias=False), dict(n_layer=3, n_head=4, n_embd=32, vocab_size=50, block_size=20)]:
+        config = GPTConfig(**{**TINY, **overrides})
+        model = MiniGPT(config)
+        assert config.num_params() == sum(p.numel() for p in model.parameters()) == model.num_params()
+
+
+def test_default_config_is_the_guides_size():
+    config = GPTConfig()
+    assert 750_000 < config.num_params() < 850_000
+
+
+def test_head_is_tied_to_the_token_embedding():
+    model = tiny_model()
+    assert model.lm_head.weight is model.wte.weight
+
+
+def test_forward_and_loss_match_float64_reference():
+    model = tiny_model().eval()
+    g = torch.Generator().manual_seed(1)
+    idx = torch.randint(0, 11, (3, 12), generator=g)
+    targets = torch.randint(0, 11, (3, 12), generator=g)
+    logits, loss = model(idx, targets)
+    ref = reference_forward(model, idx)
+    torch.testing.assert_close(logits.double(), ref, rtol=1e-4, atol=1e-5)
+    ref_loss = -torch.log_softmax(ref, dim=-1).gather(-1, targets[..., None]).mean()
+    assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-5)
+
+
+def test_untrained_loss_is_near_ln_vocab_size():
+    model = MiniGPT(GPTConfig(vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=32))
+    g = torch.Generator().manual_seed(0)
+    idx = torch.randint(0, 40, (8, 16), generator=g)
+    _, loss = model(idx, torch.randint(0, 40, (8, 16), generator=g))
+    assert loss.item() == pytest.approx(math.log(40), abs=0.1)
+
+
+def test_attention_maps_match_reference_softmax():
+    model = tiny_model().eval()
+    idx = torch.tensor([3, 1, 4, 1, 5, 9, 2, 6])
+    maps = model.attention_maps(idx)
+    assert maps.shape == (2, 2, 8, 8) and maps.dtype == torch.float32
+    torch.testing.assert_close(maps.sum(-1), torch.ones(2, 2, 8))
+    assert torch.all(maps.triu(1) == 0)  # causal: nothing above the diagonal
+    # layer 0 from scratch in float64
+    P = {k: v.double() for k, v in model.state_dict().items()}
+    x = P["wte.weight"][idx] + P["wpe.weight"][:8]
+    h = F.layer_norm(x, (16,), P["blocks.0.ln_1.weight"], P["blocks.0.ln_1.bias"])
+    q, k, _ = (h @ P["blocks.0.attn.qkv.weight"].T + P["blocks.0.attn.qkv.bias"]).split(16, dim=-1)
+    s = (q[:, :8] @ k[:, :8].T) / math.sqrt(8) + torch.full((8, 8), float("-inf"), dtype=torch.float64).triu(1)
+    torch.testing.assert_close(maps[0, 0].double(), torch.softmax(s, -1), rtol=1e-4, atol=1e-6)
+    assert torch.equal(model.attention_maps(idx[None]), maps)
+
+
+def test_fused_attention_equals_the_explicit_weights():
+    model = tiny_model().eval()
+    x = torch.randn(2, 7, 16)
+    attn = model.blocks[0].attn
+    _, _, v = attn._heads(x)
+    explicit = (attn.weights(x) @ v).transpose(1, 2).reshape(2, 7, 16)
+    torch.testing.assert_close(attn(x), attn.proj(explicit), rtol=1e-5, atol=1e-6)
+
+
+def test_kv_cache_forward_equals_full_forward():
+    model = tiny_model().eval().double()
+    idx = torch.randint(0, 11, (1, 12), generator=torch.Generator().manual_seed(2))
+    cache = KVCache(model.config, dtype=torch.float64)
+    pieces = [model(idx[:, a:b], cache=cache)[0] for a, b in [(0, 5), (5, 8), (8, 9), (9, 12)]]
+    torch.testing.assert_close(torch.cat(pieces, dim=1), model(idx)[0])
+    assert cache.length == 12
+
+
+def test_bad_shapes_give_clear_messages():
+    with pytest.raises(ValueError, match="divisible"):
+        GPTConfig(n_embd=30, n_head=4)
+    with pytest.raises(ValueError, match="n_layer"):
+        GPTConfig(n_layer=0)
+    with pytest.raises(ValueError, match="at least 2"):
+        GPTConfig(vocab_size=1)
+    model = tiny_model()
+    with pytest.raises(ValueError, match="at most 12 tokens"):
+        model(torch.zeros(1, 13, dtype=torch.long))
+    with pytest.raises(ValueError, match="one sequence"):
+        model.attention_maps(torch.zeros(2, 5, dtype=torch.long))
+
+
+def test_memory_estimate_is_close_to_what_training_really_holds():
+    """Weights/grads/AdamW buffers counted from the live tensors; activations from autograd's saved tensors."""
+    config = GPTConfig(vocab_size=30, block_size=32, n_layer=2, n_head=4, n_embd=64)
+    batch = 8
+    model = MiniGPT(config)
+    opt = torch.optim.AdamW(model.parameters())
+    saved = {}
+
+    def pack(t):
+        saved[(t.untyped_storage().data_ptr(), t.dtype)] = t.untyped_storage().nbytes()
+        return t
+
+    idx = torch.randint(0, 30, (batch, 32))
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        _, loss = model(idx, idx)
+    loss.backward()
+    opt.step()
+    params = list(model.parameters())
+    weights = sum(p.numel() * p.element_size() for p in params)
+    grads = sum(p.grad.numel() * p.grad.element_size() for p in params)
+    optimizer = sum(t.numel() * t.element_size() for s in opt.state.values() for t in s.values() if t.dim() > 0)
+    param_ptrs = {(p.untyped_storage().data_ptr(), p.dtype) for p in params}
+    activations = sum(n for key, n in saved.items() if key not in param_ptrs)
+    estimate = config.memory_estimate(batch)
+    assert (estimate["weights"], estimate["gradients"], estimate["optimizer"]) == (weights, grads, optimizer)
+    assert 0.7 < estimate["activations"] / activations < 1.4
+    assert estimate["total"] == sum(v for k, v in estimate.items() if k != "total")
+
+
+def test_tokenizer_round_trip_and_unknown_characters():
+    tok = CharTokenizer.from_text("hello world")
+    assert tok.chars == " dehlorw" and tok.vocab_size == 8
+    assert tok.decode(tok.encode("hello")) == "hello"
+    assert tok.unknown("hi, world!") == ["i", ",", "!"]
+    with pytest.raises(ValueError, match="not in this model's vocabulary: 'i' ','"):
+        tok.encode("hi, world")
+    with pytest.raises(ValueError, match="1 distinct"):
+        CharTokenizer.from_text("aaaa")
