@@ -273,3 +273,73 @@ def entropy(weights: np.ndarray) -> np.ndarray:
     w = np.asarray(weights)
     logs = np.log(np.where(w > 0, w, 1.0))
     return -(w * logs).sum(axis=-1)
+
+
+# ----------------------------------------------------------------------------- inside a trained MiniGPT
+# `loaded` below is what core.minigpt.checkpoint.load(folder) returns (.model, .tokenizer, .config).
+
+
+def model_inputs(loaded, text: str, layer: int = 0, max_tokens: int = MAX_TOKENS) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
+    """Tokens, X and the weights of one attention layer of a MiniGPT, ready for attention_steps.
+
+    X is what that layer's attention really receives: token + position embeddings, passed through
+    the blocks below it and then the block's LayerNorm (MiniGPT is pre-norm). The layer computes
+    Q, K and V in one nn.Linear (`qkv`, weight (3C, C)); its transpose is [W_q | W_k | W_v]. With
+    n_heads = the model's n_head, attention_steps then reproduces the model's own attention map.
+    """
+    import torch
+
+    config = loaded.config
+    if not 0 <= layer < config.n_layer:
+        raise ValueError(f"This model has layers 1 to {config.n_layer}; there is no layer {layer + 1}.")
+    tokens = split_tokens(text, "characters", min(max_tokens, config.block_size))
+    ids = torch.tensor(loaded.tokenizer.encode("".join(tokens)))
+    model = loaded.model
+    with torch.no_grad():
+        x = model.wte(ids) + model.wpe(torch.arange(len(ids)))
+        for block in model.blocks[:layer]:
+            x = block(x[None])[0]
+        block = model.blocks[layer]
+        x = block.ln_1(x)
+        C = config.n_embd
+        w_qkv = block.attn.qkv.weight.T.double().numpy()  # (C, 3C): [W_q | W_k | W_v]
+        weights = dict(w_q=w_qkv[:, :C], w_k=w_qkv[:, C:2 * C], w_v=w_qkv[:, 2 * C:], w_o=block.attn.proj.weight.T.double().numpy())
+        if block.attn.qkv.bias is not None:
+            b_qkv = block.attn.qkv.bias.double().numpy()
+            weights.update(b_q=b_qkv[:C], b_k=b_qkv[C:2 * C], b_v=b_qkv[2 * C:])
+        if block.attn.proj.bias is not None:
+            weights["b_o"] = block.attn.proj.bias.double().numpy()
+    return tokens, x.double().numpy(), weights
+
+
+def model_attention_maps(loaded, prompt: str) -> tuple[list[str], np.ndarray]:
+    """The prompt's characters and every layer × head attention map, (n_layer, n_head, T, T)."""
+    import torch
+
+    if not (prompt or "").strip():
+        raise ValueError("The prompt is empty: type a few words the model knows, e.g. 'The transformer'.")
+    block_size = loaded.config.block_size
+    if len(prompt) > block_size:
+        raise ValueError(f"The prompt has {len(prompt)} characters; this model reads at most {block_size} at once "
+                         f"(its context). Shorten it.")
+    ids = loaded.tokenizer.encode(prompt)  # names any character the model has never seen
+    maps = loaded.model.attention_maps(torch.tensor(ids))
+    return list(prompt), maps.double().numpy()
+
+
+def head_patterns(maps: np.ndarray) -> dict[str, np.ndarray]:
+    """What each head mostly does, as average weights (n_layer, n_head): a first reading of the maps.
+
+    self      weight a character gives itself (the diagonal)
+    previous  weight it gives the character just before it (the diagonal below), from the 2nd on
+    first     weight it gives the very first character, from the 2nd on (a common "resting place")
+    Averages over the rows that have such a key; NaN for a one-character prompt.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    T = maps.shape[-1]
+    nan = np.full(maps.shape[:-2], np.nan)
+    diag = np.diagonal(maps, axis1=-2, axis2=-1)
+    if T < 2:
+        return dict(self=diag.mean(-1), previous=nan, first=nan)
+    return dict(self=diag.mean(-1), previous=np.diagonal(maps, offset=-1, axis1=-2, axis2=-1).mean(-1),
+                first=maps[..., 1:, 0].mean(-1))

@@ -4,13 +4,16 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
-from core import attention
+from core import attention, registry
 from lessons.common import LessonContext, lesson_text, markdown, try_this
-from lessons.plots import DIVERGING_SCALE, HEATMAP_SCALE, PALETTE, figure, heatmap, visible
+from lessons.plots import DIVERGING_SCALE, HEATMAP_SCALE, PALETTE, TEMPLATE_NAME, figure, heatmap, visible
 from lessons.tokens import tokens_html
 
 DEFAULT_SENTENCE = "the cat sat on the mat"
+DEFAULT_PROMPT = "Python is a high-level language."
+RANDOM = "random"  # the step-through's embedding source when no checkpoint is chosen
 MAX_SENTENCE_CHARS = 200  # Textbox(max_length) is only enforced by the browser: checked again here
 D_K_CHOICES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 SATURATION_QUERIES = 256  # random queries averaged per d_k: smooth enough, and fast enough to feel live
@@ -23,34 +26,64 @@ CELL_TEXT_MAX_COLUMNS = 16  # beyond this the numbers no longer fit in the cells
 # ----------------------------------------------------------------------------- step-through
 
 
-def _compute(sentence, unit, d_model, n_heads, scaled, causal, seed):
+def load_checkpoint(path, user_id):
+    """A MiniGPT checkpoint from the learner's list (never an arbitrary path sent by a browser)."""
+    from core.minigpt import checkpoint
+
+    return checkpoint.load(registry.resolve("minigpt", path, user_id).path)
+
+
+def checkpoint_choices(user_id) -> list[tuple[str, str]]:
+    return [(c.label, str(c.path)) for c in registry.list_checkpoints("minigpt", user_id)]
+
+
+def _inputs(sentence, unit, d_model, seed, source, user_id):
+    """Tokens, X and weights: seeded random ones, or a MiniGPT's embeddings and first attention layer."""
     if len(sentence or "") > MAX_SENTENCE_CHARS:
         raise ValueError(f"The sentence has {len(sentence)} characters; keep it under {MAX_SENTENCE_CHARS}.")
-    tokens = attention.split_tokens(sentence, unit)
-    x, w = attention.random_inputs(tokens, int(d_model), int(seed or 0))
-    steps = attention.attention_steps(x, n_heads=int(n_heads), causal=bool(causal), scaled=bool(scaled), **w)
-    return tokens, steps, attention.describe_steps(steps, tokens, int(n_heads), bool(scaled), bool(causal))
+    if not source or source == RANDOM:
+        tokens = attention.split_tokens(sentence, unit)
+        x, w = attention.random_inputs(tokens, int(d_model), int(seed or 0))
+        return tokens, x, w, ""
+    loaded = load_checkpoint(source, user_id)
+    tokens, x, w = attention.model_inputs(loaded, sentence, layer=0)
+    note = (f"\n\n*X and the weights come from layer 1 of the MiniGPT checkpoint (d_model = {loaded.config.n_embd}); "
+            f"the model itself uses {loaded.config.n_head} heads: set Heads to {loaded.config.n_head} to see its own attention.*")
+    return tokens, x, w, note
 
 
-def step_through(sentence, unit, d_model, n_heads, scaled, causal, seed, step, head, query, move=0):
+def step_through(sentence, unit, d_model, n_heads, scaled, causal, seed, step, head, query, source=RANDOM, user_id=None, move=0):
     """Everything the step-through shows, for the current controls; `move` is ±1 for Previous/Next."""
+    sentence_update, unit_update = gr.skip(), gr.skip()
+    if source and source != RANDOM:
+        # a MiniGPT reads characters: switch, and crop a long sentence to what the step-through shows
+        if unit != "characters":
+            unit_update = unit = "characters"
+        cropped = (sentence or "").strip()[: attention.MAX_TOKENS]
+        if cropped != (sentence or "").strip():
+            gr.Warning(f"A MiniGPT reads characters, and the step-through shows at most {attention.MAX_TOKENS}: using “{cropped}”.")
+            sentence_update = sentence = cropped
     try:
-        tokens, steps, described = _compute(sentence, unit, d_model, n_heads, scaled, causal, seed)
+        tokens, x, w, note = _inputs(sentence, unit, d_model, seed, source, user_id)
+        steps = attention.attention_steps(x, n_heads=int(n_heads), causal=bool(causal), scaled=bool(scaled), **w)
     except ValueError as err:
         raise gr.Error(str(err)) from None
     n_heads = int(n_heads)
+    described = attention.describe_steps(steps, tokens, n_heads, bool(scaled), bool(causal))
     number = min(max(int(step or 1) + move, 1), len(described))
     head = min(max(int(head or 1), 1), n_heads)
     query = int(query) if query is not None and 0 <= int(query) < len(tokens) else len(tokens) - 1
     current = described[number - 1]
     return (
         tokens_html(tokens),
-        _step_text(described, number, head, n_heads),
+        _step_text(described, number, head, n_heads) + note,
         step_figure(current, number, head, query),
         query_bars(steps["weights"], tokens, query, n_heads),
         gr.Slider(maximum=len(described), value=number),
         gr.Radio(choices=list(range(1, n_heads + 1)), value=head, visible=n_heads > 1),
         gr.Dropdown(choices=[(f"{i + 1}: {visible(t)}", i) for i, t in enumerate(tokens)], value=query),
+        sentence_update,
+        unit_update,
     )
 
 
@@ -141,6 +174,86 @@ def saturation_view(d_k):
     return bars, lines, summary
 
 
+# ----------------------------------------------------------------------------- inside a trained MiniGPT
+
+
+def refresh_checkpoints(user_id, current):
+    """The checkpoint list as this learner sees it now (a run finished in tab 4 appears here)."""
+    choices = checkpoint_choices(user_id)
+    values = [v for _, v in choices]
+    return gr.Dropdown(choices=choices, value=current if current in values else (values[0] if values else None))
+
+
+def refresh_sources(user_id, current):
+    choices = [("Random (seeded)", RANDOM)] + [(f"MiniGPT {label}", v) for label, v in checkpoint_choices(user_id)]
+    values = [v for _, v in choices]
+    return gr.Dropdown(choices=choices, value=current if current in values else RANDOM)
+
+
+NO_CHECKPOINT = ("No MiniGPT checkpoint is available yet: train one in tab **4 · MiniGPT**, then come back "
+                 "(the list refreshes when you open this tab).")
+
+
+def model_view(path, prompt, layer, head, user_id):
+    """Every layer × head attention map of a MiniGPT on the prompt, and the chosen one enlarged."""
+    if not path:
+        return "", None, None, NO_CHECKPOINT, gr.skip(), gr.skip()
+    if len(prompt or "") > MAX_SENTENCE_CHARS:
+        raise gr.Error(f"The prompt has {len(prompt)} characters; keep it under {MAX_SENTENCE_CHARS}.")
+    try:
+        loaded = load_checkpoint(path, user_id)
+        tokens, maps = attention.model_attention_maps(loaded, prompt)
+    except (ValueError, FileNotFoundError) as err:
+        raise gr.Error(str(err)) from None
+    n_layer, n_head = maps.shape[:2]
+    layer = min(max(int(layer or 1), 1), n_layer)
+    head = min(max(int(head or 1), 1), n_head)
+    patterns = attention.head_patterns(maps)
+    l, h = layer - 1, head - 1
+    text = (f"{n_layer} layers × {n_head} heads, {len(tokens)} characters. Each row is one character (the query) and "
+            f"sums to 1 over the characters up to it (the keys).")
+    if len(tokens) > 1:
+        text += (f"\n\n**Layer {layer}, head {head}** gives on average **{patterns['self'][l, h]:.2f}** of its weight to the "
+                 f"character itself, **{patterns['previous'][l, h]:.2f}** to the one just before and "
+                 f"**{patterns['first'][l, h]:.2f}** to the first character.")
+    big = heatmap(maps[l, h], tokens, tokens, f"Layer {layer}, head {head}: where each character looks",
+                  zmin=0, zmax=1, height=max(360, 100 + 16 * len(tokens)),
+                  **(dict(text=np.round(maps[l, h], 2), texttemplate="%{text}") if len(tokens) <= CELL_TEXT_MAX_COLUMNS else {}))
+    big.update_layout(xaxis_title="key character (looked at)", yaxis_title="query character (looking)")
+    return (tokens_html(tokens), maps_grid(maps, tokens, layer, head), big, text,
+            gr.Radio(choices=list(range(1, n_layer + 1)), value=layer), gr.Radio(choices=list(range(1, n_head + 1)), value=head))
+
+
+def maps_grid(maps: np.ndarray, tokens: list[str], layer: int, head: int) -> go.Figure:
+    """All layer × head maps as small heatmaps (rows = layers, columns = heads); the chosen one outlined."""
+    n_layer, n_head, T, _ = maps.shape
+    labels = [visible(t) for t in tokens]
+    fig = make_subplots(rows=n_layer, cols=n_head, horizontal_spacing=0.03, vertical_spacing=0.06,
+                        subplot_titles=[f"layer {l + 1} · head {h + 1}" for l in range(n_layer) for h in range(n_head)])
+    for l in range(n_layer):
+        for h in range(n_head):
+            fig.add_trace(go.Heatmap(z=maps[l, h], coloraxis="coloraxis", customdata=[[(r, c) for c in labels] for r in labels],
+                                     hovertemplate=f"layer {l + 1} · head {h + 1}<br>%{{customdata[0]}} → %{{customdata[1]}}: %{{z:.3f}}<extra></extra>"),
+                          row=l + 1, col=h + 1)
+    # characters on the outer axes only, small; at a long prompt they would overlap, so they go
+    ticks = dict(showticklabels=True, tickmode="array", tickvals=list(range(T)), ticktext=labels, tickfont=dict(size=8)) if T <= 32 else dict(showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, autorange="reversed")
+    for h in range(n_head):
+        fig.update_xaxes(row=n_layer, col=h + 1, **ticks)
+    for l in range(n_layer):
+        fig.update_yaxes(row=l + 1, col=1, **ticks)
+    n = (layer - 1) * n_head + head  # plotly numbers subplots row by row, from 1
+    suffix = "" if n == 1 else str(n)
+    fig.add_shape(type="rect", xref=f"x{suffix} domain", yref=f"y{suffix} domain", x0=0, x1=1, y0=0, y1=1,
+                  line=dict(color=PALETTE[1], width=3))
+    fig.update_annotations(font_size=11)
+    fig.update_layout(template=TEMPLATE_NAME, height=80 + 170 * n_layer, margin=dict(l=50, r=20, t=70, b=40),
+                      title="Every layer × head: row = query character, column = key character",
+                      coloraxis=dict(colorscale=HEATMAP_SCALE, cmin=0, cmax=1, colorbar=dict(title="weight", thickness=12)))
+    return fig
+
+
 # ----------------------------------------------------------------------------- layout
 
 
@@ -153,6 +266,8 @@ def build(ctx: LessonContext) -> None:
             sentence = gr.Textbox(DEFAULT_SENTENCE, label="Sentence", max_length=MAX_SENTENCE_CHARS,
                                   info=f"at most {attention.MAX_TOKENS} tokens; Enter to run")
             unit = gr.Radio(list(attention.TOKEN_UNITS), value="words", label="Tokens are")
+            source = gr.Dropdown([("Random (seeded)", RANDOM)], value=RANDOM, label="Embeddings and weights",
+                                 info="random, or a MiniGPT's own (its layer 1)")
             d_model = gr.Slider(1, 64, value=8, step=1, label="Embedding width d_model")
             n_heads = gr.Slider(1, 8, value=1, step=1, label="Heads", info="must divide d_model")
             scaled = gr.Checkbox(True, label="Scale scores by 1/√d_k")
@@ -178,12 +293,12 @@ def build(ctx: LessonContext) -> None:
         "*concat* step glues their outputs back together. Try 3 heads with d_model 8 to see why heads must divide the width.",
     )
 
-    inputs = [sentence, unit, d_model, n_heads, scaled, causal, seed, step, head, query]
-    outputs = [token_view, step_md, matrix_plot, bars_plot, step, head, query]
+    inputs = [sentence, unit, d_model, n_heads, scaled, causal, seed, step, head, query, source, ctx.user_id]
+    outputs = [token_view, step_md, matrix_plot, bars_plot, step, head, query, sentence, unit]
     show = dict(inputs=inputs, outputs=outputs, show_progress="hidden")
     # .input fires on the learner's own changes only, so the handler's updates never loop back
-    for event in (run.click, sentence.submit, unit.input, scaled.input, causal.input, query.input, seed.submit,
-                  d_model.input, n_heads.input, step.input, head.input):
+    for event in (run.click, sentence.submit, unit.input, source.input, scaled.input, causal.input, query.input,
+                  seed.submit, d_model.input, n_heads.input, step.input, head.input):
         event(step_through, trigger_mode="always_last", **show)
     following.click(step_next, **show)
     previous.click(step_previous, **show)
@@ -203,3 +318,34 @@ def build(ctx: LessonContext) -> None:
     )
     d_k.input(saturation_view, inputs=d_k, outputs=[saturation_bars, saturation_lines, saturation_md], show_progress="hidden")
     ctx.demo.load(saturation_view, inputs=d_k, outputs=[saturation_bars, saturation_lines, saturation_md], show_progress="hidden")
+
+    markdown("### Lab: attention inside a trained MiniGPT")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=260):
+            model = gr.Dropdown([], label="MiniGPT checkpoint", info="the shipped one, or your runs from tab 4")
+            prompt = gr.Textbox(DEFAULT_PROMPT, label="Prompt", max_length=MAX_SENTENCE_CHARS, info="Enter to show")
+            layer = gr.Radio([1], value=1, label="Enlarge layer")
+            model_head = gr.Radio([1], value=1, label="Enlarge head")
+            show_maps = gr.Button("Show attention", variant="primary")
+            model_md = markdown("")
+        with gr.Column(scale=3):
+            prompt_view = gr.HTML()
+            grid_plot = gr.Plot(show_label=False)
+            big_plot = gr.Plot(show_label=False)
+    try_this(
+        "Look for a head whose map is a bright line just below the diagonal: it copies from the previous character "
+        "(the summary on the left says how much). Which layer is it in?",
+        "Type a prompt from the training text, then the same words misspelled: do the patterns survive?",
+        "Train your own run in tab 4 with 1 layer and compare its maps with the shipped model's.",
+    )
+    maps_io = dict(inputs=[model, prompt, layer, model_head, ctx.user_id],
+                   outputs=[prompt_view, grid_plot, big_plot, model_md, layer, model_head], show_progress="hidden")
+    for event in (show_maps.click, prompt.submit, model.input, layer.input, model_head.input):
+        event(model_view, trigger_mode="always_last", **maps_io)
+    # the checkpoint lists: filled when the page opens, refreshed whenever the tab is opened
+    refresh = dict(inputs=[ctx.user_id, model], outputs=model, show_progress="hidden")
+    sources = dict(inputs=[ctx.user_id, source], outputs=source, show_progress="hidden")
+    ctx.demo.load(refresh_checkpoints, **refresh).then(model_view, **maps_io)
+    ctx.demo.load(refresh_sources, **sources)
+    ctx.tab.select(refresh_checkpoints, **refresh).then(model_view, **maps_io)
+    ctx.tab.select(refresh_sources, **sources)
