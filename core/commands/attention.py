@@ -14,6 +14,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-scale", action="store_true", help="skip the division by √d_k")
     p.add_argument("--no-mask", action="store_true", help="skip the causal mask (every token sees the future too)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random embeddings and weights (default: 0)")
+    p.add_argument("--checkpoint", metavar="DIR", help="take X and the weights from layer 1 of a MiniGPT checkpoint (tokens are then characters)")
     p.add_argument("--precision", type=int, default=2, help="decimals printed (default: 2)")
     p.set_defaults(func=run)
 
@@ -21,8 +22,15 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from core import attention
 
-    tokens = attention.split_tokens(args.sentence, args.tokens)
-    x, w = attention.random_inputs(tokens, args.d_model, args.seed)
+    if args.checkpoint:
+        from core.minigpt import checkpoint
+
+        loaded = checkpoint.load(args.checkpoint)
+        tokens, x, w = attention.model_inputs(loaded, args.sentence)
+        print(f"X and weights from layer 1 of {args.checkpoint} (the model uses {loaded.config.n_head} heads)")
+    else:
+        tokens = attention.split_tokens(args.sentence, args.tokens)
+        x, w = attention.random_inputs(tokens, args.d_model, args.seed)
     scaled, causal = not args.no_scale, not args.no_mask
     steps = attention.attention_steps(x, n_heads=args.heads, causal=causal, scaled=scaled, **w)
     if not 1 <= args.head <= args.heads:

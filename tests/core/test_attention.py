@@ -226,3 +226,114 @@ def test_cli_bad_input_is_a_clean_message():
     assert out.returncode == 2 and "3 heads cannot split a width of 8" in out.stderr and "Traceback" not in out.stderr
     out = run_cli("")
     assert out.returncode == 2 and "empty" in out.stderr
+
+
+# ----------------------------------------------------------------------------- inside a MiniGPT
+
+VOCAB = "abcdefghijklmnopqrstuvwxyz .,TP"
+
+
+def make_checkpoint(folder, n_layer=2, n_head=2, n_embd=16, block_size=24, seed=0):
+    """A tiny MiniGPT with large random weights (so the maps are far from uniform), saved with issue 5's save()."""
+    from core.minigpt import checkpoint
+    from core.minigpt.config import GPTConfig
+    from core.minigpt.model import MiniGPT
+    from core.minigpt.tokenizer import CharTokenizer
+
+    torch.manual_seed(seed)
+    tokenizer = CharTokenizer(VOCAB)
+    model = MiniGPT(GPTConfig(vocab_size=tokenizer.vocab_size, n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.5)
+    checkpoint.save(folder, model, tokenizer)
+    return checkpoint.load(folder)
+
+
+def reference_forward(folder, text):
+    """Per layer: the attention weights (n_head, T, T) and the attention sublayer's output (T, C),
+    recomputed in float64 from the saved tensors alone (GPT-2 pre-norm block, written out here)."""
+    import json
+
+    from safetensors.torch import load_file
+
+    cfg = json.loads((Path(folder) / "config.json").read_text())
+    vocab, C, H = cfg["vocabulary"], cfg["model"]["n_embd"], cfg["model"]["n_head"]
+    sd = {k: v.double() for k, v in load_file(str(Path(folder) / "model.safetensors")).items()}
+    ids = torch.tensor([vocab.index(c) for c in text])
+    T = len(ids)
+    x = sd["wte.weight"][ids] + sd["wpe.weight"][:T]
+    maps, outputs = [], []
+    for layer in range(cfg["model"]["n_layer"]):
+        p = lambda name: sd[f"blocks.{layer}.{name}"]  # noqa: E731
+        h = F.layer_norm(x, (C,), p("ln_1.weight"), p("ln_1.bias"))
+        q, k, v = (h @ p("attn.qkv.weight").T + p("attn.qkv.bias")).split(C, dim=-1)
+        q, k, v = (t.view(T, H, C // H).transpose(0, 1) for t in (q, k, v))
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(C // H)
+        att = torch.softmax(scores.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf")), dim=-1)
+        y = (att @ v).transpose(0, 1).reshape(T, C) @ p("attn.proj.weight").T + p("attn.proj.bias")
+        maps.append(att)
+        outputs.append(y)
+        x = x + y
+        h = F.layer_norm(x, (C,), p("ln_2.weight"), p("ln_2.bias"))
+        x = x + F.gelu(h @ p("mlp.fc.weight").T + p("mlp.fc.bias")) @ p("mlp.proj.weight").T + p("mlp.proj.bias")
+    return torch.stack(maps).numpy(), torch.stack(outputs).numpy()
+
+
+def test_model_attention_maps_match_an_independent_forward(tmp_path):
+    loaded = make_checkpoint(tmp_path / "ckpt", n_layer=3, n_head=2)
+    text = "the cat sat on the mat."
+    tokens, maps = attention.model_attention_maps(loaded, text)
+    want, _ = reference_forward(tmp_path / "ckpt", text)
+    assert tokens == list(text) and maps.shape == (3, 2, len(text), len(text))
+    np.testing.assert_allclose(maps, want, atol=2e-5)
+    assert maps.std() > 0.05  # the random weights give non-uniform maps, so the comparison means something
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+def test_step_through_from_a_checkpoint_reproduces_the_layer(tmp_path, layer):
+    loaded = make_checkpoint(tmp_path / "ckpt", n_layer=2, n_head=4, n_embd=16)
+    tokens, x, w = attention.model_inputs(loaded, "Pat sat.", layer=layer)
+    steps = attention.attention_steps(x, n_heads=4, **w)
+    want_maps, want_out = reference_forward(tmp_path / "ckpt", "Pat sat.")
+    assert tokens == list("Pat sat.") and x.shape == (8, 16)
+    np.testing.assert_allclose(steps["weights"], want_maps[layer], atol=2e-5)
+    np.testing.assert_allclose(steps["output"], want_out[layer], atol=2e-4)
+
+
+def test_model_input_messages(tmp_path):
+    loaded = make_checkpoint(tmp_path / "ckpt", block_size=12)
+    with pytest.raises(ValueError, match="empty"):
+        attention.model_attention_maps(loaded, "  ")
+    with pytest.raises(ValueError, match="13 characters; this model reads at most 12"):
+        attention.model_attention_maps(loaded, "a" * 13)
+    with pytest.raises(ValueError, match="not in this model's vocabulary: 'Z'"):
+        attention.model_attention_maps(loaded, "aZ")
+    with pytest.raises(ValueError, match="layers 1 to 2"):
+        attention.model_inputs(loaded, "abc", layer=2)
+    with pytest.raises(ValueError, match="at most 12 tokens"):
+        attention.model_inputs(loaded, "a" * 13)
+
+
+def test_head_patterns():
+    rng = np.random.default_rng(0)
+    maps = attention.softmax(np.where(np.tril(np.ones((5, 5), dtype=bool)), rng.standard_normal((2, 3, 5, 5)), -np.inf))
+    got = attention.head_patterns(maps)
+    for l in range(2):
+        for h in range(3):
+            m = maps[l, h]
+            assert got["self"][l, h] == pytest.approx(sum(m[i, i] for i in range(5)) / 5)
+            assert got["previous"][l, h] == pytest.approx(sum(m[i, i - 1] for i in range(1, 5)) / 4)
+            assert got["first"][l, h] == pytest.approx(sum(m[i, 0] for i in range(1, 5)) / 4)
+    one = attention.head_patterns(np.ones((1, 1, 1, 1)))
+    assert one["self"][0, 0] == 1 and np.isnan(one["previous"][0, 0])
+
+
+def test_cli_from_a_checkpoint(tmp_path):
+    make_checkpoint(tmp_path / "ckpt", n_head=2)
+    out = run_cli("a cat", "--checkpoint", str(tmp_path / "ckpt"), "--heads", "2", "--precision", "4")
+    assert out.returncode == 0, out.stderr
+    want, _ = reference_forward(tmp_path / "ckpt", "a cat")
+    block = out.stdout.split("Attention weights")[1].splitlines()[3:8]
+    printed = np.array([[0.0 if c == "-inf" else float(c) for c in line.split()[1:]] for line in block])
+    np.testing.assert_allclose(printed, want[0, 0], atol=1e-4)
