@@ -41,7 +41,8 @@ def build_app() -> gr.Blocks:
     with gr.Blocks(title=TITLE, fill_width=False) as demo:
         user_id = gr.BrowserState(None, storage_key="llm_playground_user")
         gr.Markdown(f"# {TITLE}\nLearn how large language models are trained by training them, one part of the guide per tab.")
-        with gr.Tabs():
+        # "wrap": all eleven tabs stay visible (in rows on a phone) instead of hiding behind a "…" menu
+        with gr.Tabs(overflow_behavior="wrap"):
             for label, module_name in LESSONS:
                 with gr.Tab(label, id=module_name) as tab:
                     module = importlib.import_module(f"lessons.{module_name}")

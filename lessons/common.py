@@ -8,7 +8,8 @@ import gradio as gr
 
 TEXT_DIR = Path(__file__).resolve().parent / "text"
 
-# $$…$$ for display formulas, $…$ inline. (A literal dollar sign in lesson text is written \$.)
+# $$…$$ for display formulas, $…$ inline. Lesson texts avoid a literal dollar sign (write USD):
+# Gradio extracts $…$ spans before Markdown runs, so even an escaped \$ would start a formula.
 LATEX = [
     {"left": "$$", "right": "$$", "display": True},
     {"left": "$", "right": "$", "display": False},

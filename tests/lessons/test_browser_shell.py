@@ -20,8 +20,12 @@ def test_every_tab_opens_on_its_lesson(page, tmp_path):
 
 def test_formulas_are_rendered(page):
     open_tab(page, "3 · Core math")
-    page.locator(".katex").first.wait_for()
-    assert page.locator(".katex").count() > 3
+    page.get_by_role("heading", name="Part 3 ·", exact=False).wait_for()
+    formulas = page.locator(".katex >> visible=true")
+    formulas.first.wait_for()
+    assert formulas.count() > 3
+    # nothing left unrendered: no raw LaTeX delimiters visible in the lesson
+    assert "$$" not in page.locator(".lesson-text >> visible=true").first.inner_text()
 
 
 def test_narrow_screen_still_usable(browser, app_url):
