@@ -312,12 +312,21 @@ def model_inputs(loaded, text: str, layer: int = 0, max_tokens: int = MAX_TOKENS
     return tokens, x.double().numpy(), weights
 
 
-def model_attention_maps(loaded, prompt: str) -> tuple[list[str], np.ndarray]:
-    """The prompt's characters and every layer × head attention map, (n_layer, n_head, T, T)."""
+def model_attention_maps(loaded, prompt: str, drop_unknown: bool = False) -> tuple[list[str], np.ndarray]:
+    """The prompt's characters and every layer × head attention map, (n_layer, n_head, T, T).
+
+    Characters the model never saw are an error, or with drop_unknown=True left out (the caller
+    can name them with loaded.tokenizer.unknown(prompt)).
+    """
     import torch
 
     if not (prompt or "").strip():
         raise ValueError("The prompt is empty: type a few words the model knows, e.g. 'The transformer'.")
+    if drop_unknown:
+        unknown = set(loaded.tokenizer.unknown(prompt))
+        prompt = "".join(c for c in prompt if c not in unknown)
+        if not prompt.strip():
+            raise ValueError(f"None of the prompt's characters are in this model's vocabulary; it knows: {loaded.tokenizer.chars.strip()}")
     block_size = loaded.config.block_size
     if len(prompt) > block_size:
         raise ValueError(f"The prompt has {len(prompt)} characters; this model reads at most {block_size} at once "

@@ -202,7 +202,10 @@ def model_view(path, prompt, layer, head, user_id):
         raise gr.Error(f"The prompt has {len(prompt)} characters; keep it under {MAX_SENTENCE_CHARS}.")
     try:
         loaded = load_checkpoint(path, user_id)
-        tokens, maps = attention.model_attention_maps(loaded, prompt)
+        unknown = loaded.tokenizer.unknown(prompt or "")
+        tokens, maps = attention.model_attention_maps(loaded, prompt, drop_unknown=True)
+        if unknown:
+            gr.Warning(f"Left out {len(unknown)} character(s) this model never saw: {' '.join(repr(c) for c in unknown[:10])}.")
     except (ValueError, FileNotFoundError) as err:
         raise gr.Error(str(err)) from None
     n_layer, n_head = maps.shape[:2]
@@ -324,7 +327,7 @@ def build(ctx: LessonContext) -> None:
         with gr.Column(scale=1, min_width=260):
             model = gr.Dropdown([], label="MiniGPT checkpoint", info="the shipped one, or your runs from tab 4")
             prompt = gr.Textbox(DEFAULT_PROMPT, label="Prompt", max_length=MAX_SENTENCE_CHARS, info="Enter to show")
-            layer = gr.Radio([1], value=1, label="Enlarge layer")
+            layer = gr.Radio([1], value=1, label="Enlarge layer", elem_id="attention-enlarge-layer")
             model_head = gr.Radio([1], value=1, label="Enlarge head")
             show_maps = gr.Button("Show attention", variant="primary")
             model_md = markdown("")

@@ -39,6 +39,24 @@ def per_head(a, n_heads):
     return a if n_heads > 1 else a[None]
 
 
+def torch_steps(x, w, b, n_heads, causal=True, scaled=True):
+    """Every intermediate recomputed with torch (per-head ones always (H, T, ·)), as NumPy float64."""
+    q, k, v = torch_heads(x, w, b, n_heads)
+    T, d_k = x.shape[0], q.shape[-1]
+    scale = 1 / math.sqrt(d_k) if scaled else 1.0
+    scores = q @ k.transpose(-2, -1)
+    scaled_scores = scores * scale
+    masked = scaled_scores.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf")) if causal else scaled_scores
+    # SDPA computes softmax(QKᵀ·scale + mask)·V in one fused call: with V = identity it hands back the weights
+    weights = F.scaled_dot_product_attention(q, k, torch.eye(T, dtype=torch.float64).expand(n_heads, T, T), is_causal=causal, scale=scale)
+    head_outputs = F.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale)
+    concat = head_outputs.transpose(0, 1).reshape(T, -1)
+    projected = F.linear(concat, torch.from_numpy(w["w_o"]).T, torch.from_numpy(b["b_o"]) if b else None)
+    out = dict(x=torch.from_numpy(x), q=q, k=k, v=v, scores=scores, scaled_scores=scaled_scores, masked_scores=masked,
+               weights=weights, softmax=torch.softmax(masked, dim=-1), head_outputs=head_outputs, concat=concat, projected=projected)
+    return {name: t.numpy() for name, t in out.items()}
+
+
 @pytest.mark.parametrize("n_heads", [1, 2, 4])
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("scaled", [True, False])
@@ -47,30 +65,15 @@ def test_every_intermediate_equals_pytorch(n_heads, causal, scaled, with_bias):
     x, w, b = random_case(seed=n_heads)
     b = b if with_bias else {}
     steps = attention.attention_steps(x, n_heads=n_heads, causal=causal, scaled=scaled, **w, **b)
-    q, k, v = torch_heads(x, w, b, n_heads)
-    T, d_k = x.shape[0], q.shape[-1]
-    scale = 1 / math.sqrt(d_k) if scaled else 1.0
-
-    scores = q @ k.transpose(-2, -1)
-    scaled_scores = scores * scale
-    masked = scaled_scores.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf")) if causal else scaled_scores
-    weights = torch.softmax(masked, dim=-1)
-    # SDPA computes softmax(QKᵀ·scale + mask)·V in one fused call: with V = identity it hands back the weights
-    sdpa_weights = F.scaled_dot_product_attention(q, k, torch.eye(T, dtype=torch.float64).expand(n_heads, T, T), is_causal=causal, scale=scale)
-    sdpa_out = F.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale)
-    concat = sdpa_out.transpose(0, 1).reshape(T, -1)
-    projected = F.linear(concat, torch.from_numpy(w["w_o"]).T, torch.from_numpy(b["b_o"]) if b else None)
-
-    expected = dict(q=q, k=k, v=v, scores=scores, scaled_scores=scaled_scores, masked_scores=masked,
-                    weights=sdpa_weights, head_outputs=sdpa_out)
-    for name, want in expected.items():
+    want = torch_steps(x, w, b, n_heads, causal, scaled)
+    for name in ("q", "k", "v", "scores", "scaled_scores", "masked_scores", "weights", "head_outputs"):
         got = steps[name]
         assert got.dtype == np.float64
-        assert got.shape == ((n_heads,) if n_heads > 1 else ()) + tuple(want.shape[1:]), name
-        np.testing.assert_allclose(per_head(got, n_heads), want.numpy(), rtol=1e-12, atol=1e-12, err_msg=name)
-    np.testing.assert_allclose(per_head(steps["weights"], n_heads), weights.numpy(), rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(steps["concat"], concat.numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(steps["projected"], projected.numpy(), rtol=1e-12, atol=1e-12)
+        assert got.shape == ((n_heads,) if n_heads > 1 else ()) + want[name].shape[1:], name
+        np.testing.assert_allclose(per_head(got, n_heads), want[name], rtol=1e-12, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(per_head(steps["weights"], n_heads), want["softmax"], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(steps["concat"], want["concat"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(steps["projected"], want["projected"], rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(steps["output"], steps["projected"])
 
 
@@ -230,7 +233,7 @@ def test_cli_bad_input_is_a_clean_message():
 
 # ----------------------------------------------------------------------------- inside a MiniGPT
 
-VOCAB = "abcdefghijklmnopqrstuvwxyz .,TP"
+VOCAB = "abcdefghijklmnopqrstuvwxyz .,-TP"
 
 
 def make_checkpoint(folder, n_layer=2, n_head=2, n_embd=16, block_size=24, seed=0):
@@ -309,6 +312,9 @@ def test_model_input_messages(tmp_path):
         attention.model_attention_maps(loaded, "a" * 13)
     with pytest.raises(ValueError, match="not in this model's vocabulary: 'Z'"):
         attention.model_attention_maps(loaded, "aZ")
+    assert attention.model_attention_maps(loaded, "aZb", drop_unknown=True)[0] == ["a", "b"]
+    with pytest.raises(ValueError, match="None of the prompt's characters"):
+        attention.model_attention_maps(loaded, "ZZ", drop_unknown=True)
     with pytest.raises(ValueError, match="layers 1 to 2"):
         attention.model_inputs(loaded, "abc", layer=2)
     with pytest.raises(ValueError, match="at most 12 tokens"):

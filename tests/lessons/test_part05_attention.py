@@ -153,9 +153,13 @@ def test_model_view_shows_the_models_maps(learner_run):
 def test_model_view_messages(learner_run):
     user_id, folder = learner_run
     assert "No MiniGPT checkpoint" in tab.model_view(None, "abc", 1, 1, user_id)[3]
-    for prompt, message in (("", "empty"), ("a" * 41, "at most 40"), ("a€", "not in this model's vocabulary")):
+    for prompt, message in (("", "empty"), ("a" * 41, "at most 40"), ("€€", "None of the prompt's characters")):
         with pytest.raises(gr.Error, match=message):
             tab.model_view(folder, prompt, 1, 1, user_id)
+    # characters the model never saw are left out, and the learner is told which
+    with pytest.warns(UserWarning, match="Left out 1 character.*'€'"):
+        tokens, grid, *_ = tab.model_view(folder, "a€b", 1, 1, user_id)
+    np.testing.assert_allclose(z(grid), reference_forward(folder, "ab")[0][0, 0], atol=2e-5)
     with pytest.raises(gr.Error, match="not available in this session"):
         tab.model_view(folder, "abc", 1, 1, sessions.new_user_id())  # someone else's run
 
@@ -201,7 +205,6 @@ def test_step_through_and_model_maps_in_the_browser(shipped_tiny, page):
     # the model lab lists the shipped checkpoint when the tab opens and draws layer × head maps
     page.locator(".gtitle", has_text="Layer 1, head 1: where each character looks").wait_for()
     assert page.locator(".annotation-text", has_text="layer 2 · head 2").count() == 1
-    page.get_by_role("radio", name="2").nth(0).wait_for()
-    page.locator("label", has_text="Enlarge layer").locator("..").get_by_text("2", exact=True).click()
+    page.locator("#attention-enlarge-layer").get_by_text("2", exact=True).click()
     page.locator(".gtitle", has_text="Layer 2, head 1: where each character looks").wait_for()
     page.screenshot(path="/tmp/shots-issue6/browser-test.png", full_page=True)
