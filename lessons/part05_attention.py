@@ -1,14 +1,15 @@
 """Tab: Attention, step by step (Part 5). UI only: every number comes from core.attention."""
 from __future__ import annotations
 
+import functools
+
 import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from core import attention, registry
 from lessons.common import LessonContext, lesson_text, markdown, try_this
-from lessons.plots import DIVERGING_SCALE, HEATMAP_SCALE, PALETTE, TEMPLATE_NAME, figure, heatmap, visible
+from lessons.plots import DIVERGING_SCALE, HEATMAP_SCALE, PALETTE, figure, heatmap, visible
 from lessons.tokens import tokens_html
 
 DEFAULT_SENTENCE = "the cat sat on the mat"
@@ -141,13 +142,22 @@ def query_bars(weights: np.ndarray, tokens: list[str], query: int, n_heads: int)
 # ----------------------------------------------------------------------------- saturation
 
 
+@functools.lru_cache(maxsize=1)
+def saturation_curve() -> dict[str, np.ndarray]:
+    """The same for every learner and every d_k (a fixed seed): computed once, then read-only."""
+    curve = attention.softmax_saturation(D_K_CHOICES, n_queries=SATURATION_QUERIES)
+    for values in curve.values():
+        values.setflags(write=False)
+    return curve
+
+
 def saturation_view(d_k):
     """One query's softmax with and without 1/√d_k, and how peaked softmax gets as d_k grows."""
     d_k = int(d_k)
     if d_k not in D_K_CHOICES:
         raise gr.Error(f"Pick d_k from {', '.join(map(str, D_K_CHOICES))}.")
     example = attention.saturation_example(d_k)
-    curve = attention.softmax_saturation(D_K_CHOICES, n_queries=SATURATION_QUERIES)
+    curve = saturation_curve()
     i = D_K_CHOICES.index(d_k)
 
     keys = [f"key {j + 1}" for j in range(len(example["scores"]))]
@@ -228,32 +238,39 @@ def model_view(path, prompt, layer, head, user_id):
 
 
 def maps_grid(maps: np.ndarray, tokens: list[str], layer: int, head: int) -> go.Figure:
-    """All layer × head maps as small heatmaps (rows = layers, columns = heads); the chosen one outlined."""
+    """All layer × head maps tiled into ONE heatmap (rows = layers, columns = heads), the chosen one outlined.
+
+    One trace instead of n_layer × n_head subplots: plotly builds and encodes it in milliseconds,
+    where 16 subplots of 64 × 64 took a second. Blank rows/columns separate the maps; every row and
+    column has a unique name (layer, position, character), which is what the hover shows.
+    """
     n_layer, n_head, T, _ = maps.shape
     labels = [visible(t) for t in tokens]
-    fig = make_subplots(rows=n_layer, cols=n_head, horizontal_spacing=0.03, vertical_spacing=0.06,
-                        subplot_titles=[f"layer {l + 1} · head {h + 1}" for l in range(n_layer) for h in range(n_head)])
+    gap = max(2, int(np.ceil(0.15 * T)))  # blank cells between maps: room for each map's title
+    size = T + gap
+    tiled = np.full((n_layer * size, n_head * size), np.nan)
     for l in range(n_layer):
         for h in range(n_head):
-            fig.add_trace(go.Heatmap(z=maps[l, h], coloraxis="coloraxis", customdata=[[(r, c) for c in labels] for r in labels],
-                                     hovertemplate=f"layer {l + 1} · head {h + 1}<br>%{{customdata[0]}} → %{{customdata[1]}}: %{{z:.3f}}<extra></extra>"),
-                          row=l + 1, col=h + 1)
-    # characters on the outer axes only, small; at a long prompt they would overlap, so they go
-    ticks = dict(showticklabels=True, tickmode="array", tickvals=list(range(T)), ticktext=labels, tickfont=dict(size=8)) if T <= 32 else dict(showticklabels=False)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False, autorange="reversed")
-    for h in range(n_head):
-        fig.update_xaxes(row=n_layer, col=h + 1, **ticks)
-    for l in range(n_layer):
-        fig.update_yaxes(row=l + 1, col=1, **ticks)
-    n = (layer - 1) * n_head + head  # plotly numbers subplots row by row, from 1
-    suffix = "" if n == 1 else str(n)
-    fig.add_shape(type="rect", xref=f"x{suffix} domain", yref=f"y{suffix} domain", x0=0, x1=1, y0=0, y1=1,
-                  line=dict(color=PALETTE[1], width=3))
-    fig.update_annotations(font_size=11)
-    fig.update_layout(template=TEMPLATE_NAME, height=80 + 170 * n_layer, margin=dict(l=50, r=20, t=70, b=40),
-                      title="Every layer × head: row = query character, column = key character",
-                      coloraxis=dict(colorscale=HEATMAP_SCALE, cmin=0, cmax=1, colorbar=dict(title="weight", thickness=12)))
+            tiled[l * size + gap:(l + 1) * size, h * size:h * size + T] = maps[l, h]
+    tiled = tiled[:, :-gap]
+    rows = [f"L{l + 1} query {i + 1} “{labels[i]}”" if 0 <= (i := j - gap) else f"gap {l}.{j}" for l in range(n_layer) for j in range(size)]
+    cols = [f"H{h + 1} key {j + 1} “{labels[j]}”" if j < T else f"gap {h}.{j}" for h in range(n_head) for j in range(size)][:-gap]
+    fig = figure("Every layer × head: row = query character, column = key character", height=60 + 170 * n_layer)
+    fig.add_trace(go.Heatmap(z=tiled, x=cols, y=rows, colorscale=HEATMAP_SCALE, zmin=0, zmax=1, hoverongaps=False,
+                             colorbar=dict(title="weight", thickness=12),
+                             hovertemplate="%{y} → %{x}<br>weight %{z:.3f}<extra></extra>"))
+    # the characters on the axes, when they are few enough to read
+    show = T <= 24
+    fig.update_xaxes(tickmode="array", tickvals=[c for c in cols if not c.startswith("gap")] if show else [],
+                     ticktext=labels * n_head, tickangle=0, tickfont=dict(size=8), showgrid=False)
+    fig.update_yaxes(tickmode="array", tickvals=[r for r in rows if not r.startswith("gap")] if show else [],
+                     ticktext=labels * n_layer, tickfont=dict(size=8), showgrid=False, autorange="reversed")
+    titles = [dict(x=h * size + (T - 1) / 2, y=l * size + gap - 0.6, text=f"layer {l + 1} · head {h + 1}", showarrow=False,
+                   yanchor="bottom", font=dict(size=11)) for l in range(n_layer) for h in range(n_head)]
+    l, h = layer - 1, head - 1
+    outline = dict(type="rect", x0=h * size - 0.5, x1=h * size + T - 0.5, y0=l * size + gap - 0.5, y1=(l + 1) * size - 0.5,
+                   line=dict(color=PALETTE[1], width=3))
+    fig.update_layout(annotations=titles, shapes=[outline], plot_bgcolor="white", margin=dict(l=40, r=20, t=50, b=30))
     return fig
 
 

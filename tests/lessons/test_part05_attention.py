@@ -27,6 +27,14 @@ def z(fig, trace=0):
     return np.array(fig.data[trace].z, dtype=float)
 
 
+def tile(grid, layer, head):
+    """One map out of the tiled grid, found by the row and column names the hover shows."""
+    trace = grid.data[0]
+    rows = [i for i, name in enumerate(trace.y) if name.startswith(f"L{layer + 1} query")]
+    cols = [j for j, name in enumerate(trace.x) if name.startswith(f"H{head + 1} key")]
+    return np.array(trace.z, dtype=float)[np.ix_(rows, cols)]
+
+
 def test_tab_builds():
     with gr.Blocks() as demo:
         user_id = gr.BrowserState(None)
@@ -136,9 +144,10 @@ def test_model_view_shows_the_models_maps(learner_run):
     prompt = "the cat sat on the mat."
     tokens, grid, big, text, layer, head = tab.model_view(folder, prompt, 2, 3, user_id)
     want, _ = reference_forward(folder, prompt)
-    assert len(grid.data) == 8
-    for i, trace in enumerate(grid.data):
-        np.testing.assert_allclose(z(grid, i), want[i // 4, i % 4], atol=2e-5)
+    for l in range(2):
+        for h in range(4):
+            np.testing.assert_allclose(tile(grid, l, h), want[l, h], atol=2e-5)
+    assert [y for y in grid.data[0].y if y.startswith("L2 ")][3] == "L2 query 4 “␣”"
     np.testing.assert_allclose(z(big), want[1, 2], atol=2e-5)
     assert list(big.layout.xaxis.ticktext) == [c.replace(" ", "␣") for c in prompt]
     assert big.layout.title.text.startswith("Layer 2, head 3")
@@ -159,7 +168,7 @@ def test_model_view_messages(learner_run):
     # characters the model never saw are left out, and the learner is told which
     with pytest.warns(UserWarning, match="Left out 1 character.*'€'"):
         tokens, grid, *_ = tab.model_view(folder, "a€b", 1, 1, user_id)
-    np.testing.assert_allclose(z(grid), reference_forward(folder, "ab")[0][0, 0], atol=2e-5)
+    np.testing.assert_allclose(tile(grid, 0, 0), reference_forward(folder, "ab")[0][0, 0], atol=2e-5)
     with pytest.raises(gr.Error, match="not available in this session"):
         tab.model_view(folder, "abc", 1, 1, sessions.new_user_id())  # someone else's run
 
