@@ -48,7 +48,8 @@ def _inputs(sentence, unit, d_model, seed, source, user_id):
         return tokens, x, w, ""
     loaded = load_checkpoint(source, user_id)
     tokens, x, w = attention.model_inputs(loaded, sentence, layer=0)
-    note = (f"\n\n*X and the weights come from layer 1 of the MiniGPT checkpoint (d_model = {loaded.config.n_embd}); "
+    note = (f"\n\n*X and the weights come from layer 1 of the MiniGPT checkpoint: X is what that layer's attention "
+            f"receives, token + position embeddings after LayerNorm (d_model = {loaded.config.n_embd}); "
             f"the model itself uses {loaded.config.n_head} heads: set Heads to {loaded.config.n_head} to see its own attention.*")
     return tokens, x, w, note
 
@@ -86,6 +87,11 @@ def step_through(sentence, unit, d_model, n_heads, scaled, causal, seed, step, h
         sentence_update,
         unit_update,
     )
+
+
+def step_new_input(*args):
+    """New tokens: the picked query (an index into the old ones) goes back to the last token."""
+    return step_through(*args[:9], None, *args[10:])
 
 
 def step_next(*args):
@@ -317,8 +323,9 @@ def build(ctx: LessonContext) -> None:
     outputs = [token_view, step_md, matrix_plot, bars_plot, step, head, query, sentence, unit]
     show = dict(inputs=inputs, outputs=outputs, show_progress="hidden")
     # .input fires on the learner's own changes only, so the handler's updates never loop back
-    for event in (run.click, sentence.submit, unit.input, source.input, scaled.input, causal.input, query.input,
-                  seed.submit, d_model.input, n_heads.input, step.input, head.input):
+    for event in (run.click, sentence.submit, unit.input, source.input):
+        event(step_new_input, trigger_mode="always_last", **show)
+    for event in (scaled.input, causal.input, query.input, seed.submit, d_model.input, n_heads.input, step.input, head.input):
         event(step_through, trigger_mode="always_last", **show)
     following.click(step_next, **show)
     previous.click(step_previous, **show)

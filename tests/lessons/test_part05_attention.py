@@ -82,6 +82,9 @@ def test_heads_and_query_controls_follow_the_input():
     assert tab.step_next(*{**DEFAULTS, "step": 10}.values())[4].value == 10  # Next stops at the last step
     assert tab.step_previous(*{**DEFAULTS, "step": 1}.values())[4].value == 1
     assert tab.step_next(*{**DEFAULTS, "step": 3}.values())[4].value == 4
+    # new tokens: the query goes back to the last one, and everything else is kept
+    out = tab.step_new_input(*{**DEFAULTS, "sentence": "a b c d e f g", "query": 2, "step": 5}.values())
+    assert out[6].value == 6 and out[4].value == 5
 
 
 @pytest.mark.parametrize("changes,message", [
@@ -210,6 +213,9 @@ def test_step_through_and_model_maps_in_the_browser(shipped_tiny, page):
     page.get_by_text("Step 8 of 11").wait_for()
     page.get_by_text("Where “mat” (token 6) looks").wait_for()
     assert page.locator(".legendtext", has_text="head 2").count() >= 1
+    page.get_by_label("Query token: its row of weights").click()
+    page.get_by_role("option", name="3: sat").click()
+    page.get_by_text("Where “sat” (token 3) looks").wait_for()
 
     # the model lab lists the shipped checkpoint when the tab opens and draws layer × head maps
     page.locator(".gtitle", has_text="Layer 1, head 1: where each character looks").wait_for()
