@@ -261,7 +261,7 @@ def maps_grid(maps: np.ndarray, tokens: list[str], layer: int, head: int) -> go.
     tiled = tiled[:, :-gap]
     rows = [f"L{l + 1} query {i + 1} “{labels[i]}”" if 0 <= (i := j - gap) else f"gap {l}.{j}" for l in range(n_layer) for j in range(size)]
     cols = [f"H{h + 1} key {j + 1} “{labels[j]}”" if j < T else f"gap {h}.{j}" for h in range(n_head) for j in range(size)][:-gap]
-    fig = figure("Every layer × head: row = query character, column = key character", height=60 + 170 * n_layer)
+    fig = figure("Every layer L × head H: row = query character, column = key", height=60 + 170 * n_layer)
     fig.add_trace(go.Heatmap(z=tiled, x=cols, y=rows, colorscale=HEATMAP_SCALE, zmin=0, zmax=1, hoverongaps=False,
                              colorbar=dict(title="weight", thickness=12),
                              hovertemplate="%{y} → %{x}<br>weight %{z:.3f}<extra></extra>"))
@@ -271,7 +271,7 @@ def maps_grid(maps: np.ndarray, tokens: list[str], layer: int, head: int) -> go.
                      ticktext=labels * n_head, tickangle=0, tickfont=dict(size=8), showgrid=False)
     fig.update_yaxes(tickmode="array", tickvals=[r for r in rows if not r.startswith("gap")] if show else [],
                      ticktext=labels * n_layer, tickfont=dict(size=8), showgrid=False, autorange="reversed")
-    titles = [dict(x=h * size + (T - 1) / 2, y=l * size + gap - 0.6, text=f"layer {l + 1} · head {h + 1}", showarrow=False,
+    titles = [dict(x=h * size + (T - 1) / 2, y=l * size + gap - 0.6, text=f"L{l + 1} H{h + 1}", showarrow=False,
                    yanchor="bottom", font=dict(size=11)) for l in range(n_layer) for h in range(n_head)]
     l, h = layer - 1, head - 1
     outline = dict(type="rect", x0=h * size - 0.5, x1=h * size + T - 0.5, y0=l * size + gap - 0.5, y1=(l + 1) * size - 0.5,

@@ -219,7 +219,7 @@ def test_step_through_and_model_maps_in_the_browser(shipped_tiny, page):
 
     # the model lab lists the shipped checkpoint when the tab opens and draws layer × head maps
     page.locator(".gtitle", has_text="Layer 1, head 1: where each character looks").wait_for()
-    assert page.locator(".annotation-text", has_text="layer 2 · head 2").count() == 1
+    assert page.locator(".annotation-text", has_text="L2 H2").count() == 1
     page.locator("#attention-enlarge-layer").get_by_text("2", exact=True).click()
     page.locator(".gtitle", has_text="Layer 2, head 1: where each character looks").wait_for()
     page.screenshot(path="/tmp/shots-issue6/browser-test.png", full_page=True)
