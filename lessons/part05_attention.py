@@ -18,6 +18,7 @@ RANDOM = "random"  # the step-through's embedding source when no checkpoint is c
 MAX_SENTENCE_CHARS = 200  # Textbox(max_length) is only enforced by the browser: checked again here
 D_K_CHOICES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 SATURATION_QUERIES = 256  # random queries averaged per d_k: smooth enough, and fast enough to feel live
+SATURATION_KEYS = 8
 # short names of the steps, for the "you are here" strip above the matrix
 STEP_SHORT = {"x": "X", "q": "Q", "k": "K", "v": "V", "scores": "QKᵀ", "scaled_scores": "÷√d_k",
               "masked_scores": "mask", "weights": "softmax", "head_outputs": "·V", "concat": "concat", "projected": "·W_o"}
@@ -123,6 +124,8 @@ def step_figure(step: attention.Step, number: int, head: int, query: int) -> go.
     fig = heatmap(shown, step.col_labels, step.row_labels, title, height=max(300, 90 + 30 * m.shape[0]), **scale, **cells)
     keys = step.key in ("scores", "scaled_scores", "masked_scores", "weights")
     fig.update_layout(xaxis_title="key token" if keys else "dimension", yaxis_title="query token" if keys else "token")
+    fig.update_xaxes(showgrid=False)  # grid lines would cross the blank −∞ cells
+    fig.update_yaxes(showgrid=False)
     # outline the query picked below, so the bars and the matrix row are visibly the same numbers
     fig.add_shape(type="rect", x0=-0.5, x1=m.shape[1] - 0.5, y0=query - 0.5, y1=query + 0.5,
                   line=dict(color=PALETTE[1], width=2))
@@ -151,7 +154,7 @@ def query_bars(weights: np.ndarray, tokens: list[str], query: int, n_heads: int)
 @functools.lru_cache(maxsize=1)
 def saturation_curve() -> dict[str, np.ndarray]:
     """The same for every learner and every d_k (a fixed seed): computed once, then read-only."""
-    curve = attention.softmax_saturation(D_K_CHOICES, n_queries=SATURATION_QUERIES)
+    curve = attention.softmax_saturation(D_K_CHOICES, n_keys=SATURATION_KEYS, n_queries=SATURATION_QUERIES)
     for values in curve.values():
         values.setflags(write=False)
     return curve
@@ -162,12 +165,12 @@ def saturation_view(d_k):
     d_k = int(d_k)
     if d_k not in D_K_CHOICES:
         raise gr.Error(f"Pick d_k from {', '.join(map(str, D_K_CHOICES))}.")
-    example = attention.saturation_example(d_k)
+    example = attention.saturation_example(d_k, n_keys=SATURATION_KEYS)
     curve = saturation_curve()
     i = D_K_CHOICES.index(d_k)
 
-    keys = [f"key {j + 1}" for j in range(len(example["scores"]))]
-    bars = figure(f"One query, 8 keys, d_k = {d_k}: softmax of the scores", "key", "attention weight", height=300)
+    keys = [f"key {j + 1}" for j in range(SATURATION_KEYS)]
+    bars = figure(f"One query, {SATURATION_KEYS} keys, d_k = {d_k}: softmax of the scores", "key", "attention weight", height=300)
     bars.add_trace(go.Bar(x=keys, y=example["weights_unscaled"], name="softmax(QKᵀ)", marker_color=PALETTE[1],
                           customdata=example["scores"], hovertemplate="score %{customdata:.2f}<br>weight %{y:.3f}<extra></extra>"))
     bars.add_trace(go.Bar(x=keys, y=example["weights_scaled"], name="softmax(QKᵀ/√d_k)", marker_color=PALETTE[0],
@@ -178,7 +181,7 @@ def saturation_view(d_k):
     lines = figure(f"How peaked softmax gets as d_k grows (average over {SATURATION_QUERIES} queries)", "d_k (log scale)", "largest weight in a row", height=300)
     lines.add_trace(go.Scatter(x=curve["d_k"], y=curve["max_weight_unscaled"], name="without 1/√d_k", mode="lines+markers", line_color=PALETTE[1]))
     lines.add_trace(go.Scatter(x=curve["d_k"], y=curve["max_weight_scaled"], name="with 1/√d_k", mode="lines+markers", line_color=PALETTE[0]))
-    lines.add_hline(y=1 / 8, line_dash="dot", line_color=PALETTE[7], annotation_text="uniform (1/8)")
+    lines.add_hline(y=1 / SATURATION_KEYS, line_dash="dot", line_color=PALETTE[7], annotation_text=f"uniform (1/{SATURATION_KEYS})")
     lines.add_vline(x=d_k, line_dash="dash", line_color=PALETTE[7])
     lines.update_xaxes(type="log")
     lines.update_yaxes(range=[0, 1.05])
@@ -237,7 +240,7 @@ def model_view(path, prompt, layer, head, user_id):
                  f"**{patterns['first'][l, h]:.2f}** to the first character.")
     big = heatmap(maps[l, h], tokens, tokens, f"Layer {layer}, head {head}: where each character looks",
                   zmin=0, zmax=1, height=max(360, 100 + 16 * len(tokens)),
-                  **(dict(text=np.round(maps[l, h], 2), texttemplate="%{text}") if len(tokens) <= CELL_TEXT_MAX_COLUMNS else {}))
+                  **(dict(texttemplate="%{z:.2f}") if len(tokens) <= CELL_TEXT_MAX_COLUMNS else {}))
     big.update_layout(xaxis_title="key character (looked at)", yaxis_title="query character (looking)")
     return (tokens_html(tokens), maps_grid(maps, tokens, layer, head), big, text,
             gr.Radio(choices=list(range(1, n_layer + 1)), value=layer), gr.Radio(choices=list(range(1, n_head + 1)), value=head))
