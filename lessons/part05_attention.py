@@ -1,7 +1,381 @@
-"""Tab: Attention, step by step (Part 5)."""
-from lessons.common import LessonContext, lab_coming, lesson_text
+"""Tab: Attention, step by step (Part 5). UI only: every number comes from core.attention."""
+from __future__ import annotations
+
+import functools
+
+import gradio as gr
+import numpy as np
+import plotly.graph_objects as go
+
+from core import attention, registry
+from lessons.common import LessonContext, lesson_text, markdown, try_this
+from lessons.plots import DIVERGING_SCALE, HEATMAP_SCALE, PALETTE, figure, heatmap, visible
+from lessons.tokens import tokens_html
+
+DEFAULT_SENTENCE = "the cat sat on the mat"
+DEFAULT_PROMPT = "Python is a high-level language."
+RANDOM = "random"  # the step-through's embedding source when no checkpoint is chosen
+MAX_SENTENCE_CHARS = 200  # Textbox(max_length) is only enforced by the browser: checked again here
+D_K_CHOICES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+SATURATION_QUERIES = 256  # random queries averaged per d_k: smooth enough, and fast enough to feel live
+SATURATION_KEYS = 8
+# short names of the steps, for the "you are here" strip above the matrix
+STEP_SHORT = {"x": "X", "q": "Q", "k": "K", "v": "V", "scores": "QKᵀ", "scaled_scores": "÷√d_k",
+              "masked_scores": "mask", "weights": "softmax", "head_outputs": "·V", "concat": "concat", "projected": "·W_o"}
+CELL_TEXT_MAX_COLUMNS = 16  # beyond this the numbers no longer fit in the cells; hover still shows them
+
+
+# ----------------------------------------------------------------------------- step-through
+
+
+def load_checkpoint(path, user_id):
+    """A MiniGPT checkpoint from the learner's list (never an arbitrary path sent by a browser)."""
+    from core.minigpt import checkpoint
+
+    return checkpoint.load(registry.resolve("minigpt", path, user_id).path)
+
+
+def checkpoint_choices(user_id) -> list[tuple[str, str]]:
+    return [(c.label, str(c.path)) for c in registry.list_checkpoints("minigpt", user_id)]
+
+
+def _inputs(sentence, unit, d_model, seed, source, user_id):
+    """Tokens, X and weights: seeded random ones, or a MiniGPT's embeddings and first attention layer."""
+    if len(sentence or "") > MAX_SENTENCE_CHARS:
+        raise ValueError(f"The sentence has {len(sentence)} characters; keep it under {MAX_SENTENCE_CHARS}.")
+    if not source or source == RANDOM:
+        tokens = attention.split_tokens(sentence, unit)
+        x, w = attention.random_inputs(tokens, int(d_model), int(seed or 0))
+        return tokens, x, w, ""
+    loaded = load_checkpoint(source, user_id)
+    tokens, x, w = attention.model_inputs(loaded, sentence, layer=0)
+    note = (f"\n\n*X and the weights come from layer 1 of the MiniGPT checkpoint: X is what that layer's attention "
+            f"receives, token + position embeddings after LayerNorm (d_model = {loaded.config.n_embd}); "
+            f"the model itself uses {loaded.config.n_head} heads: set Heads to {loaded.config.n_head} to see its own attention.*")
+    return tokens, x, w, note
+
+
+def step_through(sentence, unit, d_model, n_heads, scaled, causal, seed, step, head, query, source=RANDOM, user_id=None, move=0):
+    """Everything the step-through shows, for the current controls; `move` is ±1 for Previous/Next."""
+    sentence_update, unit_update = gr.skip(), gr.skip()
+    if source and source != RANDOM:
+        # a MiniGPT reads characters: switch, and crop a long sentence to what the step-through shows
+        if unit != "characters":
+            unit_update = unit = "characters"
+        cropped = (sentence or "").strip()[: attention.MAX_TOKENS]
+        if cropped != (sentence or "").strip():
+            gr.Warning(f"A MiniGPT reads characters, and the step-through shows at most {attention.MAX_TOKENS}: using “{cropped}”.")
+            sentence_update = sentence = cropped
+    try:
+        tokens, x, w, note = _inputs(sentence, unit, d_model, seed, source, user_id)
+        steps = attention.attention_steps(x, n_heads=int(n_heads), causal=bool(causal), scaled=bool(scaled), **w)
+    except ValueError as err:
+        raise gr.Error(str(err)) from None
+    n_heads = int(n_heads)
+    described = attention.describe_steps(steps, tokens, n_heads, bool(scaled), bool(causal))
+    number = min(max(int(step or 1) + move, 1), len(described))
+    head = min(max(int(head or 1), 1), n_heads)
+    query = int(query) if query is not None and 0 <= int(query) < len(tokens) else len(tokens) - 1
+    current = described[number - 1]
+    return (
+        tokens_html(tokens),
+        _step_text(described, number, head, n_heads) + note,
+        step_figure(current, number, head, query),
+        query_bars(steps["weights"], tokens, query, n_heads),
+        gr.Slider(maximum=len(described), value=number),
+        gr.Radio(choices=list(range(1, n_heads + 1)), value=head, visible=n_heads > 1),
+        gr.Dropdown(choices=[(f"{i + 1}: {visible(t)}", i) for i, t in enumerate(tokens)], value=query),
+        sentence_update,
+        unit_update,
+    )
+
+
+def step_new_input(*args):
+    """New tokens: the picked query (an index into the old ones) goes back to the last token."""
+    return step_through(*args[:9], None, *args[10:])
+
+
+def step_next(*args):
+    return step_through(*args, move=1)
+
+
+def step_previous(*args):
+    return step_through(*args, move=-1)
+
+
+def _step_text(described, number, head, n_heads) -> str:
+    step = described[number - 1]
+    strip = " → ".join(f"**[{STEP_SHORT[s.key]}]**" if i == number - 1 else STEP_SHORT[s.key] for i, s in enumerate(described))
+    which = f" · showing head {head} of {n_heads}" if step.per_head else ""
+    return (f"{strip}\n\n### Step {number} of {len(described)} · {step.title}\n"
+            f"**{step.formula}** · shape **{step.shape_text()}**{which}\n\n{step.note}")
+
+
+def step_figure(step: attention.Step, number: int, head: int, query: int) -> go.Figure:
+    """The step's matrix as a heatmap: tokens on the rows, keys or dimensions on the columns."""
+    m = step.matrix[head - 1] if step.per_head else step.matrix
+    is_weights = step.key == "weights"
+    scale = dict(colorscale=HEATMAP_SCALE, zmin=0, zmax=1) if is_weights else dict(colorscale=DIVERGING_SCALE, zmid=0)
+    cells = {}
+    if m.shape[1] <= CELL_TEXT_MAX_COLUMNS:
+        cells = dict(text=[["−∞" if np.isneginf(v) else f"{v:.2f}" for v in row] for row in m], texttemplate="%{text}")
+    shown = np.where(np.isneginf(m), np.nan, m)  # −∞ cells stay blank and carry the "−∞" label
+    title = f"Step {number}. {step.title}: {step.formula}" + (f" (head {head})" if step.per_head else "")
+    fig = heatmap(shown, step.col_labels, step.row_labels, title, height=max(300, 90 + 30 * m.shape[0]), **scale, **cells)
+    keys = step.key in ("scores", "scaled_scores", "masked_scores", "weights")
+    fig.update_layout(xaxis_title="key token" if keys else "dimension", yaxis_title="query token" if keys else "token")
+    fig.update_xaxes(showgrid=False)  # grid lines would cross the blank −∞ cells
+    fig.update_yaxes(showgrid=False)
+    # outline the query picked below, so the bars and the matrix row are visibly the same numbers
+    fig.add_shape(type="rect", x0=-0.5, x1=m.shape[1] - 0.5, y0=query - 0.5, y1=query + 0.5,
+                  line=dict(color=PALETTE[1], width=2))
+    return fig
+
+
+def query_bars(weights: np.ndarray, tokens: list[str], query: int, n_heads: int) -> go.Figure:
+    """One query's row of attention weights, as bars over the keys (one colour per head)."""
+    rows = weights if weights.ndim == 3 else weights[None]
+    labels = [visible(t) for t in tokens]
+    fig = figure(f"Where “{visible(tokens[query])}” (token {query + 1}) looks: its row of weights",
+                 "key token", "attention weight", height=300)
+    for h in range(n_heads):
+        fig.add_trace(go.Bar(x=list(range(len(tokens))), y=rows[h, query], name=f"head {h + 1}",
+                             marker_color=PALETTE[h % len(PALETTE)], customdata=labels,
+                             hovertemplate=f"head {h + 1} · key %{{customdata}}<br>weight %{{y:.3f}}<extra></extra>"))
+    fig.update_layout(barmode="group", showlegend=n_heads > 1)
+    fig.update_xaxes(tickmode="array", tickvals=list(range(len(tokens))), ticktext=labels)
+    fig.update_yaxes(range=[0, 1])
+    return fig
+
+
+# ----------------------------------------------------------------------------- saturation
+
+
+@functools.lru_cache(maxsize=1)
+def saturation_curve() -> dict[str, np.ndarray]:
+    """The same for every learner and every d_k (a fixed seed): computed once, then read-only."""
+    curve = attention.softmax_saturation(D_K_CHOICES, n_keys=SATURATION_KEYS, n_queries=SATURATION_QUERIES)
+    for values in curve.values():
+        values.setflags(write=False)
+    return curve
+
+
+def saturation_view(d_k):
+    """One query's softmax with and without 1/√d_k, and how peaked softmax gets as d_k grows."""
+    d_k = int(d_k)
+    if d_k not in D_K_CHOICES:
+        raise gr.Error(f"Pick d_k from {', '.join(map(str, D_K_CHOICES))}.")
+    example = attention.saturation_example(d_k, n_keys=SATURATION_KEYS)
+    curve = saturation_curve()
+    i = D_K_CHOICES.index(d_k)
+
+    keys = [f"key {j + 1}" for j in range(SATURATION_KEYS)]
+    bars = figure(f"One query, {SATURATION_KEYS} keys, d_k = {d_k}: softmax of the scores", "key", "attention weight", height=300)
+    bars.add_trace(go.Bar(x=keys, y=example["weights_unscaled"], name="softmax(QKᵀ)", marker_color=PALETTE[1],
+                          customdata=example["scores"], hovertemplate="score %{customdata:.2f}<br>weight %{y:.3f}<extra></extra>"))
+    bars.add_trace(go.Bar(x=keys, y=example["weights_scaled"], name="softmax(QKᵀ/√d_k)", marker_color=PALETTE[0],
+                          customdata=example["scores"] / np.sqrt(d_k), hovertemplate="scaled score %{customdata:.2f}<br>weight %{y:.3f}<extra></extra>"))
+    bars.update_layout(barmode="group")
+    bars.update_yaxes(range=[0, 1])
+
+    lines = figure(f"How peaked softmax gets as d_k grows (average over {SATURATION_QUERIES} queries)", "d_k (log scale)", "largest weight in a row", height=300)
+    lines.add_trace(go.Scatter(x=curve["d_k"], y=curve["max_weight_unscaled"], name="without 1/√d_k", mode="lines+markers", line_color=PALETTE[1]))
+    lines.add_trace(go.Scatter(x=curve["d_k"], y=curve["max_weight_scaled"], name="with 1/√d_k", mode="lines+markers", line_color=PALETTE[0]))
+    lines.add_hline(y=1 / SATURATION_KEYS, line_dash="dot", line_color=PALETTE[7], annotation_text=f"uniform (1/{SATURATION_KEYS})")
+    lines.add_vline(x=d_k, line_dash="dash", line_color=PALETTE[7])
+    lines.update_xaxes(type="log")
+    lines.update_yaxes(range=[0, 1.05])
+
+    summary = (f"At d_k = {d_k} the raw scores QKᵀ spread with a standard deviation of "
+               f"**{curve['score_std_unscaled'][i]:.2f}** (about √{d_k} = {np.sqrt(d_k):.2f}), so softmax gives the top key "
+               f"**{curve['max_weight_unscaled'][i]:.2f}** of the weight on average. Divided by √d_k the spread is "
+               f"**{curve['score_std_scaled'][i]:.2f}** and the top key gets **{curve['max_weight_scaled'][i]:.2f}**.")
+    return bars, lines, summary
+
+
+# ----------------------------------------------------------------------------- inside a trained MiniGPT
+
+
+def refresh_checkpoints(user_id, current):
+    """The checkpoint list as this learner sees it now (a run finished in tab 4 appears here)."""
+    choices = checkpoint_choices(user_id)
+    values = [v for _, v in choices]
+    return gr.Dropdown(choices=choices, value=current if current in values else (values[0] if values else None))
+
+
+def refresh_sources(user_id, current):
+    choices = [("Random (seeded)", RANDOM)] + [(f"MiniGPT {label}", v) for label, v in checkpoint_choices(user_id)]
+    values = [v for _, v in choices]
+    return gr.Dropdown(choices=choices, value=current if current in values else RANDOM)
+
+
+NO_CHECKPOINT = ("No MiniGPT checkpoint is available yet: train one in tab **4 · MiniGPT**, then come back "
+                 "(the list refreshes when you open this tab).")
+
+
+def model_view(path, prompt, layer, head, user_id):
+    """Every layer × head attention map of a MiniGPT on the prompt, and the chosen one enlarged."""
+    if not path:
+        return "", None, None, NO_CHECKPOINT, gr.skip(), gr.skip()
+    if len(prompt or "") > MAX_SENTENCE_CHARS:
+        raise gr.Error(f"The prompt has {len(prompt)} characters; keep it under {MAX_SENTENCE_CHARS}.")
+    try:
+        loaded = load_checkpoint(path, user_id)
+        unknown = loaded.tokenizer.unknown(prompt or "")
+        tokens, maps = attention.model_attention_maps(loaded, prompt, drop_unknown=True)
+        if unknown:
+            gr.Warning(f"Left out {len(unknown)} character(s) this model never saw: {' '.join(repr(c) for c in unknown[:10])}.")
+    except (ValueError, FileNotFoundError) as err:
+        raise gr.Error(str(err)) from None
+    n_layer, n_head = maps.shape[:2]
+    layer = min(max(int(layer or 1), 1), n_layer)
+    head = min(max(int(head or 1), 1), n_head)
+    patterns = attention.head_patterns(maps)
+    l, h = layer - 1, head - 1
+    text = (f"{n_layer} layers × {n_head} heads, {len(tokens)} characters. Each row is one character (the query) and "
+            f"sums to 1 over the characters up to it (the keys).")
+    if len(tokens) > 1:
+        text += (f"\n\n**Layer {layer}, head {head}** gives on average **{patterns['self'][l, h]:.2f}** of its weight to the "
+                 f"character itself, **{patterns['previous'][l, h]:.2f}** to the one just before and "
+                 f"**{patterns['first'][l, h]:.2f}** to the first character.")
+    big = heatmap(maps[l, h], tokens, tokens, f"Layer {layer}, head {head}: where each character looks",
+                  zmin=0, zmax=1, height=max(360, 100 + 16 * len(tokens)),
+                  **(dict(texttemplate="%{z:.2f}") if len(tokens) <= CELL_TEXT_MAX_COLUMNS else {}))
+    big.update_layout(xaxis_title="key character (looked at)", yaxis_title="query character (looking)")
+    return (tokens_html(tokens), maps_grid(maps, tokens, layer, head), big, text,
+            gr.Radio(choices=list(range(1, n_layer + 1)), value=layer), gr.Radio(choices=list(range(1, n_head + 1)), value=head))
+
+
+def maps_grid(maps: np.ndarray, tokens: list[str], layer: int, head: int) -> go.Figure:
+    """All layer × head maps tiled into ONE heatmap (rows = layers, columns = heads), the chosen one outlined.
+
+    One trace instead of n_layer × n_head subplots: plotly builds and encodes it in milliseconds,
+    where 16 subplots of 64 × 64 took a second. Blank rows/columns separate the maps; every row and
+    column has a unique name (layer, position, character), which is what the hover shows.
+    """
+    n_layer, n_head, T, _ = maps.shape
+    labels = [visible(t) for t in tokens]
+    gap = max(2, int(np.ceil(0.15 * T)))  # blank cells between maps: room for each map's title
+    size = T + gap
+    tiled = np.full((n_layer * size, n_head * size), np.nan)
+    for l in range(n_layer):
+        for h in range(n_head):
+            tiled[l * size + gap:(l + 1) * size, h * size:h * size + T] = maps[l, h]
+    tiled = tiled[:, :-gap]
+    rows = [f"L{l + 1} query {i + 1} “{labels[i]}”" if 0 <= (i := j - gap) else f"gap {l}.{j}" for l in range(n_layer) for j in range(size)]
+    cols = [f"H{h + 1} key {j + 1} “{labels[j]}”" if j < T else f"gap {h}.{j}" for h in range(n_head) for j in range(size)][:-gap]
+    fig = figure("Every layer L × head H: row = query character, column = key", height=60 + 170 * n_layer)
+    fig.add_trace(go.Heatmap(z=tiled, x=cols, y=rows, colorscale=HEATMAP_SCALE, zmin=0, zmax=1, hoverongaps=False,
+                             colorbar=dict(title="weight", thickness=12),
+                             hovertemplate="%{y} → %{x}<br>weight %{z:.3f}<extra></extra>"))
+    # the characters on the axes, when they are few enough to read
+    show = T <= 24
+    fig.update_xaxes(tickmode="array", tickvals=[c for c in cols if not c.startswith("gap")] if show else [],
+                     ticktext=labels * n_head, tickangle=0, tickfont=dict(size=8), showgrid=False)
+    fig.update_yaxes(tickmode="array", tickvals=[r for r in rows if not r.startswith("gap")] if show else [],
+                     ticktext=labels * n_layer, tickfont=dict(size=8), showgrid=False, autorange="reversed")
+    titles = [dict(x=h * size + (T - 1) / 2, y=l * size + gap - 0.6, text=f"L{l + 1} H{h + 1}", showarrow=False,
+                   yanchor="bottom", font=dict(size=11)) for l in range(n_layer) for h in range(n_head)]
+    l, h = layer - 1, head - 1
+    outline = dict(type="rect", x0=h * size - 0.5, x1=h * size + T - 0.5, y0=l * size + gap - 0.5, y1=(l + 1) * size - 0.5,
+                   line=dict(color=PALETTE[1], width=3))
+    fig.update_layout(annotations=titles, shapes=[outline], plot_bgcolor="white", margin=dict(l=40, r=20, t=50, b=30))
+    return fig
+
+
+# ----------------------------------------------------------------------------- layout
 
 
 def build(ctx: LessonContext) -> None:
     lesson_text("part05_attention")
-    lab_coming("This tab will hold a step-through of self-attention on your own sentence (Q, K, V, scores, scaling, causal mask, softmax, output) and the attention maps of a trained MiniGPT.")
+
+    markdown("### Lab: self-attention, one matrix at a time")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=260):
+            sentence = gr.Textbox(DEFAULT_SENTENCE, label="Sentence", max_length=MAX_SENTENCE_CHARS,
+                                  info=f"at most {attention.MAX_TOKENS} tokens; Enter to run")
+            unit = gr.Radio(list(attention.TOKEN_UNITS), value="words", label="Tokens are")
+            source = gr.Dropdown([("Random (seeded)", RANDOM)], value=RANDOM, label="Embeddings and weights",
+                                 info="random, or a MiniGPT's own (its layer 1)")
+            d_model = gr.Slider(1, 64, value=8, step=1, label="Embedding width d_model")
+            n_heads = gr.Slider(1, 8, value=1, step=1, label="Heads", info="must divide d_model")
+            scaled = gr.Checkbox(True, label="Scale scores by 1/√d_k")
+            causal = gr.Checkbox(True, label="Causal mask (no peeking at later tokens)")
+            seed = gr.Number(0, label="Seed of the random embeddings and weights", precision=0, minimum=0, maximum=2**31 - 1)
+            run = gr.Button("Run attention", variant="primary")
+        with gr.Column(scale=3):
+            token_view = gr.HTML()
+            step_md = markdown("")
+            with gr.Row():
+                previous = gr.Button("◀ Previous step", size="sm")
+                step = gr.Slider(1, 10, value=1, step=1, label="Step", scale=3)
+                following = gr.Button("Next step ▶", size="sm")
+            head = gr.Radio([1], value=1, label="Head shown", visible=False)
+            matrix_plot = gr.Plot(show_label=False)
+            query = gr.Dropdown(label="Query token: its row of weights", choices=[], value=None)
+            bars_plot = gr.Plot(show_label=False)
+    try_this(
+        "Step to **softmax**, then untick *Causal mask*: the zeros above the diagonal fill in, and the first token "
+        "stops putting all its weight on itself.",
+        "Set d_model to 64 and untick *Scale scores*: at the softmax step most rows become almost one-hot. Tick it again.",
+        "Set **Heads** to 2 or 4 and step through: each head gets its own weights (pick the head to show), and the "
+        "*concat* step glues their outputs back together. Try 3 heads with d_model 8 to see why heads must divide the width.",
+    )
+
+    inputs = [sentence, unit, d_model, n_heads, scaled, causal, seed, step, head, query, source, ctx.user_id]
+    outputs = [token_view, step_md, matrix_plot, bars_plot, step, head, query, sentence, unit]
+    show = dict(inputs=inputs, outputs=outputs, show_progress="hidden")
+    # .input fires on the learner's own changes only, so the handler's updates never loop back
+    for event in (run.click, sentence.submit, unit.input, source.input):
+        event(step_new_input, trigger_mode="always_last", **show)
+    for event in (scaled.input, causal.input, query.input, seed.submit, d_model.input, n_heads.input, step.input, head.input):
+        event(step_through, trigger_mode="always_last", **show)
+    following.click(step_next, **show)
+    previous.click(step_previous, **show)
+    ctx.demo.load(step_through, **show)
+
+    markdown("### Lab: why divide by √d_k?")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=260):
+            d_k = gr.Radio(D_K_CHOICES, value=64, label="Width of a head d_k")
+            saturation_md = markdown("")
+        with gr.Column(scale=3):
+            saturation_bars = gr.Plot(show_label=False)
+            saturation_lines = gr.Plot(show_label=False)
+    try_this(
+        "Move d_k from 4 to 1024: without the scaling (orange) one key takes nearly all the weight, so the gradients "
+        "reaching the other keys vanish; with it (blue) the spread stays the same.",
+    )
+    d_k.input(saturation_view, inputs=d_k, outputs=[saturation_bars, saturation_lines, saturation_md], show_progress="hidden")
+    ctx.demo.load(saturation_view, inputs=d_k, outputs=[saturation_bars, saturation_lines, saturation_md], show_progress="hidden")
+
+    markdown("### Lab: attention inside a trained MiniGPT")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=260):
+            model = gr.Dropdown([], label="MiniGPT checkpoint", info="the shipped one, or your runs from tab 4")
+            prompt = gr.Textbox(DEFAULT_PROMPT, label="Prompt", max_length=MAX_SENTENCE_CHARS, info="Enter to show")
+            layer = gr.Radio([1], value=1, label="Enlarge layer", elem_id="attention-enlarge-layer")
+            model_head = gr.Radio([1], value=1, label="Enlarge head")
+            show_maps = gr.Button("Show attention", variant="primary")
+            model_md = markdown("")
+        with gr.Column(scale=3):
+            prompt_view = gr.HTML()
+            grid_plot = gr.Plot(show_label=False)
+            big_plot = gr.Plot(show_label=False)
+    try_this(
+        "Look for a head whose map is a bright line just below the diagonal: it copies from the previous character "
+        "(the summary on the left says how much). Which layer is it in?",
+        "Type a prompt from the training text, then the same words misspelled: do the patterns survive?",
+        "Train your own run in tab 4 with 1 layer and compare its maps with the shipped model's.",
+    )
+    maps_io = dict(inputs=[model, prompt, layer, model_head, ctx.user_id],
+                   outputs=[prompt_view, grid_plot, big_plot, model_md, layer, model_head], show_progress="hidden")
+    for event in (show_maps.click, prompt.submit, model.input, layer.input, model_head.input):
+        event(model_view, trigger_mode="always_last", **maps_io)
+    # the checkpoint lists: filled when the page opens, refreshed whenever the tab is opened
+    refresh = dict(inputs=[ctx.user_id, model], outputs=model, show_progress="hidden")
+    sources = dict(inputs=[ctx.user_id, source], outputs=source, show_progress="hidden")
+    ctx.demo.load(refresh_checkpoints, **refresh).then(model_view, **maps_io)
+    ctx.demo.load(refresh_sources, **sources)
+    ctx.tab.select(refresh_checkpoints, **refresh).then(model_view, **maps_io)
+    ctx.tab.select(refresh_sources, **sources)

@@ -1,0 +1,225 @@
+"""Tab 5: every number on screen against torch, the messages, and the main flows in a real browser."""
+import math
+import re
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+
+from core import attention, sessions
+from lessons import part05_attention as tab
+from lessons.common import LessonContext
+from tests.conftest import open_tab
+from tests.core.test_attention import make_checkpoint, reference_forward, torch_steps
+
+DEFAULTS = dict(sentence=tab.DEFAULT_SENTENCE, unit="words", d_model=8, n_heads=1, scaled=True, causal=True, seed=0,
+                step=1, head=1, query=None, source=tab.RANDOM, user_id=None)
+OUTPUTS = ["tokens", "text", "matrix", "bars", "step", "head", "query", "sentence", "unit"]
+
+
+def show(**changes):
+    args = {**DEFAULTS, **changes}
+    return dict(zip(OUTPUTS, tab.step_through(*args.values())))
+
+
+def z(fig, trace=0):
+    return np.array(fig.data[trace].z, dtype=float)
+
+
+def tile(grid, layer, head):
+    """One map out of the tiled grid, found by the row and column names the hover shows."""
+    trace = grid.data[0]
+    rows = [i for i, name in enumerate(trace.y) if name.startswith(f"L{layer + 1} query")]
+    cols = [j for j, name in enumerate(trace.x) if name.startswith(f"H{head + 1} key")]
+    return np.array(trace.z, dtype=float)[np.ix_(rows, cols)]
+
+
+def test_tab_builds():
+    with gr.Blocks() as demo:
+        user_id = gr.BrowserState(None)
+        with gr.Tabs():
+            with gr.Tab("5") as t:
+                tab.build(LessonContext(demo=demo, tab=t, user_id=user_id))
+    labels = [b.label for b in demo.blocks.values() if getattr(b, "label", None)]
+    for label in ("Sentence", "Heads", "Step", "Query token: its row of weights", "MiniGPT checkpoint", "Width of a head d_k"):
+        assert label in labels
+
+
+@pytest.mark.parametrize("n_heads,scaled,causal", [(1, True, True), (2, True, True), (4, False, False), (2, False, True)])
+def test_every_step_shows_the_torch_numbers(n_heads, scaled, causal):
+    tokens = tab.DEFAULT_SENTENCE.split()
+    x, w = attention.random_inputs(tokens, 8, 0)
+    want = torch_steps(x, w, {}, n_heads, causal, scaled)
+    n_steps = 10 if n_heads == 1 else 11
+    keys = ["x", "q", "k", "v", "scores", "scaled_scores", "masked_scores", "weights", "head_outputs"]
+    keys += (["concat"] if n_heads > 1 else []) + ["projected"]
+    for number, key in enumerate(keys, start=1):
+        head = min(2, n_heads)
+        out = show(n_heads=n_heads, scaled=scaled, causal=causal, step=number, head=head, query=3)
+        assert out["step"].maximum == n_steps and out["step"].value == number
+        assert f"Step {number} of {n_steps}" in out["text"]
+        expected = want[key][head - 1] if want[key].ndim == 3 else want[key]
+        shown = z(out["matrix"])
+        np.testing.assert_allclose(shown, np.where(np.isneginf(expected), np.nan, expected), rtol=1e-12, atol=1e-12, err_msg=key)
+        cells = np.array(out["matrix"].data[0].text)
+        assert cells[0, -1] == ("−∞" if np.isneginf(expected[0, -1]) else f"{expected[0, -1]:.2f}")
+        assert f"shape **{' × '.join(map(str, want[key].shape if want[key].ndim == 2 or n_heads > 1 else want[key].shape[1:]))}**" in out["text"]
+    # the bars are the query's row of weights, one trace per head
+    bars = out["bars"]
+    assert len(bars.data) == n_heads
+    for h in range(n_heads):
+        np.testing.assert_allclose(bars.data[h].y, want["softmax"][h, 3], rtol=1e-12)
+    assert "“on” (token 4)" in bars.layout.title.text
+
+
+def test_heads_and_query_controls_follow_the_input():
+    out = show(n_heads=4, head=9, query=42)
+    assert out["head"].visible and out["head"].choices == [(str(h), h) for h in range(1, 5)] and out["head"].value == 4
+    assert out["query"].value == 5 and len(out["query"].choices) == 6  # an out-of-range query falls back to the last token
+    out = show(n_heads=1)
+    assert not out["head"].visible
+    assert tab.step_next(*{**DEFAULTS, "step": 10}.values())[4].value == 10  # Next stops at the last step
+    assert tab.step_previous(*{**DEFAULTS, "step": 1}.values())[4].value == 1
+    assert tab.step_next(*{**DEFAULTS, "step": 3}.values())[4].value == 4
+    # new tokens: the query goes back to the last one, and everything else is kept
+    out = tab.step_new_input(*{**DEFAULTS, "sentence": "a b c d e f g", "query": 2, "step": 5}.values())
+    assert out[6].value == 6 and out[4].value == 5
+
+
+@pytest.mark.parametrize("changes,message", [
+    (dict(sentence="   "), "empty"),
+    (dict(sentence="w " * 17), "17 words"),
+    (dict(sentence="x" * 17, unit="characters"), "switch to words"),
+    (dict(sentence="x" * 201), "keep it under 200"),
+    (dict(n_heads=3), "3 heads cannot split a width of 8"),
+])
+def test_bad_input_is_a_clear_error(changes, message):
+    with pytest.raises(gr.Error, match=message):
+        show(**changes)
+
+
+def test_saturation_view_numbers():
+    bars, lines, summary = tab.saturation_view(256)
+    example = attention.saturation_example(256)
+    s = torch.from_numpy(example["scores"])
+    np.testing.assert_allclose(bars.data[0].y, torch.softmax(s, -1).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(bars.data[1].y, torch.softmax(s / 16, -1).numpy(), rtol=1e-12)
+    # the curve and the sentence: recomputed from the same random draws with torch
+    rng = np.random.default_rng(0)
+    for i, d in enumerate(tab.D_K_CHOICES):
+        q, k = (torch.from_numpy(rng.standard_normal(shape)) for shape in ((tab.SATURATION_QUERIES, d), (8, d)))
+        raw = q @ k.T
+        top_raw = torch.softmax(raw, -1).max(-1).values.mean().item()
+        top_scaled = torch.softmax(raw / math.sqrt(d), -1).max(-1).values.mean().item()
+        assert lines.data[0].y[i] == pytest.approx(top_raw, rel=1e-12) and lines.data[1].y[i] == pytest.approx(top_scaled, rel=1e-12)
+        if d == 256:
+            numbers = [float(n) for n in re.findall(r"\*\*([\d.]+)\*\*", summary)]
+            assert numbers == pytest.approx([raw.std(correction=0).item(), top_raw, (raw / 16).std(correction=0).item(), top_scaled], abs=0.006)
+    with pytest.raises(gr.Error):
+        tab.saturation_view(3)
+
+
+# ----------------------------------------------------------------------------- with a MiniGPT checkpoint
+
+
+@pytest.fixture
+def learner_run(tmp_path, monkeypatch):
+    """A learner with one tiny MiniGPT run in their own folder, and no shipped checkpoints."""
+    monkeypatch.setenv("PLAYGROUND_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setattr(sessions, "CHECKPOINTS_DIR", tmp_path / "shipped")
+    user_id = sessions.new_user_id()
+    folder = sessions.new_run_dir(user_id, "minigpt", "tiny")
+    make_checkpoint(folder, n_layer=2, n_head=4, n_embd=16, block_size=40)
+    return user_id, str(folder)
+
+
+def test_checkpoint_lists_are_per_learner(learner_run):
+    user_id, folder = learner_run
+    assert tab.refresh_checkpoints(user_id, None).value == folder
+    assert tab.refresh_checkpoints(sessions.new_user_id(), folder).value is None  # another learner never sees it
+    sources = tab.refresh_sources(user_id, tab.RANDOM)
+    assert sources.value == tab.RANDOM and [v for _, v in sources.choices] == [tab.RANDOM, folder]
+
+
+def test_model_view_shows_the_models_maps(learner_run):
+    user_id, folder = learner_run
+    prompt = "the cat sat on the mat."
+    tokens, grid, big, text, layer, head = tab.model_view(folder, prompt, 2, 3, user_id)
+    want, _ = reference_forward(folder, prompt)
+    for l in range(2):
+        for h in range(4):
+            np.testing.assert_allclose(tile(grid, l, h), want[l, h], atol=2e-5)
+    assert [y for y in grid.data[0].y if y.startswith("L2 ")][3] == "L2 query 4 “␣”"
+    np.testing.assert_allclose(z(big), want[1, 2], atol=2e-5)
+    assert list(big.layout.xaxis.ticktext) == [c.replace(" ", "␣") for c in prompt]
+    assert big.layout.title.text.startswith("Layer 2, head 3")
+    m = want[1, 2]
+    T = len(prompt)
+    expected = [np.trace(m) / T, np.trace(m, offset=-1) / (T - 1), m[1:, 0].mean()]
+    numbers = [float(n) for n in re.findall(r"\*\*([\d.]+)\*\*", text.split("head 3**")[1])]
+    assert numbers == pytest.approx(expected, abs=0.006)
+    assert layer.choices == [("1", 1), ("2", 2)] and head.value == 3
+
+
+def test_model_view_messages(learner_run):
+    user_id, folder = learner_run
+    assert "No MiniGPT checkpoint" in tab.model_view(None, "abc", 1, 1, user_id)[3]
+    for prompt, message in (("", "empty"), ("a" * 41, "at most 40"), ("€€", "None of the prompt's characters")):
+        with pytest.raises(gr.Error, match=message):
+            tab.model_view(folder, prompt, 1, 1, user_id)
+    # characters the model never saw are left out, and the learner is told which
+    with pytest.warns(UserWarning, match="Left out 1 character.*'€'"):
+        tokens, grid, *_ = tab.model_view(folder, "a€b", 1, 1, user_id)
+    np.testing.assert_allclose(tile(grid, 0, 0), reference_forward(folder, "ab")[0][0, 0], atol=2e-5)
+    with pytest.raises(gr.Error, match="not available in this session"):
+        tab.model_view(folder, "abc", 1, 1, sessions.new_user_id())  # someone else's run
+
+
+def test_step_through_with_the_models_embeddings(learner_run):
+    user_id, folder = learner_run
+    with pytest.warns(UserWarning, match="reads characters"):  # gr.Warning outside an event is a Python warning
+        out = show(sentence="the cat sat on the mat", source=folder, user_id=user_id, n_heads=4, step=8, head=2)
+    # a MiniGPT reads characters: the tab switched to characters and cropped to the step-through's limit
+    assert out["unit"] == "characters" and out["sentence"] == "the cat sat on t"
+    want, _ = reference_forward(folder, "the cat sat on t")
+    np.testing.assert_allclose(z(out["matrix"]), want[0, 1], atol=2e-5)
+    assert "layer 1 of the MiniGPT checkpoint" in out["text"]
+
+
+# ----------------------------------------------------------------------------- in a browser
+
+
+@pytest.fixture
+def shipped_tiny(tmp_path, monkeypatch):
+    """The app's shipped-checkpoint folder, pointed at one tiny MiniGPT (the server runs in this process)."""
+    monkeypatch.setattr(sessions, "CHECKPOINTS_DIR", tmp_path)
+    make_checkpoint(tmp_path / "minigpt" / "tiny", n_layer=2, n_head=2, n_embd=16, block_size=40)
+
+
+@pytest.mark.browser
+def test_step_through_and_model_maps_in_the_browser(shipped_tiny, page):
+    open_tab(page, "5 · Attention")
+    page.get_by_text("Step 1 of 10 · Input X").wait_for()
+    next_step = page.get_by_role("button", name="Next step ▶")
+    for number in range(2, 9):
+        next_step.click()
+        page.get_by_text(f"Step {number} of 10").wait_for()
+    page.locator(".gtitle", has_text="Step 8. Attention weights").wait_for()
+    heads = page.get_by_label("Heads").first
+    heads.fill("2")
+    heads.press("Enter")
+    page.get_by_text("showing head 1 of 2").wait_for()
+    page.get_by_text("Step 8 of 11").wait_for()
+    page.get_by_text("Where “mat” (token 6) looks").wait_for()
+    assert page.locator(".legendtext", has_text="head 2").count() >= 1
+    page.get_by_label("Query token: its row of weights").click()
+    page.get_by_role("option", name="3: sat").click()
+    page.get_by_text("Where “sat” (token 3) looks").wait_for()
+
+    # the model lab lists the shipped checkpoint when the tab opens and draws layer × head maps
+    page.locator(".gtitle", has_text="Layer 1, head 1: where each character looks").wait_for()
+    assert page.locator(".annotation-text", has_text="L2 H2").count() == 1
+    page.locator("#attention-enlarge-layer").get_by_text("2", exact=True).click()
+    page.locator(".gtitle", has_text="Layer 2, head 1: where each character looks").wait_for()
+    page.screenshot(path="/tmp/shots-issue6/browser-test.png", full_page=True)
