@@ -1,7 +1,6 @@
 """Tab: MiniGPT: a GPT built and trained from scratch (Part 4). UI only; core.minigpt computes."""
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 

@@ -131,7 +131,6 @@ def merge_and_save(adapter_dir: str | Path, out_dir: str | Path) -> Path:
     The result loads with AutoModelForCausalLM alone, no peft needed, and runs as fast as the base.
     config.json is written last so a half-saved folder is never mistaken for a model.
     """
-    from core.finetune.models import load_model
 
     base = base_model_of(adapter_dir)
     if run_info(adapter_dir).get("settings", {}).get("four_bit"):

@@ -115,7 +115,7 @@ def script_text(model_name: str, examples: list[list[dict]], settings: TrainSett
     model = resolve(model_name)
     note = ""
     if model.kind == POCKET or model.local:
-        note = f"  # a local folder; on a GPU machine try e.g. \"TinyLlama/TinyLlama-1.1B-Chat-v1.0\""
+        note = "  # a local folder; on a GPU machine try e.g. \"TinyLlama/TinyLlama-1.1B-Chat-v1.0\""
     data = "\n".join(json.dumps({"messages": m}, ensure_ascii=False) for m in examples)
     settings_text = pprint.pformat(settings.to_dict(), sort_dicts=False)
     return TEMPLATE.format(filename=filename, model=model.path, model_note=note, gguf_file=model.gguf_file,

@@ -1,11 +1,9 @@
 """Tab 7: handlers called directly on the pocket model, and one browser run of the main flow."""
-import os
 import zipfile
 from pathlib import Path
 
 import gradio as gr
 import pytest
-import torch
 
 from core import registry, sessions
 from core.finetune import data, lora, models
