@@ -78,3 +78,16 @@ def page(browser, app_url):
 def open_tab(page, label: str) -> None:
     """Inactive tabs render lazily: click the tab before looking inside it."""
     page.get_by_role("tab", name=label).click()
+
+
+def build_tab_alone(module) -> list[str]:
+    """Build one lesson tab in a Blocks of its own; return the labels of its components."""
+    import gradio as gr
+
+    from lessons.common import LessonContext
+
+    with gr.Blocks() as demo:
+        user_id = gr.BrowserState(None)
+        with gr.Tabs(), gr.Tab("alone") as tab:
+            module.build(LessonContext(demo=demo, tab=tab, user_id=user_id))
+    return [b.label for b in demo.blocks.values() if getattr(b, "label", None)]

@@ -9,8 +9,7 @@ import torch
 
 from core import attention, sessions
 from lessons import part05_attention as tab
-from lessons.common import LessonContext
-from tests.conftest import open_tab
+from tests.conftest import build_tab_alone, open_tab
 from tests.core.test_attention import make_checkpoint, reference_forward, torch_steps
 
 DEFAULTS = dict(sentence=tab.DEFAULT_SENTENCE, unit="words", d_model=8, n_heads=1, scaled=True, causal=True, seed=0,
@@ -36,12 +35,7 @@ def tile(grid, layer, head):
 
 
 def test_tab_builds():
-    with gr.Blocks() as demo:
-        user_id = gr.BrowserState(None)
-        with gr.Tabs():
-            with gr.Tab("5") as t:
-                tab.build(LessonContext(demo=demo, tab=t, user_id=user_id))
-    labels = [b.label for b in demo.blocks.values() if getattr(b, "label", None)]
+    labels = build_tab_alone(tab)
     for label in ("Sentence", "Heads", "Step", "Query token: its row of weights", "MiniGPT checkpoint", "Width of a head d_k"):
         assert label in labels
 

@@ -7,8 +7,7 @@ import pytest
 from core.bpe import simple
 from core.token_compare import BUILTIN_CORPUS, EXAMPLES
 from lessons import part06_tokenization as tab
-from lessons.common import LessonContext
-from tests.conftest import open_tab
+from tests.conftest import build_tab_alone, open_tab
 
 CORPUS = BUILTIN_CORPUS.read_text(encoding="utf-8")
 DEFAULTS = dict(source=tab.SOURCES[0], pasted="", upload=None, target=512, pattern="none", special="<|endoftext|>")
@@ -32,11 +31,7 @@ def recount(text: str, merges: int):
 
 
 def test_tab_builds():
-    with gr.Blocks() as demo:
-        user_id = gr.BrowserState(None)
-        with gr.Tab("6") as t:
-            tab.build(LessonContext(demo=demo, tab=t, user_id=user_id))
-    labels = [b.label for b in demo.blocks.values() if getattr(b, "label", None)]
+    labels = build_tab_alone(tab)
     assert "Training text" in labels and "Target vocabulary size (256 bytes + merges)" in labels
 
 

@@ -8,7 +8,7 @@ import pytest
 from core import registry, sessions
 from core.finetune import data, lora, models
 from lessons import part07_lora as tab
-from lessons.common import LessonContext
+from tests.conftest import build_tab_alone
 
 SHIPPED_ADAPTER = str(sessions.CHECKPOINTS_DIR / "lora" / "pocket-answer-format")
 ALL_LINEAR = lora.PRESETS["all linear"]
@@ -20,12 +20,7 @@ def user_id():
 
 
 def test_tab_builds():
-    with gr.Blocks() as demo:
-        uid = gr.BrowserState(None)
-        with gr.Tabs():
-            with gr.Tab("7") as t:
-                tab.build(LessonContext(demo=demo, tab=t, user_id=uid))
-    labels = [b.label for b in demo.blocks.values() if getattr(b, "label", None)]
+    labels = build_tab_alone(tab)
     assert "Target modules" in labels and "Base + adapter" in labels
 
 
