@@ -197,12 +197,14 @@ def run_training(user_id, source, pasted, upload, n_layer, n_head, n_embd, block
         yield status, loss_figure(progress), samples, dropdown, str(run_dir), download
 
 
-def after_stop(user_id, run_dir):
-    """The stopped run keeps its last saved weights: list it and say so."""
+def after_stop(user_id, run_dir, status_line):
+    """The stopped run keeps its last saved weights: list it and say so (the ETA no longer applies)."""
+    status_line = (status_line or "").split(" · ETA")[0]
+    status_line = f"{status_line} · stopped" if status_line else "Stopped."
     if run_dir and (Path(run_dir) / checkpoint.CONFIG).is_file():
         gr.Info(f"Stopped. The run {Path(run_dir).name} keeps its latest saved weights: pick it under Generate.")
-        return refresh_checkpoints(user_id, run_dir)
-    return gr.update()
+        return refresh_checkpoints(user_id, run_dir), status_line
+    return gr.update(), status_line
 
 
 def download_run(run_dir):
@@ -371,7 +373,7 @@ def build(ctx: LessonContext) -> None:
         concurrency_limit=2, concurrency_id="minigpt-train",
     )
     stop_btn.click(None, cancels=[train_event], api_name=False).then(
-        after_stop, [ctx.user_id, run_dir], ckpt, api_name=False)
+        after_stop, [ctx.user_id, run_dir, status], [ckpt, status], api_name=False)
     download_btn.click(download_run, run_dir, download, api_name=False)
 
     gen_inputs = [ctx.user_id, ckpt, prompt, n_tokens, temperature, top_k, top_p, seed]

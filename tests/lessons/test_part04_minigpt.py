@@ -181,6 +181,7 @@ def test_after_stop_lists_the_stopped_run(trained, monkeypatch):
     user, outputs = trained
     infos = []
     monkeypatch.setattr(gr, "Info", infos.append)
-    update = tab.after_stop(user, outputs[-1][4])
+    update, status = tab.after_stop(user, outputs[-1][4], "step 40/200 · train loss 2.5 · elapsed 3 s · ETA 12 s")
     assert update["value"] == outputs[-1][4] and infos and "Stopped" in infos[0]
-    assert tab.after_stop(user, None) == gr.update()
+    assert status == "step 40/200 · train loss 2.5 · elapsed 3 s · stopped"
+    assert tab.after_stop(user, None, "") == (gr.update(), "Stopped.")
