@@ -17,12 +17,26 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def default_threads(concurrent_jobs: int = 1) -> int:
-    """Threads per job: `PLAYGROUND_TORCH_THREADS` if set, else cores shared by concurrent jobs."""
+# The app's training jobs (MiniGPT in tab 4, LoRA in tab 7) share this concurrency group, so at
+# most `training_slots()` of them run at once, server-wide; further learners wait in the queue
+# (and see their place in it).
+TRAINING_CONCURRENCY_ID = "training"
+
+
+def training_slots() -> int:
+    """How many training jobs may run at once: `PLAYGROUND_TRAINING_JOBS`, else 2 (1 on one core)."""
+    env = os.environ.get("PLAYGROUND_TRAINING_JOBS")
+    return max(1, int(env)) if env else min(2, cpu_count())
+
+
+def default_threads(concurrent_jobs: int | None = None) -> int:
+    """Threads per job: `PLAYGROUND_TORCH_THREADS` if set, else the cores shared by the jobs that may
+    run at once (`training_slots()` unless given), so they never oversubscribe the CPU."""
     env = os.environ.get("PLAYGROUND_TORCH_THREADS")
     if env:
         return max(1, int(env))
-    return max(1, cpu_count() // max(1, concurrent_jobs))
+    jobs = training_slots() if concurrent_jobs is None else concurrent_jobs
+    return max(1, cpu_count() // max(1, jobs))
 
 
 def set_torch_threads(n: int | None = None) -> int:

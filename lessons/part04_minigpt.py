@@ -7,7 +7,7 @@ from pathlib import Path
 import gradio as gr
 import plotly.graph_objects as go
 
-from core import registry, sessions
+from core import registry, sessions, threads
 from core.minigpt import checkpoint, data, sample, train
 from core.minigpt.config import LIMITS, GPTConfig
 from lessons.common import LessonContext, lesson_text, markdown, try_this
@@ -370,7 +370,7 @@ def build(ctx: LessonContext) -> None:
     train_event = train_btn.click(
         run_training, [ctx.user_id, source, pasted, upload, *hyper, preset_name],
         [status, chart, samples, ckpt, run_dir, download], api_name=False, show_progress="minimal",
-        concurrency_limit=2, concurrency_id="minigpt-train",
+        concurrency_limit=threads.training_slots(), concurrency_id=threads.TRAINING_CONCURRENCY_ID,
     )
     stop_btn.click(None, cancels=[train_event], api_name=False).then(
         after_stop, [ctx.user_id, run_dir, status], [ckpt, status], api_name=False)

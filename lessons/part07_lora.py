@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 import plotly.graph_objects as go
 
-from core import registry, sessions
+from core import registry, sessions, threads
 from core.finetune import lora as lora_mod
 from core.finetune import models
 from lessons.common import LessonContext, lesson_text, markdown, try_this
@@ -429,7 +429,8 @@ def build(ctx: LessonContext) -> None:
     train_inputs = [model, dataset, ctx.user_id, rank, alpha, dropout, targets, lr, unit, amount, batch, accum,
                     max_length, eval_fraction, four_bit, checkpointing]
     training = train_button.click(train_lab, train_inputs, [status, loss_plot, stop_flag, adapter],
-                                  api_name=False, show_progress="minimal", concurrency_limit=2)
+                                  api_name=False, show_progress="minimal", concurrency_limit=threads.training_slots(),
+                                  concurrency_id=threads.TRAINING_CONCURRENCY_ID)
     stop_button.click(stop_training, stop_flag, None, cancels=[training], api_name=False).then(
         after_stop, ctx.user_id, [status, adapter], api_name=False)
 

@@ -86,3 +86,19 @@ def test_safetensors_round_trip(tmp_path):
     save_safetensors(tensors, tmp_path / "m.safetensors", {"note": "x"})
     loaded = load_file(tmp_path / "m.safetensors")
     assert torch.equal(loaded["w"], w) and torch.equal(loaded["w_t"], w.t())
+
+
+def test_training_jobs_never_oversubscribe_the_cores(monkeypatch):
+    from core import threads
+
+    monkeypatch.delenv("PLAYGROUND_TORCH_THREADS", raising=False)
+    monkeypatch.delenv("PLAYGROUND_TRAINING_JOBS", raising=False)
+    for cores in (1, 2, 4, 16):
+        monkeypatch.setattr(threads, "cpu_count", lambda cores=cores: cores)
+        slots = threads.training_slots()
+        assert 1 <= slots <= cores
+        assert slots * threads.default_threads() <= cores
+    monkeypatch.setenv("PLAYGROUND_TRAINING_JOBS", "3")
+    assert threads.training_slots() == 3 and threads.default_threads() == 16 // 3
+    monkeypatch.setenv("PLAYGROUND_TORCH_THREADS", "2")
+    assert threads.default_threads() == 2
