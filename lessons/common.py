@@ -6,6 +6,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from core import registry
+
 TEXT_DIR = Path(__file__).resolve().parent / "text"
 
 # $$…$$ for display formulas, $…$ inline. Lesson texts avoid a literal dollar sign (write USD):
@@ -49,3 +51,15 @@ def try_this(*hints: str) -> gr.Markdown:
 def lab_coming(description: str) -> gr.Markdown:
     """Says plainly what a tab's lab will hold until it lands: no fake widgets."""
     return markdown(f"> **Lab in preparation.** {description}", elem_classes=["lab-coming"])
+
+
+def checkpoint_choices(kind: str, user_id: str | None) -> list[tuple[str, str]]:
+    """(label, path) pairs for a dropdown: this learner's runs, then the shipped ones (core.registry)."""
+    return [(c.label, str(c.path)) for c in registry.list_checkpoints(kind, user_id)]
+
+
+def checkpoint_dropdown(kind: str, user_id: str | None, current: str | None = None) -> gr.Dropdown:
+    """The checkpoint list as the learner sees it now; keeps their pick if it is still there, else the first."""
+    choices = checkpoint_choices(kind, user_id)
+    values = [v for _, v in choices]
+    return gr.Dropdown(choices=choices, value=current if current in values else (values[0] if values else None))

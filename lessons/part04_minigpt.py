@@ -10,8 +10,8 @@ import plotly.graph_objects as go
 from core import registry, sessions, threads
 from core.minigpt import checkpoint, data, sample, train
 from core.minigpt.config import LIMITS, GPTConfig
-from lessons.common import LessonContext, lesson_text, markdown, try_this
-from lessons.plots import PALETTE, TRAIN, VALIDATION, figure
+from lessons.common import LessonContext, checkpoint_choices, checkpoint_dropdown, lesson_text, markdown, try_this
+from lessons.plots import PALETTE, loss_curves
 
 BUILTIN, PASTE, UPLOAD = "Built-in corpus", "Paste text", "Upload a .txt file"
 PRESET_LABELS = {"default": "Guide's model (memorises the built-in corpus)",
@@ -86,17 +86,9 @@ def preset_values(name: str):
 # ---------- charts ----------
 
 def loss_figure(progress: train.Progress | None, title: str = "Loss while training") -> go.Figure:
-    fig = figure(title, "step", "loss (nats per character)")
     if progress is None:
-        return fig
-    if progress.train_curve:
-        steps, losses = zip(*progress.train_curve)
-        fig.add_trace(go.Scatter(x=steps, y=losses, name="train", mode="lines", line=dict(color=TRAIN),
-                                 hovertemplate="step %{x}<br>train loss %{y:.4f}<extra></extra>"))
-    if progress.val_curve:
-        steps, losses = zip(*progress.val_curve)
-        fig.add_trace(go.Scatter(x=steps, y=losses, name="validation", mode="lines+markers", line=dict(color=VALIDATION),
-                                 hovertemplate="step %{x}<br>validation loss %{y:.4f}<extra></extra>"))
+        return loss_curves(title, "loss (nats per character)")
+    fig = loss_curves(title, "loss (nats per character)", progress.train_curve, progress.val_curve)
     ln_v = progress.initial_loss
     fig.add_hline(y=ln_v, line=dict(color=PALETTE[7], dash="dash", width=1),
                   annotation_text=f"ln({progress.vocab_size}) = {ln_v:.2f}: uniform guessing",
@@ -106,36 +98,10 @@ def loss_figure(progress: train.Progress | None, title: str = "Loss while traini
     return fig
 
 
-def progress_from_folder(folder: Path) -> train.Progress | None:
-    """Rebuild the curves of a finished run from its loss_history.csv (to show the shipped model's curve)."""
-    import csv
-
-    csv_path = folder / train.LOSS_CSV
-    if not csv_path.is_file():
-        return None
-    info = checkpoint.load(folder)
-    rows = list(csv.DictReader(csv_path.open(encoding="utf-8")))
-    train_curve = [(int(r["step"]), float(r["train_loss"])) for r in rows if r["train_loss"]]
-    val_curve = [(int(r["step"]), float(r["val_loss"])) for r in rows if r["val_loss"]]
-    steps = int(info.meta.get("steps_done", train_curve[-1][0] if train_curve else 0))
-    return train.Progress(step=steps, total_steps=steps, train_loss=train_curve[-1][1] if train_curve else None,
-                          val_loss=val_curve[-1][1] if val_curve else None, learning_rate=0.0, tokens_per_s=0.0,
-                          elapsed=float(info.meta.get("elapsed_s", 0.0)), eta=0.0, vocab_size=info.config.vocab_size,
-                          num_params=info.model.num_params(), train_curve=train_curve, val_curve=val_curve,
-                          done=True, run_dir=folder)
-
-
 # ---------- checkpoints ----------
 
-def checkpoint_choices(user_id):
-    return [(c.label, str(c.path)) for c in registry.list_checkpoints("minigpt", user_id)]
-
-
 def refresh_checkpoints(user_id, current=None):
-    choices = checkpoint_choices(user_id)
-    paths = [p for _, p in choices]
-    value = current if current in paths else (paths[0] if paths else None)
-    return gr.update(choices=choices, value=value)
+    return checkpoint_dropdown("minigpt", user_id, current)
 
 
 def load_checkpoint(path, user_id) -> checkpoint.Loaded:
@@ -152,7 +118,7 @@ def load_checkpoint(path, user_id) -> checkpoint.Loaded:
 def show_shipped_curve():
     """On page load: the shipped model's own training curve, so the chart is never empty."""
     shipped = registry.shipped_checkpoints("minigpt")
-    progress = progress_from_folder(shipped[0].path) if shipped else None
+    progress = train.read_run(shipped[0].path) if shipped else None
     if progress is None:
         return "Press **Train** to train your own MiniGPT.", loss_figure(None), ""
     status = (f"This is how the shipped model **{shipped[0].name}** learned ({progress.num_params:,} parameters, "
@@ -333,7 +299,7 @@ def build(ctx: LessonContext) -> None:
              "Each character is drawn from the model's prediction, shaped by temperature, top-k and top-p.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
-            ckpt = gr.Dropdown(label="Checkpoint", choices=checkpoint_choices(None), interactive=True)
+            ckpt = gr.Dropdown(label="Checkpoint", choices=checkpoint_choices("minigpt", None), interactive=True)
             prompt = gr.Textbox(label="Prompt", value="Python is", max_length=MAX_PROMPT_CHARS)
             n_tokens = gr.Slider(1, 1000, value=300, step=1, label="Characters to generate")
             temperature = gr.Slider(0, 2, value=0.8, step=0.05, label="Temperature (0 = greedy)")

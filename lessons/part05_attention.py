@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core import attention, registry
-from lessons.common import LessonContext, lesson_text, markdown, try_this
+from lessons.common import LessonContext, checkpoint_choices, checkpoint_dropdown, lesson_text, markdown, try_this
 from lessons.plots import DIVERGING_SCALE, HEATMAP_SCALE, PALETTE, figure, heatmap, visible
 from lessons.tokens import tokens_html
 
@@ -33,10 +33,6 @@ def load_checkpoint(path, user_id):
     from core.minigpt import checkpoint
 
     return checkpoint.load(registry.resolve("minigpt", path, user_id).path)
-
-
-def checkpoint_choices(user_id) -> list[tuple[str, str]]:
-    return [(c.label, str(c.path)) for c in registry.list_checkpoints("minigpt", user_id)]
 
 
 def _inputs(sentence, unit, d_model, seed, source, user_id):
@@ -198,13 +194,11 @@ def saturation_view(d_k):
 
 def refresh_checkpoints(user_id, current):
     """The checkpoint list as this learner sees it now (a run finished in tab 4 appears here)."""
-    choices = checkpoint_choices(user_id)
-    values = [v for _, v in choices]
-    return gr.Dropdown(choices=choices, value=current if current in values else (values[0] if values else None))
+    return checkpoint_dropdown("minigpt", user_id, current)
 
 
 def refresh_sources(user_id, current):
-    choices = [("Random (seeded)", RANDOM)] + [(f"MiniGPT {label}", v) for label, v in checkpoint_choices(user_id)]
+    choices = [("Random (seeded)", RANDOM)] + [(f"MiniGPT {label}", v) for label, v in checkpoint_choices("minigpt", user_id)]
     values = [v for _, v in choices]
     return gr.Dropdown(choices=choices, value=current if current in values else RANDOM)
 

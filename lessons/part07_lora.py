@@ -11,9 +11,9 @@ import plotly.graph_objects as go
 from core import registry, sessions, threads
 from core.finetune import lora as lora_mod
 from core.finetune import models
-from lessons.common import LessonContext, lesson_text, markdown, try_this
-from lessons.plots import PALETTE, TRAIN, VALIDATION, figure
-from lessons.tokens import TOKEN_COLOURS
+from lessons.common import LessonContext, checkpoint_dropdown, lesson_text, markdown, try_this
+from lessons.plots import PALETTE, TRAIN, figure, loss_curves
+from lessons.tokens import tokens_html
 
 try:  # Hugging Face ZeroGPU: import before torch touches CUDA; absent elsewhere
     import spaces
@@ -100,16 +100,9 @@ def preview_html(choice: str, dataset, index: int, max_length: int) -> str:
         raise _error(err) from err
     index = min(int(index), len(dataset.examples) - 1)
     view = data.preview(loaded.tokenizer, dataset.examples[index], int(max_length))
-    spans = []
-    for i, (piece, trained) in enumerate(zip(view.pieces, view.trained)):
-        colour = TOKEN_COLOURS[i % len(TOKEN_COLOURS)] if trained else "#e9ecef"
-        style = f"background:{colour};" + ("" if trained else "color:#868e96;")
-        text = html.escape(piece).replace(" ", '<span class="ws">·</span>').replace("\n", '<span class="ws">↵</span><br>')
-        title = html.escape(f"id {view.ids[i]}: {piece!r}" + (" (trained on)" if trained else " (context only)"), quote=True)
-        spans.append(f'<span class="tok" style="{style}" title="{title}">{text}</span>')
     head = (f"<p>{len(view.ids)} tokens; the loss is computed on the <b>{view.n_trained} coloured answer tokens</b>, "
             f"grey tokens are context only.</p>")
-    return head + f'<div class="token-view">{"".join(spans)}</div>'
+    return head + tokens_html(view.pieces, view.ids, muted=[not t for t in view.trained])
 
 
 # ---------- 2 · LoRA settings and training ----------
@@ -157,18 +150,10 @@ def apply_preset(preset: str):
 
 
 def loss_figure(progress=None):
-    fig = figure("Loss on the answer tokens", "step", "loss (nats per token)")
-    if progress is not None:
-        fig.add_trace(go.Scatter(x=progress.steps, y=progress.losses, name="train", mode="lines", line=dict(color=TRAIN),
-                                 hovertemplate="step %{x}: %{y:.4f}<extra>train</extra>"))
-        if progress.eval_losses:
-            fig.add_trace(go.Scatter(x=progress.eval_steps, y=progress.eval_losses, name="held-out", mode="lines+markers",
-                                     line=dict(color=VALIDATION), hovertemplate="step %{x}: %{y:.4f}<extra>held-out</extra>"))
-    return fig
-
-
-def adapter_choices(user_id):
-    return [(c.label, str(c.path)) for c in registry.list_checkpoints("lora", user_id)]
+    if progress is None:
+        return loss_curves("Loss on the answer tokens", "loss (nats per token)")
+    return loss_curves("Loss on the answer tokens", "loss (nats per token)", list(zip(progress.steps, progress.losses)),
+                       list(zip(progress.eval_steps, progress.eval_losses)), val_name="held-out")
 
 
 def train_lab(choice, dataset, user_id, rank, alpha, dropout, targets, lr, unit, amount, batch, accum, max_length,
@@ -196,9 +181,8 @@ def train_lab(choice, dataset, user_id, rank, alpha, dropout, targets, lr, unit,
             yield progress.status(), loss_figure(progress), stop, gr.skip()
     except ValueError as err:
         raise _error(err) from err
-    choices = adapter_choices(user_id)
     yield (f"**{progress.status()}** Run folder: `{run_dir.name}`", loss_figure(progress), stop,
-           gr.Dropdown(choices=choices, value=str(run_dir)))
+           checkpoint_dropdown("lora", user_id, str(run_dir)))
 
 
 if spaces is not None:
@@ -228,8 +212,7 @@ def after_stop(user_id):
             step = info["steps"][-1] if info.get("steps") else 0
             text = (f"**Stopped at step {step}**; the adapter learned so far is saved in `{folder.name}`."
                     if info.get("stopped_early") else f"Nothing was training; your latest run is `{folder.name}`.")
-            return (text,
-                    gr.Dropdown(choices=adapter_choices(user_id), value=str(folder)))
+            return text, checkpoint_dropdown("lora", user_id, str(folder))
         time.sleep(0.5)
     return "Stopped before the first step finished: nothing was saved.", gr.skip()
 
@@ -237,9 +220,7 @@ def after_stop(user_id):
 # ---------- 3 · talk to it ----------
 
 def refresh_adapters(user_id, current):
-    choices = adapter_choices(user_id)
-    values = [v for _, v in choices]
-    return gr.Dropdown(choices=choices, value=current if current in values else (values[0] if values else None))
+    return checkpoint_dropdown("lora", user_id, current)
 
 
 def _adapter_dir(user_id, adapter) -> Path:

@@ -40,6 +40,17 @@ def figure(title: str, x_title: str = "", y_title: str = "", height: int = 360) 
     return fig
 
 
+def loss_curves(title: str, y_title: str, train=(), val=(), val_name: str = "validation") -> go.Figure:
+    """Training curves: `train` and `val` are sequences of (step, loss); the same look in every lab."""
+    fig = figure(title, "step", y_title)
+    for points, name, colour, mode in ((train, "train", TRAIN, "lines"), (val, val_name, VALIDATION, "lines+markers")):
+        if points:
+            steps, losses = zip(*points)
+            fig.add_trace(go.Scatter(x=steps, y=losses, name=name, mode=mode, line=dict(color=colour),
+                                     hovertemplate=f"step %{{x}}<br>{name} loss %{{y:.4f}}<extra></extra>"))
+    return fig
+
+
 def heatmap(matrix, x_labels, y_labels, title: str, colorscale: str = HEATMAP_SCALE, value_format: str = ".3f", height: int = 360, **kwargs) -> go.Figure:
     """A heatmap with the actual tokens/characters on both axes and exact values on hover."""
     x_labels = [visible(s) for s in x_labels]

@@ -16,17 +16,24 @@ def _visible(piece: str) -> str:
     return out
 
 
-def tokens_html(pieces: Sequence[str], ids: Sequence[int] | None = None, show_ids: bool = False) -> str:
+MUTED_STYLE = "background:#e9ecef;color:#868e96"
+
+
+def tokens_html(pieces: Sequence[str], ids: Sequence[int] | None = None, show_ids: bool = False,
+                muted: Sequence[bool] | None = None, muted_note: str = "context only") -> str:
     """Colour each token; hover shows its id and text. Whitespace and newlines are made visible.
 
     `pieces[i]` is the text of token i (for byte-level tokens that are not valid UTF-8 on their own,
-    pass a readable stand-in such as '\\xe2').
+    pass a readable stand-in such as '\\xe2'). Tokens flagged in `muted` are drawn grey, with
+    `muted_note` in their hover (e.g. the prompt tokens that a fine-tune does not train on).
     """
     spans = []
     for i, piece in enumerate(pieces):
-        colour = TOKEN_COLOURS[i % len(TOKEN_COLOURS)]
+        is_muted = bool(muted[i]) if muted is not None else False
+        style = MUTED_STYLE if is_muted else f"background:{TOKEN_COLOURS[i % len(TOKEN_COLOURS)]}"
         token_id = ids[i] if ids is not None else None
-        title = html.escape(f"id {token_id}: {piece!r}" if token_id is not None else repr(piece), quote=True)
+        hover = f"id {token_id}: {piece!r}" if token_id is not None else repr(piece)
+        title = html.escape(hover + (f" ({muted_note})" if is_muted else ""), quote=True)
         label = f"<sub>{token_id}</sub>" if show_ids and token_id is not None else ""
-        spans.append(f'<span class="tok" style="background:{colour}" title="{title}">{_visible(piece)}{label}</span>')
+        spans.append(f'<span class="tok" style="{style}" title="{title}">{_visible(piece)}{label}</span>')
     return f'<div class="token-view">{"".join(spans)}</div>'

@@ -214,6 +214,25 @@ def loss_history_csv(progress: Progress) -> str:
     return out.getvalue()
 
 
+def read_run(folder) -> Progress | None:
+    """A finished run's curves rebuilt from its loss_history.csv (the inverse of loss_history_csv)."""
+    folder = Path(folder)
+    csv_path = folder / LOSS_CSV
+    if not csv_path.is_file():
+        return None
+    info = checkpoint.load(folder)
+    with csv_path.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    train_curve = [(int(r["step"]), float(r["train_loss"])) for r in rows if r["train_loss"]]
+    val_curve = [(int(r["step"]), float(r["val_loss"])) for r in rows if r["val_loss"]]
+    steps = int(info.meta.get("steps_done", train_curve[-1][0] if train_curve else 0))
+    return Progress(step=steps, total_steps=steps, train_loss=train_curve[-1][1] if train_curve else None,
+                    val_loss=val_curve[-1][1] if val_curve else None, learning_rate=0.0, tokens_per_s=0.0,
+                    elapsed=float(info.meta.get("elapsed_s", 0.0)), eta=0.0, vocab_size=info.config.vocab_size,
+                    num_params=info.model.num_params(), train_curve=train_curve, val_curve=val_curve,
+                    done=True, run_dir=folder)
+
+
 def samples_text(progress: Progress) -> str:
     return "".join(f"=== step {s} ===\n{text}\n\n" for s, text in progress.samples)
 

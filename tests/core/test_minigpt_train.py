@@ -83,6 +83,14 @@ def test_tiny_run_learns_reports_and_writes_its_folder(tmp_path):
     assert [int(r["step"]) for r in rows] == [0, 10, 20, 30, 40, 50, 60]
     assert float(rows[-1]["val_loss"]) == pytest.approx(last.val_loss, rel=1e-5)
     assert "=== step 60 ===" in (tmp_path / train.SAMPLES_TXT).read_text()
+    # read_run rebuilds the same curves from the folder (what tab 4 shows for a finished run)
+    again = train.read_run(tmp_path)
+    assert [s for s, _ in again.train_curve] == [s for s, _ in last.train_curve]
+    assert [v for _, v in again.train_curve] == pytest.approx([v for _, v in last.train_curve], rel=1e-5)
+    assert [s for s, _ in again.val_curve] == [s for s, _ in last.val_curve]
+    assert [v for _, v in again.val_curve] == pytest.approx([v for _, v in last.val_curve], rel=1e-5)
+    assert (again.step, again.vocab_size, again.num_params) == (60, last.vocab_size, last.num_params)
+    assert train.read_run(tmp_path / "missing") is None
 
 
 def test_same_seed_same_run():

@@ -13,6 +13,7 @@ from core.minigpt import checkpoint, data
 from core.minigpt.config import GPTConfig
 from core.minigpt.model import MiniGPT
 from lessons import part04_minigpt as tab
+from lessons.common import checkpoint_choices
 
 SMALL = dict(n_layer=1, n_head=2, n_embd=32, block_size=16, batch_size=4, learning_rate=5e-3, steps=20, dropout=0.0, bf16=False)
 
@@ -86,16 +87,16 @@ def test_training_streams_and_the_chart_shows_the_real_losses(trained):
     assert traces["validation"].y[-1] == pytest.approx(sum(losses) / len(losses), rel=1e-4)
     assert traces["validation"].y[0] == pytest.approx(math.log(vocab), abs=0.2)
     assert "— step 20 —\nPython is" in samples
-    assert dropdown["value"] == run_dir and run_dir in [p for _, p in dropdown["choices"]]
+    assert dropdown.value == run_dir and run_dir in [p for _, p in dropdown.choices]
     assert download["value"].endswith(".zip")
 
 
 def test_runs_are_private_to_their_session(trained):
     user, outputs = trained
     run_dir = outputs[-1][4]
-    assert run_dir in [p for _, p in tab.checkpoint_choices(user)]
+    assert run_dir in [p for _, p in checkpoint_choices("minigpt", user)]
     other = sessions.new_user_id()
-    assert run_dir not in [p for _, p in tab.checkpoint_choices(other)]
+    assert run_dir not in [p for _, p in checkpoint_choices("minigpt", other)]
     with pytest.raises(gr.Error, match="not available in this session"):
         list(tab.run_generate(other, run_dir, "Python", 5, 0, 0, 1, 1, True))
 
@@ -182,6 +183,6 @@ def test_after_stop_lists_the_stopped_run(trained, monkeypatch):
     infos = []
     monkeypatch.setattr(gr, "Info", infos.append)
     update, status = tab.after_stop(user, outputs[-1][4], "step 40/200 · train loss 2.5 · elapsed 3 s · ETA 12 s")
-    assert update["value"] == outputs[-1][4] and infos and "Stopped" in infos[0]
+    assert update.value == outputs[-1][4] and infos and "Stopped" in infos[0]
     assert status == "step 40/200 · train loss 2.5 · elapsed 3 s · stopped"
     assert tab.after_stop(user, None, "") == (gr.update(), "Stopped.")
