@@ -21,7 +21,8 @@ DEFAULT_CHECKPOINT = "checkpoints/minigpt/default"
 
 # command-line flag -> (field, which config) for the hyperparameters a learner may override
 MODEL_FLAGS = ["n_layer", "n_head", "n_embd", "block_size", "dropout"]
-TRAIN_FLAGS = ["steps", "batch_size", "learning_rate", "warmup_steps", "eval_every", "sample_every", "seed", "threads"]
+TRAIN_FLAGS = ["steps", "batch_size", "learning_rate", "muon_lr", "short_window", "warmup_steps", "eval_every", "sample_every",
+               "seed", "threads"]
 
 
 def register(subparsers) -> None:
@@ -29,13 +30,15 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("train", help="train a MiniGPT (Part 4) and save it as a checkpoint folder")
     p.add_argument("--corpus", metavar="FILE", help="UTF-8 text file to train on (default: the built-in corpus)")
-    p.add_argument("--preset", default="default", help="starting settings: default (the guide's model) or speedrun")
+    p.add_argument("--preset", default="default", help="starting settings: default (the guide's model, Muon: under a minute), adamw (the same model, "
+                   "classic AdamW: a few minutes) or speedrun (Tiny Shakespeare)")
     p.add_argument("--out", metavar="DIR", help="run folder to write (default: checkpoints/runs/cli/minigpt/<time>)")
     types = {f.name: f.type for f in fields(GPTConfig)}
     for name in MODEL_FLAGS:
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float if "float" in str(types[name]) else int)
     for name in TRAIN_FLAGS:
-        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float if name == "learning_rate" else int)
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float if name.endswith("_lr") or name == "learning_rate" else int)
+    p.add_argument("--optimizer", choices=["adamw", "muon"], help="muon: Muon for the blocks' matrices, AdamW for the rest")
     p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast (faster on CPUs with AVX-512 BF16)")
     p.set_defaults(func=run_train)
 
@@ -62,14 +65,18 @@ def run_train(args) -> int:
     if args.steps is not None:
         train_config = train_config.with_steps(args.steps)
     model_config = replace(model_config, **{k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None})
-    train_config = replace(train_config, **{k: getattr(args, k) for k in TRAIN_FLAGS + ["bf16"] if getattr(args, k) is not None})
+    train_config = replace(train_config, **{k: getattr(args, k) for k in TRAIN_FLAGS + ["bf16", "optimizer"] if getattr(args, k) is not None})
+    if args.short_window is None and train_config.short_window >= model_config.block_size:
+        print(f"note: the preset's short windows ({train_config.short_window}) are not shorter than the context "
+              f"({model_config.block_size}): training without them", file=sys.stderr)
+        train_config = replace(train_config, short_window=0)
     if args.corpus:
         text = data.read_text_file(args.corpus)
     else:
         text = data.builtin_corpus()
     out = Path(args.out) if args.out else sessions.runs_root() / "cli" / "minigpt" / time.strftime("%Y%m%d-%H%M%S")
     print(f"training {model_config.n_layer} layers x {model_config.n_head} heads x {model_config.n_embd} wide, "
-          f"context {model_config.block_size}, {train_config.steps} steps -> {out}")
+          f"context {model_config.block_size}, {train_config.steps} steps, {train_config.optimizer} -> {out}")
     gen = train.train(text, model_config, train_config, out_dir=out)
     try:
         for progress in gen:

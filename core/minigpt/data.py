@@ -6,6 +6,8 @@ prediction per position, so one window of block_size + 1 characters gives block_
 """
 from __future__ import annotations
 
+import math
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import torch
@@ -87,3 +89,63 @@ class CharDataset:
         offsets = torch.arange(self.block_size + 1)
         windows = data[starts[:, None] + offsets]  # (B, T + 1)
         return windows[:, :-1], windows[:, 1:]
+
+
+class EpochWindows:
+    """Training windows of one length, served epoch by epoch instead of drawn at random.
+
+    Each epoch cuts the training text into back-to-back windows starting at a random offset, then
+    serves them in a shuffled order: every character is a target exactly once per epoch. Windows
+    drawn at random (CharDataset.batch) leave some characters unseen for several epochs while others
+    repeat, which matters when the goal is to learn every character of a small corpus. The random
+    offset moves each character to a different position in its window from one epoch to the next.
+    """
+
+    def __init__(self, tokens: torch.Tensor, length: int, generator: torch.Generator | None = None):
+        if len(tokens) < length + 1:
+            raise ValueError(f"The training text ({len(tokens)} tokens) is shorter than one window of {length + 1}.")
+        self.tokens, self.length, self.generator = tokens, length, generator
+        self.epoch = 0
+        self._queue = torch.empty(0, dtype=torch.long)
+
+    def _new_epoch(self) -> torch.Tensor:
+        self.epoch += 1
+        # the last window must still have its target: start + length < len(tokens)
+        offset = int(torch.randint(min(self.length, len(self.tokens) - self.length), (1,), generator=self.generator))
+        starts = torch.arange(offset, len(self.tokens) - self.length, self.length)
+        return starts[torch.randperm(len(starts), generator=self.generator)]
+
+    def batch(self, batch_size: int):
+        """The next `batch_size` windows of this epoch (continuing into the next): x (B, T), y (B, T)."""
+        while len(self._queue) < batch_size:
+            self._queue = torch.cat([self._queue, self._new_epoch()])
+        starts, self._queue = self._queue[:batch_size], self._queue[batch_size:]
+        windows = self.tokens[starts[:, None] + torch.arange(self.length + 1)]
+        return windows[:, :-1], windows[:, 1:]
+
+
+def window_loss_floor(text: str, block_size: int) -> float:
+    """The lowest mean loss any model can reach on random windows of `text` (as CharDataset.batch draws them).
+
+    Position k of a window predicts character k + 1 of it from the k + 1 characters before, and from
+    nothing else. The best possible prediction is how often each character follows that context
+    (in this text, at that position), and its loss is the conditional entropy. Early positions have
+    short, ambiguous contexts ("th" -> e? a? i?) and keep a loss no training removes; once the context
+    pins down where in the text we are, the floor is 0. So even a model that has memorised the text
+    averages above 0, and longer windows dilute the hard first positions.
+    """
+    starts = range(len(text) - block_size)  # the window starts CharDataset.batch can draw
+    total = 0.0
+    for k in range(block_size):
+        follows: dict[str, Counter] = defaultdict(Counter)
+        for s in starts:
+            follows[text[s:s + k + 1]][text[s + k + 1]] += 1
+        entropy = 0.0
+        for counts in follows.values():
+            seen = sum(counts.values())
+            entropy -= sum(n * math.log(n / seen) for n in counts.values())
+        entropy /= len(starts)
+        if entropy <= 0:  # a longer context only splits the same windows further: 0 from here on
+            break
+        total += entropy
+    return total / block_size

@@ -53,3 +53,13 @@ def test_bad_input_gives_clear_messages(run_dir, tmp_path, capsys):
     assert main(["generate", "Python \u00e9", "5", "--checkpoint", str(run_dir), "--seed", "0"]) == 0
     captured = capsys.readouterr()
     assert "never saw: '\u00e9'" in captured.err and captured.out.startswith("Python ")
+
+
+def test_train_with_muon_and_short_windows_from_the_command_line(tmp_path, capsys):
+    tiny = [a if a != "12" else "4" for a in TINY]
+    assert main(["train", "--out", str(tmp_path / "a"), *tiny]) == 0
+    assert "short windows (48) are not shorter than the context (16): training without them" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "b"), *tiny, "--optimizer", "muon", "--short-window", "8",
+                 "--muon-lr", "0.03"]) == 0
+    recipe = checkpoint.load(tmp_path / "b").meta["train_config"]
+    assert (recipe["optimizer"], recipe["short_window"], recipe["muon_lr"]) == ("muon", 8, 0.03)

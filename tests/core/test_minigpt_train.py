@@ -164,3 +164,80 @@ def test_with_steps_keeps_the_recipe_and_scales_the_cadence():
     short = cfg.with_steps(100)
     assert (short.steps, short.warmup_steps, short.eval_every, short.sample_every) == (100, 10, 7, 17)
     assert (short.learning_rate, short.batch_size) == (cfg.learning_rate, cfg.batch_size)
+
+
+def test_epoch_windows_cover_every_character_once_per_epoch():
+    tokens = torch.arange(1000)
+    windows = data.EpochWindows(tokens, 16, torch.Generator().manual_seed(0))
+    targets, firsts = [], []
+    while windows.epoch < 2 or not targets:
+        x, y = windows.batch(1)
+        assert torch.equal(x[0, 1:], y[0, :-1]) and torch.equal(y[0], x[0] + 1)
+        if windows.epoch == 1:
+            targets += y[0].tolist()
+            firsts.append(int(x[0, 0]))
+        if windows.epoch == 2 and not windows._queue.numel():
+            break
+    offset = min(firsts)
+    assert offset < 16 and len(set(targets)) == len(targets)  # no character twice in one epoch
+    assert set(targets) == set(range(offset + 1, offset + 1 + 16 * len(firsts)))  # back to back from the offset
+    assert len(firsts) == (999 - offset) // 16 and firsts != sorted(firsts)  # all windows that fit, shuffled
+
+
+def test_epoch_windows_batches_continue_into_the_next_epoch():
+    windows = data.EpochWindows(torch.arange(100), 8, torch.Generator().manual_seed(0))
+    x, y = windows.batch(30)  # an epoch holds at most 12 windows of 8
+    assert x.shape == (30, 8) and windows.epoch >= 3
+    with pytest.raises(ValueError, match="shorter than one window"):
+        data.EpochWindows(torch.arange(8), 8)
+
+
+def test_window_loss_floor_is_the_loss_of_the_best_possible_predictor():
+    """The floor equals the cross-entropy of the empirical next-character distributions, computed in float64."""
+    text, T = "abcabdabcabe" * 3 + "xabcz", 6
+    starts = range(len(text) - T)
+    losses = []
+    for k in range(T):
+        contexts = [text[s:s + k + 1] for s in starts]
+        nexts = [text[s + k + 1] for s in starts]
+        vocab = sorted(set(text))
+        for ctx, nxt in zip(contexts, nexts):
+            counts = torch.zeros(len(vocab), dtype=torch.float64)
+            for c, n in zip(contexts, nexts):
+                if c == ctx:
+                    counts[vocab.index(n)] += 1
+            logits = torch.log(counts.clamp(min=1e-300))
+            losses.append(torch.nn.functional.cross_entropy(logits[None], torch.tensor([vocab.index(nxt)])).item())
+    assert data.window_loss_floor(text, T) == pytest.approx(sum(losses) / len(losses), rel=1e-12, abs=1e-15)
+    assert data.window_loss_floor("abcdefgh" * 4, 4) == pytest.approx(0.0)  # every context is unambiguous
+
+
+def test_muon_runs_give_matrices_to_muon_and_the_rest_to_adamw():
+    model = train.MiniGPT(TINY)
+    cfg = tiny_train_config(optimizer="muon", muon_lr=0.05, learning_rate=0.01)
+    adamw, muon = train.make_optimizers(model, cfg)
+    in_muon = {id(p) for g in muon.param_groups for p in g["params"]}
+    in_adamw = {id(p) for g in adamw.param_groups for p in g["params"]}
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert in_muon.isdisjoint(in_adamw) and in_muon | in_adamw == set(names)
+    assert sorted(names[i] for i in in_muon) == sorted(n for n, p in model.named_parameters()
+                                                        if n.startswith("blocks.") and p.dim() == 2)
+    assert "wte.weight" in {names[i] for i in in_adamw} and "lm_head.weight" in {names[i] for i in in_adamw}
+    lr = train.set_learning_rate([adamw, muon], 3, cfg)
+    assert lr == pytest.approx(train.learning_rate_at(3, cfg))
+    assert muon.param_groups[0]["lr"] == pytest.approx(0.05 * lr / 0.01)
+    assert len(train.make_optimizers(model, tiny_train_config())) == 1
+
+
+def test_muon_with_short_windows_learns_and_reports_full_windows_only():
+    reports = list(train.train(CORPUS, TINY, tiny_train_config(optimizer="muon", muon_lr=0.02, short_window=8)))
+    assert reports[-1].train_loss < 0.5 * reports[0].train_loss
+    assert reports[-1].epoch > 1 and reports[-1].train_time > 0
+    assert all(step % 10 == 0 for step, _ in reports[-1].train_curve)
+
+
+def test_bad_optimizer_and_short_window_are_refused():
+    with pytest.raises(ValueError, match="Unknown optimizer 'sgd'"):
+        list(train.train(CORPUS, TINY, tiny_train_config(optimizer="sgd")))
+    with pytest.raises(ValueError, match="short_window = 16 must be 0 .off. or from 8 to less than the context .16."):
+        list(train.train(CORPUS, TINY, tiny_train_config(short_window=16)))
