@@ -15,13 +15,15 @@ from core.minigpt.model import MiniGPT
 from lessons import part04_minigpt as tab
 from lessons.common import checkpoint_choices
 
-SMALL = dict(n_layer=1, n_head=2, n_embd=32, block_size=16, batch_size=4, learning_rate=5e-3, steps=20, dropout=0.0, bf16=False)
+SMALL = dict(n_layer=1, n_head=2, n_embd=32, block_size=16, batch_size=4, learning_rate=5e-3, steps=20, dropout=0.0, bf16=False,
+             optimizer="adamw", short_window=0)
 
 
 def train_small(user_id, source=tab.BUILTIN, pasted=None, upload=None, **overrides):
     s = {**SMALL, **overrides}
     return list(tab.run_training(user_id, source, pasted, upload, s["n_layer"], s["n_head"], s["n_embd"], s["block_size"],
-                                 s["batch_size"], s["learning_rate"], s["steps"], s["dropout"], s["bf16"], "default"))
+                                 s["batch_size"], s["learning_rate"], s["steps"], s["dropout"], s["bf16"],
+                                 s["optimizer"], s["short_window"], "default"))
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +188,23 @@ def test_after_stop_lists_the_stopped_run(trained, monkeypatch):
     assert update.value == outputs[-1][4] and infos and "Stopped" in infos[0]
     assert status == "step 40/200 · train loss 2.5 · elapsed 3 s · stopped"
     assert tab.after_stop(user, None, "") == (gr.update(), "Stopped.")
+
+
+def test_muon_and_short_windows_from_the_tab(monkeypatch):
+    warnings = []
+    monkeypatch.setattr(gr, "Warning", warnings.append)
+    user = sessions.new_user_id()
+    outputs = train_small(user, optimizer="muon", short_window=8, steps=10)
+    run = checkpoint.load(outputs[-1][4])
+    assert run.meta["train_config"]["optimizer"] == "muon" and run.meta["train_config"]["short_window"] == 8
+    assert not warnings
+    outputs = train_small(user, optimizer="muon", short_window=16, steps=10)  # not shorter than the context
+    assert checkpoint.load(outputs[-1][4]).meta["train_config"]["short_window"] == 0
+    assert warnings and "must be shorter than the context (16)" in warnings[0]
+
+
+def test_presets_fill_every_hyperparameter():
+    for name in tab.PRESET_LABELS:
+        values = tab.preset_values(name)
+        assert len(values) == 11 and values[9] in ("adamw", "muon")
+    assert tab.preset_values("default")[9] == "muon" and tab.preset_values("adamw")[9] == "adamw"
