@@ -64,7 +64,7 @@ def megabytes(n: int) -> str:
     return f"{n / 2**20:.1f} MB"
 
 
-def size_summary(source, pasted, upload, n_layer, n_head, n_embd, block_size, dropout, batch_size) -> str:
+def size_summary(source, pasted, upload, n_layer, n_head, n_embd, block_size, dropout, batch_size, optimizer="adamw") -> str:
     """Live parameter count and training-memory estimate for the chosen shape and corpus."""
     vocab = vocab_size_of(source, pasted, upload)
     try:
@@ -72,11 +72,12 @@ def size_summary(source, pasted, upload, n_layer, n_head, n_embd, block_size, dr
                            n_head=int(n_head), n_embd=int(n_embd), dropout=float(dropout))
     except ValueError as err:
         return f"⚠️ {err}"
-    mem = config.memory_estimate(int(batch_size))
+    mem = config.memory_estimate(int(batch_size), optimizer)
+    state = "Muon momentum + AdamW moments" if optimizer == "muon" else "AdamW moments"
     vocab_note = f"vocabulary of {vocab} characters" if vocab else "vocabulary of 65 characters (no corpus yet)"
     return (f"**{config.num_params():,} parameters** ({vocab_note}) · training memory ≈ **{megabytes(mem['total'])}**: "
             f"weights {megabytes(mem['weights'])}, gradients {megabytes(mem['gradients'])}, "
-            f"AdamW moments {megabytes(mem['optimizer'])}, activations {megabytes(mem['activations'])} "
+            f"{state} {megabytes(mem['optimizer'])}, activations {megabytes(mem['activations'])} "
             f"at batch {int(batch_size)} × context {int(block_size)}")
 
 
@@ -281,7 +282,9 @@ def build(ctx: LessonContext) -> None:
                 n_embd = gr.Slider(*LIMITS["n_embd"], value=defaults[2], step=16, label="Embedding size")
                 block_size = gr.Slider(*LIMITS["block_size"], value=defaults[3], step=8, label="Context (characters)")
                 batch_size = gr.Slider(1, 128, value=defaults[4], step=1, label="Batch size")
-                learning_rate = gr.Slider(1e-4, 2e-2, value=defaults[5], step=1e-4, label="Learning rate")
+                learning_rate = gr.Slider(1e-4, 2e-2, value=defaults[5], step=1e-4, label="Learning rate",
+                                          info=f"AdamW's rate; with Muon, the blocks' matrices use Muon's own "
+                                               f"({train.preset('default')[1].muon_lr} in the default preset)")
                 steps = gr.Slider(10, 5000, value=defaults[6], step=10, label="Training steps")
                 dropout = gr.Slider(*LIMITS["dropout"], value=defaults[7], step=0.05, label="Dropout")
                 bf16 = gr.Checkbox(value=defaults[8], label="bfloat16 autocast (faster on CPUs with AVX-512 BF16)")
@@ -342,8 +345,8 @@ def build(ctx: LessonContext) -> None:
         return gr.update(visible=choice == PASTE), gr.update(visible=choice == UPLOAD)
 
     source.change(show_source, source, [pasted, upload], api_name=False)
-    size_inputs = [source, pasted, upload, n_layer, n_head, n_embd, block_size, dropout, batch_size]
-    for component in [source, upload, n_layer, n_head, n_embd, block_size, dropout, batch_size]:
+    size_inputs = [source, pasted, upload, n_layer, n_head, n_embd, block_size, dropout, batch_size, optimizer]
+    for component in [source, upload, n_layer, n_head, n_embd, block_size, dropout, batch_size, optimizer]:
         component.change(size_summary, size_inputs, size, api_name=False, show_progress="hidden")
     pasted.blur(size_summary, size_inputs, size, api_name=False, show_progress="hidden")
     hyper = [n_layer, n_head, n_embd, block_size, batch_size, learning_rate, steps, dropout, bf16, optimizer, short_window]

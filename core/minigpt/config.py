@@ -67,10 +67,15 @@ class GPTConfig:
         head = C * V  # the output layer (no bias, not tied to the token table)
         return embeddings + self.n_layer * block + layer_norm + head
 
-    def memory_estimate(self, batch_size: int) -> dict[str, int]:
-        """Rough bytes needed to train in float32 with AdamW, split by what uses them.
+    def block_matrix_params(self) -> int:
+        """Parameters in the blocks' weight matrices (what Muon updates): qkv 3C², proj C², MLP 4C² + 4C²."""
+        return self.n_layer * 12 * self.n_embd ** 2
 
-        Weights, gradients and AdamW's two moment buffers each hold one float per parameter.
+    def memory_estimate(self, batch_size: int, optimizer: str = "adamw") -> dict[str, int]:
+        """Rough bytes needed to train in float32, split by what uses them.
+
+        Weights and gradients each hold one float per parameter. AdamW keeps two moment buffers per
+        parameter; with "muon", the blocks' matrices keep one momentum buffer instead (AdamW the rest).
         Activations are what autograd keeps for the backward pass, per block about 16 floats per
         token per channel (inputs of the LayerNorms, q/k/v, attention output, the MLP's 4x-wide
         hidden layer before and after GELU) plus the logits and their softmax at the top.
@@ -81,7 +86,7 @@ class GPTConfig:
         parts = {
             "weights": 4 * params,
             "gradients": 4 * params,
-            "optimizer": 8 * params,
+            "optimizer": 8 * params - (4 * self.block_matrix_params() if optimizer == "muon" else 0),
             "activations": 4 * activations,
         }
         parts["total"] = sum(parts.values())

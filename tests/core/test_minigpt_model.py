@@ -186,3 +186,20 @@ def test_tokenizer_round_trip_and_unknown_characters():
         tok.encode("hi, world")
     with pytest.raises(ValueError, match="1 distinct"):
         CharTokenizer.from_text("aaaa")
+
+
+def test_memory_estimate_with_muon_counts_its_one_momentum_buffer():
+    """The optimizer state of a real Muon + AdamW pair after one step, against the estimate."""
+    from core.minigpt import train
+
+    config = GPTConfig(vocab_size=30, block_size=32, n_layer=2, n_head=4, n_embd=64)
+    model = MiniGPT(config)
+    optimizers = train.make_optimizers(model, train.TrainConfig(optimizer="muon"))
+    idx = torch.randint(0, 30, (4, 32))
+    model(idx, idx)[1].backward()
+    for opt in optimizers:
+        opt.step()
+    state = sum(t.numel() * t.element_size() for opt in optimizers for s in opt.state.values()
+                for t in s.values() if torch.is_tensor(t) and t.dim() > 0)
+    assert config.memory_estimate(4, "muon")["optimizer"] == state
+    assert config.memory_estimate(4, "muon")["optimizer"] < config.memory_estimate(4)["optimizer"]

@@ -47,6 +47,9 @@ def test_live_parameter_count_equals_the_models():
     params = GPTConfig(vocab_size=len(set(text))).num_params()
     assert f"weights {params * 4 / 2**20:.1f} MB" in line and f"AdamW moments {params * 8 / 2**20:.1f} MB" in line
     assert "divisible" in tab.size_summary(tab.BUILTIN, None, None, 2, 3, 64, 32, 0.0, 12)
+    muon = GPTConfig(vocab_size=len(set(text))).memory_estimate(12, "muon")["optimizer"]
+    assert f"Muon momentum + AdamW moments {muon / 2**20:.1f} MB" in tab.size_summary(
+        tab.BUILTIN, None, None, 4, 4, 128, 64, 0.0, 12, "muon")
 
 
 def test_bad_corpora_give_clear_errors(tmp_path):
