@@ -7,7 +7,8 @@ file is reference data, not part of the project). Two recipes, measured in the s
 
 - baseline: the straightforward GPT of the issue: 4 layers, 4 heads, 128 wide, context 64,
   batch 12, AdamW at 1e-3, float32, 2000 steps;
-- speedrun: the "speedrun" preset of core.minigpt.train (the tab's preset of the same name).
+- speedrun: the "speedrun" preset of core.minigpt.train (the tab's preset of the same name): Muon
+  for the blocks' matrices, bf16 autocast, batch 24, 350 steps.
 
 For each: tokens/s, the achieved fraction of this machine's peak matmul FLOP/s (measured here with
 a large square matmul in the same dtype), the loss-vs-time curve, and the training time at which
@@ -65,7 +66,8 @@ def run(name: str, text: str, model_config: GPTConfig, cfg: train.TrainConfig, t
     cfg = replace(cfg, threads=threads, eval_every=50, eval_batches=max(1, math.ceil(VAL_WINDOWS / cfg.batch_size)),
                   sample_every=20000, log_every=50, seed=1337)
     print(f"\n== {name}: {model_config.n_layer} layers x {model_config.n_head} heads x {model_config.n_embd}, "
-          f"context {model_config.block_size}, batch {cfg.batch_size}, lr {cfg.learning_rate}, {cfg.steps} steps, "
+          f"context {model_config.block_size}, batch {cfg.batch_size}, {cfg.optimizer}"
+          f"{f' (Muon lr {cfg.muon_lr} for the blocks, AdamW lr {cfg.learning_rate} for the rest)' if cfg.optimizer == 'muon' else f' lr {cfg.learning_rate}'}, {cfg.steps} steps, "
           f"{'bf16 autocast' if cfg.bf16 else 'float32'}, {threads} thread(s)")
     tokens_per_step = cfg.batch_size * model_config.block_size
     curve, reached, last = [], None, None
