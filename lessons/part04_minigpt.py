@@ -309,7 +309,7 @@ def build(ctx: LessonContext) -> None:
         "Train the default preset on the built-in corpus (about a minute with 2 cores to itself; "
         "a server that shares its cores between learners takes longer): the train loss falls below 0.1 "
         "while the validation loss climbs back up. That gap is memorisation (overfitting): the samples recite the corpus.",
-        "Switch the optimizer to AdamW and train the same 420 steps: compare where the loss ends. The classic AdamW "
+        "Switch the optimizer to AdamW and train the same 480 steps: compare where the loss ends. The classic AdamW "
         "preset needs 2000 steps for the same result.",
         "Set the layers to 1 and the embedding size to 32 (~17k parameters): the loss stalls much higher. Capacity matters.",
         "Set the learning rate to 0.02 with batch size 4: the curve becomes jagged. Then try 0.0005: it learns, slowly.",

@@ -103,8 +103,8 @@ def bf16_is_fast() -> bool:
 # "default": the guide's ~0.8M-parameter model (4 layers x 4 heads x 128 wide) memorising the built-in
 # corpus, loss ~ln(V) -> < 0.1, in under a minute on a 2-core CPU (bench/minigpt_headline.py). Three
 # things make it fast:
-#  - Muon for the blocks' weight matrices (core/minigpt/muon.py). With AdamW instead, the same 420 steps
-#    end at a loss of ~1.3 (the bench runs that baseline).
+#  - Muon for the blocks' weight matrices (core/minigpt/muon.py). With AdamW instead, the same 480 steps
+#    end at a loss of ~1.1 (the bench runs that baseline).
 #  - Epochs of shuffled back-to-back windows (data.EpochWindows): every character is learned once per
 #    pass instead of some being drawn twice and others not at all.
 #  - Short windows every other step. The loss averages over every position of a window, and the
@@ -114,7 +114,8 @@ def bf16_is_fast() -> bool:
 #    no model can beat (data.window_loss_floor) is 0.037 for 192-character windows of this corpus, 0.11 for 64.
 # No weight decay (it would pull the memorised weights back towards zero), no gradient clipping (Muon's
 # update has a fixed size anyway; the global norm costs ~10% of a step).
-# "adamw": the same model with the classic recipe (AdamW, warmup + cosine, clipping): a few minutes.
+# "adamw": the guide's model (context 128) with the classic recipe (AdamW, warmup + cosine, clipping; its windows
+# come in epochs too): 2000 steps, a few minutes, train loss ~0.1.
 # "speedrun": the fastest recipe found by bench/minigpt_speedrun.py to reach validation loss 1.90 on
 # Tiny Shakespeare: Muon (lr 0.04) for the blocks' matrices, bf16 autocast where the CPU has native
 # bfloat16, batch 24, a schedule sized to the run (350 steps), no gradient clipping (the global norm
@@ -123,7 +124,7 @@ def bf16_is_fast() -> bool:
 PRESETS: dict[str, tuple[GPTConfig, TrainConfig]] = {
     "default": (
         GPTConfig(block_size=192, n_layer=4, n_head=4, n_embd=128, dropout=0.0),
-        TrainConfig(steps=420, batch_size=20, learning_rate=5e-3, warmup_steps=30, weight_decay=0.0, grad_clip=0.0,
+        TrainConfig(steps=480, batch_size=16, learning_rate=5e-3, warmup_steps=30, weight_decay=0.0, grad_clip=0.0,
                     optimizer="muon", muon_lr=0.025, short_window=48, eval_every=30, sample_every=70,
                     sample_prompt="Python is", bf16=bf16_is_fast()),
     ),
