@@ -144,15 +144,12 @@ def run_training(user_id, source, pasted, upload, n_layer, n_head, n_embd, block
     cfg = recipe.with_steps(int(steps))
     cfg.batch_size, cfg.learning_rate, cfg.bf16 = int(batch_size), float(learning_rate), bool(bf16)
     cfg.optimizer, cfg.short_window = optimizer, int(short_window or 0)
-    if cfg.short_window >= config.block_size:
-        gr.Warning(f"Short windows ({cfg.short_window}) must be shorter than the context ({config.block_size}): "
-                   "training without them.")
-        cfg.short_window = 0
+    cfg, note = train.fit_short_window(cfg, config.block_size)
+    if note:
+        gr.Warning(note)
     cfg.log_every = max(1, min(10, cfg.steps // 20))
     if source != BUILTIN:
         cfg.sample_prompt = ""  # the first words of the learner's own text
-    if cfg.short_window and cfg.short_window < 8:
-        cfg.short_window = 0
     try:
         cfg.validate()
         run_dir = sessions.new_run_dir(user_id, "minigpt")

@@ -66,10 +66,10 @@ def run_train(args) -> int:
         train_config = train_config.with_steps(args.steps)
     model_config = replace(model_config, **{k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None})
     train_config = replace(train_config, **{k: getattr(args, k) for k in TRAIN_FLAGS + ["bf16", "optimizer"] if getattr(args, k) is not None})
-    if args.short_window is None and train_config.short_window >= model_config.block_size:
-        print(f"note: the preset's short windows ({train_config.short_window}) are not shorter than the context "
-              f"({model_config.block_size}): training without them", file=sys.stderr)
-        train_config = replace(train_config, short_window=0)
+    if args.short_window is None:  # the preset's short windows; an explicit --short-window is checked as given
+        train_config, note = train.fit_short_window(train_config, model_config.block_size)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
     if args.corpus:
         text = data.read_text_file(args.corpus)
     else:

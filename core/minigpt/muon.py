@@ -27,11 +27,13 @@ NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # a quintic chosen for a steep slop
 
 
 def orthogonalize(G: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> torch.Tensor:
-    """An approximately orthogonal matrix with G's singular vectors, for a batch of matrices (..., m, n).
+    """An approximately orthogonal matrix with G's singular vectors, for a matrix (m, n) or a batch (k, m, n).
 
     Each iteration X <- aX + b(XX^T)X + c(XX^T)^2 X pushes every singular value of X towards 1
     (to roughly 0.7..1.2, which works as well as exactly 1) while keeping the singular vectors.
     """
+    if G.dim() == 2:
+        return orthogonalize(G[None], steps, eps)[0]
     a, b, c = NS_COEFFICIENTS
     X = G.bfloat16()
     wide = G.size(-2) > G.size(-1)
@@ -40,8 +42,8 @@ def orthogonalize(G: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> torch.T
     X = X / X.norm(dim=(-2, -1), keepdim=True).clamp(min=eps)  # singular values now <= 1
     for _ in range(steps):
         A = X @ X.mT
-        B = torch.baddbmm(A, A, A, beta=b, alpha=c) if A.dim() == 3 else torch.addmm(A, A, A, beta=b, alpha=c)
-        X = torch.baddbmm(X, B, X, beta=a) if X.dim() == 3 else torch.addmm(X, B, X, beta=a)
+        B = torch.baddbmm(A, A, A, beta=b, alpha=c)  # b A + c A²
+        X = torch.baddbmm(X, B, X, beta=a)  # a X + B X
     return X.mT if wide else X
 
 

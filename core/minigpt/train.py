@@ -157,6 +157,16 @@ def learning_rate_at(step: int, cfg: TrainConfig) -> float:
     return cfg.learning_rate * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
 
 
+def fit_short_window(cfg: TrainConfig, block_size: int) -> tuple[TrainConfig, str | None]:
+    """The recipe for a context of `block_size`: short windows that are not shorter than it are turned
+    off (a preset's 48 cannot work at context 16), with a note saying so; otherwise unchanged, None."""
+    if cfg.short_window < block_size:
+        return cfg, None
+    note = (f"The short windows ({cfg.short_window}) are not shorter than the context ({block_size}): "
+            "training without them.")
+    return replace(cfg, short_window=0), note
+
+
 def make_optimizers(model: MiniGPT, cfg: TrainConfig) -> list[torch.optim.Optimizer]:
     """AdamW for everything, or Muon for the blocks' weight matrices and AdamW for the rest.
 
@@ -347,7 +357,7 @@ def train(text: str, model_config: GPTConfig, cfg: TrainConfig, out_dir=None,
     # averages over all positions. Every other step, cut the same number of tokens into shorter windows:
     # more window starts, so more practice at predicting from little context.
     short, short_batch = None, 0
-    if cfg.short_window and len(data.train) > cfg.short_window:
+    if cfg.short_window:  # check_corpus leaves at least one full window of training text, so this fits
         short = EpochWindows(data.train, cfg.short_window, batches)
         short_batch = max(1, cfg.batch_size * model_config.block_size // cfg.short_window)
     prompt = _sample_prompt(cfg, text, data.tokenizer)

@@ -58,7 +58,7 @@ def test_bad_input_gives_clear_messages(run_dir, tmp_path, capsys):
 def test_train_with_muon_and_short_windows_from_the_command_line(tmp_path, capsys):
     tiny = [a if a != "12" else "4" for a in TINY]
     assert main(["train", "--out", str(tmp_path / "a"), *tiny]) == 0
-    assert "short windows (48) are not shorter than the context (16): training without them" in capsys.readouterr().err
+    assert "note: The short windows (48) are not shorter than the context (16): training without them." in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "b"), *tiny, "--optimizer", "muon", "--short-window", "8",
                  "--muon-lr", "0.03"]) == 0
     recipe = checkpoint.load(tmp_path / "b").meta["train_config"]

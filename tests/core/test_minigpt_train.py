@@ -241,3 +241,11 @@ def test_bad_optimizer_and_short_window_are_refused():
         list(train.train(CORPUS, TINY, tiny_train_config(optimizer="sgd")))
     with pytest.raises(ValueError, match="short_window = 16 must be 0 .off. or from 8 to less than the context .16."):
         list(train.train(CORPUS, TINY, tiny_train_config(short_window=16)))
+
+
+def test_short_windows_that_do_not_fit_the_context_are_turned_off_with_a_note():
+    cfg = tiny_train_config(short_window=48)
+    assert train.fit_short_window(cfg, 64) == (cfg, None)
+    fitted, note = train.fit_short_window(cfg, 48)
+    assert fitted.short_window == 0 and cfg.short_window == 48
+    assert note == "The short windows (48) are not shorter than the context (48): training without them."

@@ -203,7 +203,8 @@ def test_muon_and_short_windows_from_the_tab(monkeypatch):
     assert not warnings
     outputs = train_small(user, optimizer="muon", short_window=16, steps=10)  # not shorter than the context
     assert checkpoint.load(outputs[-1][4]).meta["train_config"]["short_window"] == 0
-    assert warnings and "must be shorter than the context (16)" in warnings[0]
+    assert warnings and warnings[0] == ("The short windows (16) are not shorter than the context (16): "
+                                 "training without them.")
 
 
 def test_presets_fill_every_hyperparameter():
