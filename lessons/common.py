@@ -1,6 +1,9 @@
 """Building blocks shared by every tab, so eleven tabs look and behave like one product."""
 from __future__ import annotations
 
+import functools
+import inspect
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +12,7 @@ import gradio as gr
 from core import registry
 
 TEXT_DIR = Path(__file__).resolve().parent / "text"
+log = logging.getLogger("playground")
 
 # $$…$$ for display formulas, $…$ inline. Lesson texts avoid a literal dollar sign (write USD):
 # Gradio extracts $…$ spans before Markdown runs, so even an escaped \$ would start a formula.
@@ -63,3 +67,35 @@ def checkpoint_dropdown(kind: str, user_id: str | None, current: str | None = No
     choices = checkpoint_choices(kind, user_id)
     values = [v for _, v in choices]
     return gr.Dropdown(choices=choices, value=current if current in values else (values[0] if values else None))
+
+
+# ---------- one way to show a learner's mistake ----------
+
+def learner_error(err: Exception | str) -> gr.Error:
+    """The gr.Error for an input the learner can fix. The server log gets one line, not a traceback:
+    a typo in a box is expected, not a bug."""
+    message = str(err)
+    log.info("learner input refused: %s", message)
+    return gr.Error(message, print_exception=False)
+
+
+def shows_errors(fn):
+    """Decorator for a handler (plain function or generator): core's ValueError, whose message is
+    written for the learner, becomes one gr.Error shown once in the UI. Anything else is a bug and
+    keeps its traceback."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def generator(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except ValueError as err:
+                raise learner_error(err) from None
+        return generator
+
+    @functools.wraps(fn)
+    def plain(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as err:
+            raise learner_error(err) from None
+    return plain
