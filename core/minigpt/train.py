@@ -295,8 +295,12 @@ def samples_text(progress: Progress) -> str:
     return "".join(f"=== step {s} ===\n{text}\n\n" for s, text in progress.samples)
 
 
-def save_run(folder, model: MiniGPT, data: CharDataset, model_config: GPTConfig, cfg: TrainConfig, progress: Progress) -> None:
-    """Loss history and samples first, then the checkpoint (whose config.json is written last)."""
+def save_run(folder, model: MiniGPT, data: CharDataset, model_config: GPTConfig, cfg: TrainConfig, progress: Progress,
+             run_info: dict | None = None) -> None:
+    """Loss history and samples first, then the checkpoint (whose config.json is written last).
+
+    `run_info` is what the caller knows about the run and the trainer does not (e.g. the preset's name and
+    the corpus's): stored as-is in the meta, so a run can later be named by what it is."""
     folder = Path(folder)
     files.atomic_write_text(folder / LOSS_CSV, loss_history_csv(progress))
     files.atomic_write_text(folder / SAMPLES_TXT, samples_text(progress))
@@ -307,6 +311,8 @@ def save_run(folder, model: MiniGPT, data: CharDataset, model_config: GPTConfig,
         "elapsed_s": round(progress.elapsed, 1),
         "train_config": asdict(cfg),
         "stop_reason": progress.stop_reason,
+        "total_steps": progress.total_steps,
+        "run_info": dict(run_info or {}),
     }
     checkpoint.save(folder, model, data.tokenizer, meta)
 
@@ -335,11 +341,12 @@ def _sample_prompt(cfg: TrainConfig, text: str, tokenizer) -> list[int]:
 
 
 def train(text: str, model_config: GPTConfig, cfg: TrainConfig, out_dir=None,
-          should_stop: Callable[[], bool] | None = None) -> Iterator[Progress]:
+          should_stop: Callable[[], bool] | None = None, run_info: dict | None = None) -> Iterator[Progress]:
     """Train a fresh MiniGPT on `text`, yielding Progress every cfg.log_every steps and at the end.
 
     model_config.vocab_size is replaced by the corpus's vocabulary size. With `out_dir`, the run is
-    saved there at every evaluation and at the end: weights + config.json, loss_history.csv, samples.txt.
+    saved there at every evaluation and at the end: weights + config.json, loss_history.csv, samples.txt;
+    `run_info` (JSON-able, e.g. {"preset": "default", "corpus": "built-in"}) goes into its meta as is.
     """
     cfg.validate()
     threads.set_torch_threads(cfg.threads)
@@ -371,7 +378,7 @@ def train(text: str, model_config: GPTConfig, cfg: TrainConfig, out_dir=None,
         progress.val_loss = estimate_loss(model, data, "val", cfg.eval_batches, cfg.batch_size, cfg.bf16)
         progress.val_curve.append((step, progress.val_loss))
         if out_dir:
-            save_run(out_dir, model, data, model_config, cfg, progress)
+            save_run(out_dir, model, data, model_config, cfg, progress, run_info)
 
     start = time.perf_counter()
     train_time = 0.0
@@ -445,5 +452,5 @@ def train(text: str, model_config: GPTConfig, cfg: TrainConfig, out_dir=None,
         # The consumer closed us (Stop button, closed tab): keep what was learned so far.
         if out_dir and progress.step > 0:
             progress.done, progress.stop_reason = True, "stopped"
-            save_run(out_dir, model, data, model_config, cfg, progress)
+            save_run(out_dir, model, data, model_config, cfg, progress, run_info)
         raise

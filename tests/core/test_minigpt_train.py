@@ -249,3 +249,15 @@ def test_short_windows_that_do_not_fit_the_context_are_turned_off_with_a_note():
     fitted, note = train.fit_short_window(cfg, 48)
     assert fitted.short_window == 0 and cfg.short_window == 48
     assert note == "The short windows (48) are not shorter than the context (48): training without them."
+
+
+def test_run_info_is_stored_in_the_checkpoint_meta(tmp_path):
+    from core.minigpt import checkpoint as ckpt_mod
+    from core.minigpt.config import GPTConfig as Config
+
+    text = "abcdefgh" * 40
+    cfg = train.TrainConfig(steps=3, batch_size=2, eval_every=3, sample_every=3, sample_tokens=4, warmup_steps=0, threads=1)
+    info = {"preset": "default", "corpus": "pasted text"}
+    list(train.train(text, Config(block_size=8, n_layer=1, n_head=1, n_embd=16), cfg, out_dir=tmp_path, run_info=info))
+    meta = ckpt_mod.load(tmp_path).meta
+    assert meta["run_info"] == info and meta["total_steps"] == 3 and meta["steps_done"] == 3
