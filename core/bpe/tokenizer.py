@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import regex
 
+from core.bpe.pairs import PairIndex
 from core.files import atomic_write_text
 
 # The pre-split patterns of OpenAI's GPT-2 (r50k_base) and GPT-4 (cl100k_base) tokenizers, as
@@ -152,8 +153,7 @@ class Tokenizer:
         if cached is not None:
             return cached
         if len(data) > 256:
-            from core.bpe.fast import PairIndex  # linked list: each merge visits only its own places
-
+            # a long piece: the linked list, where each merge visits only its own places
             ids = PairIndex([data], [1], track_counts=False, keep=self.ranks).apply(self.merges)
         else:
             ids = self._merge_short(list(data))

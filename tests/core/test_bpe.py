@@ -1,4 +1,8 @@
 """core.bpe: the fast trainer agrees with the simple one, and encode/decode round-trips any text."""
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +15,7 @@ from core.token_compare import BUILTIN_CORPUS
 CORPUS = BUILTIN_CORPUS.read_text(encoding="utf-8")
 SPECIAL = "<|endoftext|>"
 PATTERN_NAMES = [None, "gpt2", "gpt4"]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +174,14 @@ def test_our_encoder_equals_tiktoken_running_our_merges(tokenizers, text):
                                 mergeable_ranks={b: i for i, b in tok.vocab.items()},
                                 special_tokens=tok.special_tokens)
         assert tok.encode(text) == enc.encode(text, allowed_special="all")
+
+
+def test_the_tokenizer_does_not_import_the_trainer():
+    """The tokenizer and the trainer share PairIndex through core.bpe.pairs, not through each other."""
+    probe = ("import sys, core.bpe.tokenizer as t; t.Tokenizer([]).encode('x' * 600); "
+             "print(sorted(m for m in sys.modules if m.startswith('core.bpe')))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["['core.bpe',", "'core.bpe.pairs',", "'core.bpe.tokenizer']"]
+    from core.bpe import fast, pairs
+    assert fast.PairIndex is pairs.PairIndex  # the old import path still works
