@@ -20,6 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# One softmax and one entropy for the whole project: probability's, over the last axis (row by row),
+# where −∞ (a masked score) becomes exactly 0. Also importable from here as attention.softmax.
+from core.probability import entropy, softmax
+
 # A T×T heatmap stops being readable (and its numbers stop fitting in the cells) beyond this.
 MAX_TOKENS = 16
 TOKEN_UNITS = ("words", "characters")
@@ -61,13 +65,6 @@ def random_inputs(tokens: list[str], d_model: int = 8, seed: int = 0) -> tuple[n
 
 
 # ----------------------------------------------------------------------------- the computation
-
-
-def softmax(scores: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis. Subtracting the row maximum avoids overflow; −∞ becomes exactly 0."""
-    shifted = scores - scores.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def causal_mask(T: int) -> np.ndarray:
@@ -266,13 +263,6 @@ def saturation_example(d_k: int, n_keys: int = 8, seed: int = 0) -> dict[str, np
     rng = np.random.default_rng([seed, d_k])
     scores = rng.standard_normal(d_k) @ rng.standard_normal((n_keys, d_k)).T
     return dict(scores=scores, weights_unscaled=softmax(scores), weights_scaled=softmax(scores / math.sqrt(d_k)))
-
-
-def entropy(weights: np.ndarray) -> np.ndarray:
-    """Entropy of each row in nats; 0·log 0 counts as 0 (masked and saturated entries)."""
-    w = np.asarray(weights)
-    logs = np.log(np.where(w > 0, w, 1.0))
-    return -(w * logs).sum(axis=-1)
 
 
 # ----------------------------------------------------------------------------- inside a trained MiniGPT

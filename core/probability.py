@@ -129,40 +129,54 @@ def _check_temperature(temperature: float) -> float:
     return temperature
 
 
-def _greedy(z: np.ndarray) -> np.ndarray:
+def as_scores(scores, axis: int = -1) -> np.ndarray:
+    """Scores for a softmax over `axis`, any shape. −∞ is allowed: a masked entry (attention's causal
+    mask, a filtered token) gets probability exactly 0. nan, +∞ and an all-−∞ row have no distribution."""
+    z = np.asarray(scores, dtype=np.float64)
+    if z.ndim < 1 or z.shape[axis] < 1:
+        raise ValueError(f"softmax needs at least one score along axis {axis}, got shape {z.shape}")
+    if np.isnan(z).any() or np.isposinf(z).any():
+        raise ValueError("logits must be finite numbers (no nan or inf; -inf, a masked entry, is the one exception)")
+    if not np.isfinite(z).any(axis=axis).all():
+        raise ValueError("every row needs at least one finite logit: a row that is all -inf has no distribution")
+    return z
+
+
+def _greedy(z: np.ndarray, axis: int = -1) -> np.ndarray:
     # T -> 0 is the limit "all probability on the largest logit"; ties go to the first, like argmax
     one_hot = np.zeros_like(z)
-    np.put_along_axis(one_hot, z.argmax(axis=-1)[..., None], 1.0, axis=-1)
+    np.put_along_axis(one_hot, np.expand_dims(z.argmax(axis=axis), axis), 1.0, axis=axis)
     return one_hot
 
 
-def softmax(logits, temperature: float = 1.0) -> np.ndarray:
-    """Probabilities from logits (1-D or 2-D, over the last axis); temperature 0 -> one-hot argmax.
+def softmax(logits, temperature: float = 1.0, axis: int = -1) -> np.ndarray:
+    """Probabilities from logits over `axis` (the last by default: row by row); temperature 0 -> one-hot argmax.
 
     Subtracting the largest logit first changes nothing mathematically (exp(-max) cancels) but keeps
     every exponent <= 0, so exp never overflows: the "max trick". Dividing by T after the shift
-    means a small temperature cannot overflow either.
+    means a small temperature cannot overflow either. A −∞ logit becomes exactly 0 (exp(−∞) = 0):
+    this is also the softmax of attention's masked scores (core.attention).
     """
-    z = as_logits(logits)
+    z = as_scores(logits, axis)
     temperature = _check_temperature(temperature)
     if temperature == 0:
-        return _greedy(z)
-    e = np.exp((z - z.max(axis=-1, keepdims=True)) / temperature)
-    return e / e.sum(axis=-1, keepdims=True)
+        return _greedy(z, axis)
+    e = np.exp((z - z.max(axis=axis, keepdims=True)) / temperature)
+    return e / e.sum(axis=axis, keepdims=True)
 
 
-def log_softmax(logits, temperature: float = 1.0) -> np.ndarray:
+def log_softmax(logits, temperature: float = 1.0, axis: int = -1) -> np.ndarray:
     """log p, computed as shifted - log(sum exp(shifted)) so tiny probabilities keep their digits.
 
     Temperature 0 gives 0 for the argmax and -inf elsewhere (the log of a one-hot vector).
     """
-    z = as_logits(logits)
+    z = as_scores(logits, axis)
     temperature = _check_temperature(temperature)
     if temperature == 0:
         with np.errstate(divide="ignore"):
-            return np.log(_greedy(z))
-    shifted = (z - z.max(axis=-1, keepdims=True)) / temperature
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+            return np.log(_greedy(z, axis))
+    shifted = (z - z.max(axis=axis, keepdims=True)) / temperature
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def naive_softmax(logits) -> np.ndarray:
@@ -177,12 +191,13 @@ def naive_softmax(logits) -> np.ndarray:
         return e / e.sum(axis=-1, keepdims=True)
 
 
-def entropy(probs) -> np.ndarray | float:
-    """-sum p ln p in nats (0 ln 0 counts as 0): 0 when certain, ln V when uniform over V tokens."""
+def entropy(probs, axis: int = -1) -> np.ndarray | float:
+    """-sum p ln p over `axis` in nats (0 ln 0 counts as 0: masked and saturated entries): 0 when
+    certain, ln V when uniform over V tokens. One number for one distribution, an array for rows."""
     p = np.asarray(probs, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, -p * np.log(p), 0.0)
-    h = terms.sum(axis=-1)
+    h = terms.sum(axis=axis)
     return float(h) if h.ndim == 0 else h
 
 
