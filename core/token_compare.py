@@ -7,12 +7,11 @@ in the context and costs more.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from core import tiktoken_offline
+from core import text_input, tiktoken_offline
 from core.bpe import Tokenizer
 
-BUILTIN_CORPUS = Path(__file__).resolve().parent / "data" / "builtin_corpus.txt"
+BUILTIN_CORPUS = text_input.BUILTIN_CORPUS  # the one path of the built-in corpus
 
 # Texts where tokenizers differ, and what to look for in each.
 EXAMPLES = {

@@ -65,8 +65,9 @@ def run_finetune(args) -> int:
     from core.finetune.lora import LoraSettings
     from core.finetune.train import TrainSettings, train
 
-    model = args.model or models.detect_environment().default_model
+    # the data first: a bad file is reported before anything heavy is loaded
     dataset = data.read_jsonl(args.data) if args.data else data.builtin()
+    model = args.model or models.detect_environment().default_model
     for problem in dataset.problems:
         print(f"skipped {problem}", file=sys.stderr)
     settings = TrainSettings(

@@ -58,8 +58,8 @@ def run_train(args) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from core import sessions
-    from core.minigpt import data, train
+    from core import sessions, text_input
+    from core.minigpt import train
 
     model_config, train_config = train.preset(args.preset)
     if args.steps is not None:
@@ -70,10 +70,8 @@ def run_train(args) -> int:
         train_config, note = train.fit_short_window(train_config, model_config.block_size)
         if note:
             print(f"note: {note}", file=sys.stderr)
-    if args.corpus:
-        text = data.read_text_file(args.corpus)
-    else:
-        text = data.builtin_corpus()
+    # the app's reader: the same file gives the same characters here and in tab 4
+    text = text_input.read_file(args.corpus) if args.corpus else text_input.builtin_corpus()
     out = Path(args.out) if args.out else sessions.runs_root() / "cli" / "minigpt" / time.strftime("%Y%m%d-%H%M%S")
     print(f"training {model_config.n_layer} layers x {model_config.n_head} heads x {model_config.n_embd} wide, "
           f"context {model_config.block_size}, {train_config.steps} steps, {train_config.optimizer} -> {out}")

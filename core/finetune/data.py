@@ -13,6 +13,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import text_input
+
 BUILTIN_PATH = Path(__file__).resolve().parent.parent / "data" / "instructions.jsonl"
 ROLES = ("system", "user", "assistant")
 MAX_PROBLEMS_LISTED = 10
@@ -80,14 +82,10 @@ def parse_jsonl(text: str, source: str = "upload") -> Dataset:
 
 
 def read_jsonl(path: str | Path) -> Dataset:
+    """A JSONL file of examples; malformed lines are skipped and listed in `problems`."""
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"No data file at {path}.")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"{path.name} is not UTF-8 text; upload a .jsonl file.") from None
-    return parse_jsonl(text, source=path.name)
+    # the same UTF-8 check, BOM and CRLF cleanup and size limits as every learner's text
+    return parse_jsonl(text_input.read_file(path), source=path.name)
 
 
 def builtin() -> Dataset:
