@@ -19,11 +19,17 @@ import re
 
 import numpy as np
 
+from core.seeds import check_seed
+
 MIN_LOGITS, MAX_LOGITS = 2, 50
 # Far beyond anything the lessons need, but small enough that differences between logits (and
 # divisions by a small temperature) stay finite in float64.
 MAX_ABS_LOGIT = 1e6
 MAX_LABEL_CHARS = 24
+# Bounds on a learner's text, checked before it is split (a text box's length is not enforced by the
+# server): 32 characters is a generous number ('-1234.5678e-3', spaces, a comma).
+MAX_NUMBER_CHARS = 32
+MAX_POSITIONS = 16  # lines of the batch example
 
 
 # --- reading a learner's input --------------------------------------------------------------
@@ -35,7 +41,7 @@ def parse_numbers(text: str, what: str = "logits", min_count: int = MIN_LOGITS, 
     if not text:
         raise ValueError(f"The {what} box is empty: type {min_count} to {max_count} numbers separated by commas, {example}.")
     # A textbox's length is not enforced by the server: refuse a huge paste before splitting it.
-    if len(text) > max_count * 32:
+    if len(text) > max_count * MAX_NUMBER_CHARS:
         raise ValueError(f"That is {len(text):,} characters; the lab takes {min_count} to {max_count} {what}, {example}.")
     parts = [p for p in re.split(r"[,;\s]+", text) if p]
     if len(parts) > max_count:
@@ -82,8 +88,11 @@ def parse_labels(text: str, n: int) -> list[str]:
     return [label[:MAX_LABEL_CHARS] for label in labels]
 
 
-def parse_batch(text: str, max_positions: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def parse_batch(text: str, max_positions: int = MAX_POSITIONS) -> tuple[np.ndarray, np.ndarray]:
     """One position per line, 'logits -> target index', e.g. '2.0, 1.0, 0.1 -> 0'."""
+    if len(text or "") > max_positions * (MAX_LOGITS * MAX_NUMBER_CHARS + 8):  # refuse a huge paste before splitting
+        raise ValueError(f"That is {len(text):,} characters; the batch example takes 1 to {max_positions} lines "
+                         f"of at most {MAX_LOGITS} logits each.")
     lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
     if not lines:
         raise ValueError("The batch is empty: write one position per line, like '2.0, 1.0, 0.1 -> 0'.")
@@ -309,7 +318,7 @@ def sample_counts(probs, n: int, seed: int = 0) -> np.ndarray:
     n = int(n)
     if not 1 <= n <= MAX_SAMPLES:
         raise ValueError(f"the number of draws must be between 1 and {MAX_SAMPLES:,}")
-    rng = np.random.default_rng(int(seed))
+    rng = np.random.default_rng(check_seed(seed))
     # multinomial counts n categorical draws at once; p is renormalised against rounding drift
     return rng.multinomial(n, p / p.sum())
 

@@ -9,7 +9,8 @@
 `simple.py` is the recount-everything version to read; `fast.py` gives identical merges with
 incremental counts and has `Trainer` for stepping through training one merge at a time.
 """
-from core.bpe.tokenizer import ENDOFTEXT, GPT2_PATTERN, GPT4_PATTERN, PATTERNS, Tokenizer
+from core.bpe.tokenizer import (ENDOFTEXT, GPT2_PATTERN, GPT4_PATTERN, MAX_DECODE_IDS, MAX_SPECIAL_CHARS, MAX_SPECIAL_TOKENS,
+                                MAX_TRAIN_BYTES, MAX_TRAIN_CHARS, PATTERNS, Tokenizer, check_special_tokens, parse_ids)
 
 load = Tokenizer.load
 loads = Tokenizer.loads
@@ -26,4 +27,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'core.bpe' has no attribute {name!r}")
 
 
-__all__ = ["ENDOFTEXT", "GPT2_PATTERN", "GPT4_PATTERN", "PATTERNS", "MergeStep", "Tokenizer", "Trainer", "load", "loads", "train"]
+__all__ = ["ENDOFTEXT", "GPT2_PATTERN", "GPT4_PATTERN", "MAX_DECODE_IDS", "MAX_SPECIAL_CHARS", "MAX_SPECIAL_TOKENS",
+           "MAX_TRAIN_BYTES", "MAX_TRAIN_CHARS", "PATTERNS", "MergeStep", "Tokenizer", "Trainer", "check_special_tokens", "load", "loads",
+           "parse_ids", "train"]

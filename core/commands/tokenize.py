@@ -62,7 +62,9 @@ def run_bpe(args) -> int:
 
 def run_tiktoken(args) -> int:
     from core import tiktoken_offline
+    from core.token_compare import check_text
 
+    check_text(args.text)  # the app's bound on one comparison
     status = {a.name: a for a in tiktoken_offline.availability()}
     names = args.encoding or [n for n, a in status.items() if a.available]
     print(f"{len(args.text):,} characters, {len(args.text.encode('utf-8', errors='surrogatepass')):,} bytes")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import text_input
+from core.seeds import check_seed
 
 BUILTIN_PATH = Path(__file__).resolve().parent.parent / "data" / "instructions.jsonl"
 ROLES = ("system", "user", "assistant")
@@ -61,6 +62,7 @@ def row_to_messages(row: object) -> list[dict]:
 
 def parse_jsonl(text: str, source: str = "upload") -> Dataset:
     """Parse JSON Lines, skipping (and reporting by line number) every malformed line."""
+    text_input.check_length(text, f"The data ({source})")  # a paste is bounded like a file
     examples, problems = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -118,7 +120,7 @@ def from_hub(dataset_id: str, split: str = "train[:200]", online: bool = True) -
 def split_holdout(examples: list, eval_fraction: float, seed: int = 0) -> tuple[list, list]:
     """Shuffle with `seed` and hold out a fraction for evaluation (none when the fraction is 0)."""
     order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
+    random.Random(check_seed(seed)).shuffle(order)
     n_eval = int(round(len(examples) * eval_fraction))
     if eval_fraction > 0 and len(examples) >= 4:
         n_eval = max(1, n_eval)

@@ -231,6 +231,26 @@ def test_parse_logits_and_labels():
             P.parse_labels(text, 3)
 
 
+def test_parsers_refuse_oversized_input_before_splitting():
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="10,000,000 characters; the lab takes 2 to 50 logits"):
+        P.parse_logits("1," * 5_000_000)
+    with pytest.raises(ValueError, match="characters; the batch example takes 1 to 16 lines of at most 50 logits"):
+        P.parse_batch("1, 2 -> 0\n" * 1_000_000)
+    with pytest.raises(ValueError, match="labels are too long"):
+        P.parse_labels("a," * 5_000_000, 3)
+    assert time.perf_counter() - start < 0.5
+    with pytest.raises(ValueError, match="17 positions; the batch example takes 1 to 16"):
+        P.parse_batch("1, 2 -> 0\n" * (P.MAX_POSITIONS + 1))
+    assert P.parse_batch("1, 2 -> 0\n" * P.MAX_POSITIONS)[0].shape == (16, 2)
+    assert len(P.parse_logits(", ".join(["-1234.5678"] * P.MAX_LOGITS))) == 50  # the longest ordinary input passes
+    assert len(P.parse_labels(",".join(f"{'w' * 22}{i:02d}" for i in range(P.MAX_LOGITS)), P.MAX_LOGITS)) == 50
+    with pytest.raises(ValueError, match="between 1 and 1,000,000"):
+        P.sample_counts([0.5, 0.5], P.MAX_SAMPLES + 1)
+
+
 def test_parse_batch():
     logits, targets = P.parse_batch("2, 1, 0.1 -> 0\n\n0, 3, 1 -> 1\n")
     np.testing.assert_array_equal(logits, [[2, 1, 0.1], [0, 3, 1]])

@@ -87,3 +87,10 @@ def test_commands_read_the_cleaned_text(tmp_path, capsys):
     jsonl.write_bytes(("\ufeff" + record + "\r\n" + record + "\r\n").encode("utf-8"))
     dataset = data.read_jsonl(jsonl)  # the BOM no longer spoils the first line
     assert len(dataset.examples) == 2 and dataset.problems == []
+
+
+def test_pasted_jsonl_is_bounded_like_a_file():
+    from core.finetune import data
+
+    with pytest.raises(ValueError, match=r"The data \(paste\) has 2,000,001 characters; the limit is 2,000,000"):
+        data.parse_jsonl("x" * (T.MAX_CHARS + 1), source="paste")
