@@ -9,6 +9,7 @@ too come back unchanged.
 from __future__ import annotations
 
 import json
+import operator
 from pathlib import Path
 
 import numpy as np
@@ -244,9 +245,13 @@ class Tokenizer:
         return b"".join(self.token_bytes(self._token_id(i)) for i in ids)
 
     def _token_id(self, value) -> int:
-        # a learner's id may be anything: say what an id is instead of Python's int() message
-        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-            return int(value)
+        # a learner's id may be anything: say what an id is instead of Python's int() message. Any
+        # whole-number type passes (int, NumPy, a 0-d torch tensor); 1.5 or '7' is not silently rounded/parsed.
+        if not isinstance(value, bool):
+            try:
+                return operator.index(value)
+            except TypeError:
+                pass
         raise ValueError(f"{str(value)[:20]!r} is not a token id: ids are whole numbers from 0 to {self.vocab_size - 1}.")
 
     def decode(self, ids) -> str:

@@ -249,4 +249,8 @@ def test_decoding_bad_ids_says_what_an_id_is(tokenizers):
         with pytest.raises(ValueError, match=message):
             tok.decode(ids)
     import numpy as np
-    assert tok.decode(np.array(tok.encode("héllo"))) == "héllo"  # numpy ids (from a tensor or an array) still decode
+    import torch
+    ids = tok.encode("héllo")
+    assert tok.decode(np.array(ids)) == tok.decode(torch.tensor(ids)) == "héllo"  # whole-number types still decode
+    with pytest.raises(ValueError, match="not a token id"):
+        tok.decode(torch.tensor([1.0, 2.0]))  # a float is not silently rounded into an id
