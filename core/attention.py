@@ -20,8 +20,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# One softmax and one entropy for the whole project: probability's, over the last axis (row by row),
+# where −∞ (a masked score) becomes exactly 0. Also importable from here as attention.softmax.
+from core.probability import entropy, softmax
+from core.seeds import check_seed
+
 # A T×T heatmap stops being readable (and its numbers stop fitting in the cells) beyond this.
 MAX_TOKENS = 16
+# A sentence of 16 words is far shorter than this; the bound refuses a pasted book before splitting it.
+MAX_SENTENCE_CHARS = 1_000
 TOKEN_UNITS = ("words", "characters")
 
 
@@ -32,6 +39,7 @@ def split_tokens(text: str, unit: str = "words", max_tokens: int = MAX_TOKENS) -
     """Cut a sentence into tokens: whitespace-separated words, or single characters (spaces kept)."""
     if unit not in TOKEN_UNITS:
         raise ValueError(f"Tokens can be {' or '.join(TOKEN_UNITS)}, not {unit!r}.")
+    check_sentence(text, max_tokens)
     text = (text or "").strip()
     tokens = text.split() if unit == "words" else list(text)
     if not tokens:
@@ -41,6 +49,15 @@ def split_tokens(text: str, unit: str = "words", max_tokens: int = MAX_TOKENS) -
         raise ValueError(f"The sentence has {len(tokens)} {unit}; the step-through shows at most {max_tokens} tokens "
                          f"(a {max_tokens}×{max_tokens} matrix is the most that stays readable). Shorten it{hint}.")
     return tokens
+
+
+def check_sentence(text, max_tokens: int = MAX_TOKENS) -> None:
+    """Refuse what is not a sentence of a few words before any work: not text, or a paste far too long."""
+    if text is not None and not isinstance(text, str):
+        raise ValueError("The sentence must be text, e.g. 'the cat sat on the mat'.")
+    if len(text or "") > MAX_SENTENCE_CHARS:
+        raise ValueError(f"The text has {len(text):,} characters; keep it under {MAX_SENTENCE_CHARS:,} "
+                         f"(the lab shows at most {max_tokens} tokens).")
 
 
 def random_inputs(tokens: list[str], d_model: int = 8, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -53,6 +70,7 @@ def random_inputs(tokens: list[str], d_model: int = 8, seed: int = 0) -> tuple[n
     """
     if not 1 <= d_model <= 512:
         raise ValueError(f"The embedding width d_model must be between 1 and 512, not {d_model}.")
+    seed = check_seed(seed)
     rows = [np.random.default_rng([seed, zlib.crc32(t.encode("utf-8"))]).standard_normal(d_model) for t in tokens]
     x = np.stack(rows)
     rng = np.random.default_rng(seed)
@@ -61,13 +79,6 @@ def random_inputs(tokens: list[str], d_model: int = 8, seed: int = 0) -> tuple[n
 
 
 # ----------------------------------------------------------------------------- the computation
-
-
-def softmax(scores: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis. Subtracting the row maximum avoids overflow; −∞ becomes exactly 0."""
-    shifted = scores - scores.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def causal_mask(T: int) -> np.ndarray:
@@ -242,7 +253,7 @@ def softmax_saturation(d_k_values=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
     their spread stays near 1. Returns, per d_k, the mean largest weight in a row, the mean
     entropy of a row (nats; ln n_keys means uniform) and the measured spread of the scores.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     out = {name: [] for name in ("max_weight_unscaled", "max_weight_scaled", "entropy_unscaled", "entropy_scaled",
                                  "score_std_unscaled", "score_std_scaled")}
     for d_k in d_k_values:
@@ -263,16 +274,9 @@ def saturation_example(d_k: int, n_keys: int = 8, seed: int = 0) -> dict[str, np
     """One query's scores against n_keys keys at width d_k, and softmax of them with and without scaling."""
     if not 1 <= d_k <= 4096:
         raise ValueError(f"d_k must be between 1 and 4096, not {d_k}.")
-    rng = np.random.default_rng([seed, d_k])
+    rng = np.random.default_rng([check_seed(seed), d_k])
     scores = rng.standard_normal(d_k) @ rng.standard_normal((n_keys, d_k)).T
     return dict(scores=scores, weights_unscaled=softmax(scores), weights_scaled=softmax(scores / math.sqrt(d_k)))
-
-
-def entropy(weights: np.ndarray) -> np.ndarray:
-    """Entropy of each row in nats; 0·log 0 counts as 0 (masked and saturated entries)."""
-    w = np.asarray(weights)
-    logs = np.log(np.where(w > 0, w, 1.0))
-    return -(w * logs).sum(axis=-1)
 
 
 # ----------------------------------------------------------------------------- inside a trained MiniGPT
@@ -320,6 +324,7 @@ def model_attention_maps(loaded, prompt: str, drop_unknown: bool = False) -> tup
     """
     import torch
 
+    check_sentence(prompt, loaded.config.block_size)
     if not (prompt or "").strip():
         raise ValueError("The prompt is empty: type a few words the model knows, e.g. 'The transformer'.")
     if drop_unknown:

@@ -19,11 +19,17 @@ import re
 
 import numpy as np
 
+from core.seeds import check_seed
+
 MIN_LOGITS, MAX_LOGITS = 2, 50
 # Far beyond anything the lessons need, but small enough that differences between logits (and
 # divisions by a small temperature) stay finite in float64.
 MAX_ABS_LOGIT = 1e6
 MAX_LABEL_CHARS = 24
+# Bounds on a learner's text, checked before it is split (a text box's length is not enforced by the
+# server): 32 characters is a generous number ('-1234.5678e-3', spaces, a comma).
+MAX_NUMBER_CHARS = 32
+MAX_POSITIONS = 16  # lines of the batch example
 
 
 # --- reading a learner's input --------------------------------------------------------------
@@ -35,7 +41,7 @@ def parse_numbers(text: str, what: str = "logits", min_count: int = MIN_LOGITS, 
     if not text:
         raise ValueError(f"The {what} box is empty: type {min_count} to {max_count} numbers separated by commas, {example}.")
     # A textbox's length is not enforced by the server: refuse a huge paste before splitting it.
-    if len(text) > max_count * 32:
+    if len(text) > max_count * MAX_NUMBER_CHARS:
         raise ValueError(f"That is {len(text):,} characters; the lab takes {min_count} to {max_count} {what}, {example}.")
     parts = [p for p in re.split(r"[,;\s]+", text) if p]
     if len(parts) > max_count:
@@ -82,8 +88,11 @@ def parse_labels(text: str, n: int) -> list[str]:
     return [label[:MAX_LABEL_CHARS] for label in labels]
 
 
-def parse_batch(text: str, max_positions: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def parse_batch(text: str, max_positions: int = MAX_POSITIONS) -> tuple[np.ndarray, np.ndarray]:
     """One position per line, 'logits -> target index', e.g. '2.0, 1.0, 0.1 -> 0'."""
+    if len(text or "") > max_positions * (MAX_LOGITS * MAX_NUMBER_CHARS + 8):  # refuse a huge paste before splitting
+        raise ValueError(f"That is {len(text):,} characters; the batch example takes 1 to {max_positions} lines "
+                         f"of at most {MAX_LOGITS} logits each.")
     lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
     if not lines:
         raise ValueError("The batch is empty: write one position per line, like '2.0, 1.0, 0.1 -> 0'.")
@@ -129,40 +138,54 @@ def _check_temperature(temperature: float) -> float:
     return temperature
 
 
-def _greedy(z: np.ndarray) -> np.ndarray:
+def as_scores(scores, axis: int = -1) -> np.ndarray:
+    """Scores for a softmax over `axis`, any shape. −∞ is allowed: a masked entry (attention's causal
+    mask, a filtered token) gets probability exactly 0. nan, +∞ and an all-−∞ row have no distribution."""
+    z = np.asarray(scores, dtype=np.float64)
+    if z.ndim < 1 or z.shape[axis] < 1:
+        raise ValueError(f"softmax needs at least one score along axis {axis}, got shape {z.shape}")
+    if np.isnan(z).any() or np.isposinf(z).any():
+        raise ValueError("logits must be finite numbers (no nan or inf; -inf, a masked entry, is the one exception)")
+    if not np.isfinite(z).any(axis=axis).all():
+        raise ValueError("every row needs at least one finite logit: a row that is all -inf has no distribution")
+    return z
+
+
+def _greedy(z: np.ndarray, axis: int = -1) -> np.ndarray:
     # T -> 0 is the limit "all probability on the largest logit"; ties go to the first, like argmax
     one_hot = np.zeros_like(z)
-    np.put_along_axis(one_hot, z.argmax(axis=-1)[..., None], 1.0, axis=-1)
+    np.put_along_axis(one_hot, np.expand_dims(z.argmax(axis=axis), axis), 1.0, axis=axis)
     return one_hot
 
 
-def softmax(logits, temperature: float = 1.0) -> np.ndarray:
-    """Probabilities from logits (1-D or 2-D, over the last axis); temperature 0 -> one-hot argmax.
+def softmax(logits, temperature: float = 1.0, axis: int = -1) -> np.ndarray:
+    """Probabilities from logits over `axis` (the last by default: row by row); temperature 0 -> one-hot argmax.
 
     Subtracting the largest logit first changes nothing mathematically (exp(-max) cancels) but keeps
     every exponent <= 0, so exp never overflows: the "max trick". Dividing by T after the shift
-    means a small temperature cannot overflow either.
+    means a small temperature cannot overflow either. A −∞ logit becomes exactly 0 (exp(−∞) = 0):
+    this is also the softmax of attention's masked scores (core.attention).
     """
-    z = as_logits(logits)
+    z = as_scores(logits, axis)
     temperature = _check_temperature(temperature)
     if temperature == 0:
-        return _greedy(z)
-    e = np.exp((z - z.max(axis=-1, keepdims=True)) / temperature)
-    return e / e.sum(axis=-1, keepdims=True)
+        return _greedy(z, axis)
+    e = np.exp((z - z.max(axis=axis, keepdims=True)) / temperature)
+    return e / e.sum(axis=axis, keepdims=True)
 
 
-def log_softmax(logits, temperature: float = 1.0) -> np.ndarray:
+def log_softmax(logits, temperature: float = 1.0, axis: int = -1) -> np.ndarray:
     """log p, computed as shifted - log(sum exp(shifted)) so tiny probabilities keep their digits.
 
     Temperature 0 gives 0 for the argmax and -inf elsewhere (the log of a one-hot vector).
     """
-    z = as_logits(logits)
+    z = as_scores(logits, axis)
     temperature = _check_temperature(temperature)
     if temperature == 0:
         with np.errstate(divide="ignore"):
-            return np.log(_greedy(z))
-    shifted = (z - z.max(axis=-1, keepdims=True)) / temperature
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+            return np.log(_greedy(z, axis))
+    shifted = (z - z.max(axis=axis, keepdims=True)) / temperature
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def naive_softmax(logits) -> np.ndarray:
@@ -177,12 +200,13 @@ def naive_softmax(logits) -> np.ndarray:
         return e / e.sum(axis=-1, keepdims=True)
 
 
-def entropy(probs) -> np.ndarray | float:
-    """-sum p ln p in nats (0 ln 0 counts as 0): 0 when certain, ln V when uniform over V tokens."""
+def entropy(probs, axis: int = -1) -> np.ndarray | float:
+    """-sum p ln p over `axis` in nats (0 ln 0 counts as 0: masked and saturated entries): 0 when
+    certain, ln V when uniform over V tokens. One number for one distribution, an array for rows."""
     p = np.asarray(probs, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, -p * np.log(p), 0.0)
-    h = terms.sum(axis=-1)
+    h = terms.sum(axis=axis)
     return float(h) if h.ndim == 0 else h
 
 
@@ -294,7 +318,7 @@ def sample_counts(probs, n: int, seed: int = 0) -> np.ndarray:
     n = int(n)
     if not 1 <= n <= MAX_SAMPLES:
         raise ValueError(f"the number of draws must be between 1 and {MAX_SAMPLES:,}")
-    rng = np.random.default_rng(int(seed))
+    rng = np.random.default_rng(check_seed(seed))
     # multinomial counts n categorical draws at once; p is renormalised against rounding drift
     return rng.multinomial(n, p / p.sum())
 

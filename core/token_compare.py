@@ -7,12 +7,14 @@ in the context and costs more.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from core import tiktoken_offline
+from core import text_input, tiktoken_offline
 from core.bpe import Tokenizer
 
-BUILTIN_CORPUS = Path(__file__).resolve().parent / "data" / "builtin_corpus.txt"
+BUILTIN_CORPUS = text_input.BUILTIN_CORPUS  # the one path of the built-in corpus
+# One comparison is read token by token on a page: 20,000 characters is already several thousand
+# coloured tokens per tokenizer (the tab's compare box has the same bound).
+MAX_COMPARE_CHARS = 20_000
 
 # Texts where tokenizers differ, and what to look for in each.
 EXAMPLES = {
@@ -55,22 +57,33 @@ class TokenView:
         return self.n_bytes / self.tokens if self.tokens else 0.0
 
 
+def check_text(text: str, max_chars: int = MAX_COMPARE_CHARS) -> str:
+    """The text to cut, refused before any work when it is not text or too long to compare."""
+    if not isinstance(text, str):
+        raise ValueError("Type or pick some text to compare.")
+    if len(text) > max_chars:
+        raise ValueError(f"The text has {len(text):,} characters; compare at most {max_chars:,} at once.")
+    return text
+
+
 def _size(text: str) -> tuple[int, int]:
     return len(text), len(text.encode("utf-8", errors="surrogatepass"))
 
 
 def by_characters(text: str) -> TokenView:
     """One token per Unicode code point (what a character-level model such as MiniGPT reads)."""
+    check_text(text)
     return TokenView("characters", [ord(c) for c in text], list(text), *_size(text))
 
 
 def by_bpe(text: str, tokenizer: Tokenizer, name: str = "your BPE") -> TokenView:
-    ids = tokenizer.encode(text)
+    ids = tokenizer.encode(check_text(text))
     return TokenView(name, ids, [tokenizer.token_text(i) for i in ids], *_size(text))
 
 
 def by_tiktoken(text: str, encoding_name: str) -> TokenView:
     """An official encoding; special-token strings in the text count as plain text."""
+    check_text(text)
     encoding = tiktoken_offline.get_encoding(encoding_name)
     ids = encoding.encode(text, disallowed_special=())
     return TokenView(encoding_name, ids, tiktoken_offline.token_pieces(encoding, ids), *_size(text))

@@ -9,11 +9,13 @@ too come back unchanged.
 from __future__ import annotations
 
 import json
+import operator
 from pathlib import Path
 
 import numpy as np
 import regex
 
+from core.bpe.pairs import PairIndex
 from core.files import atomic_write_text
 
 # The pre-split patterns of OpenAI's GPT-2 (r50k_base) and GPT-4 (cl100k_base) tokenizers, as
@@ -26,6 +28,18 @@ PATTERNS = {"gpt2": GPT2_PATTERN, "gpt4": GPT4_PATTERN}
 ENDOFTEXT = "<|endoftext|>"
 FORMAT = "core.bpe v1"
 MAX_CACHE = 200_000  # encoded chunks remembered per tokenizer (words repeat a lot in real text)
+
+# Bounds on what a learner can send (a text box's length is not enforced by the server). Every
+# special token becomes one alternative of a regular expression that cuts the text, so thousands of
+# them made one request take 85 s and 2.2 GB; real tokenizers have a handful ("<|endoftext|>", ...).
+MAX_SPECIAL_TOKENS = 20
+MAX_SPECIAL_CHARS = 50  # characters in one special token
+# Training keeps an index of ~190 bytes per byte of text at its peak (measured: 2 MB of English, +384 MB
+# RSS). 2 million characters is the most core.text_input ever hands over; the byte bound keeps text in
+# 3- or 4-byte characters (Chinese, emoji) under ~800 MB too.
+MAX_TRAIN_CHARS = 2_000_000
+MAX_TRAIN_BYTES = 4_000_000
+MAX_DECODE_IDS = 20_000  # ids in one decode request
 
 
 def to_bytes(text: str) -> bytes:
@@ -45,10 +59,22 @@ def resolve_pattern(pattern: str | None) -> str | None:
 
 
 def check_special_tokens(special_tokens) -> list[str]:
-    tokens = list(dict.fromkeys(special_tokens or []))  # keep order, drop repeats
+    """Special tokens as a list without repeats (order kept). A string is a text box's content: tokens
+    separated by whitespace. Too many or too long tokens are refused before any work."""
+    if isinstance(special_tokens, str):
+        if len(special_tokens) > MAX_SPECIAL_TOKENS * (MAX_SPECIAL_CHARS + 1):  # before splitting it
+            raise ValueError(f"The special tokens are {len(special_tokens):,} characters long: give at most "
+                             f"{MAX_SPECIAL_TOKENS} tokens of at most {MAX_SPECIAL_CHARS} characters, separated by spaces.")
+        special_tokens = special_tokens.split()
+    tokens = special_tokens if isinstance(special_tokens, list) else list(special_tokens or [])
+    if len(tokens) > MAX_SPECIAL_TOKENS:
+        raise ValueError(f"That is {len(tokens):,} special tokens; give at most {MAX_SPECIAL_TOKENS}, such as '{ENDOFTEXT}'.")
     if any(not isinstance(t, str) or not t for t in tokens):
         raise ValueError("Special tokens must be non-empty strings such as '<|endoftext|>'.")
-    return tokens
+    too_long = next((t for t in tokens if len(t) > MAX_SPECIAL_CHARS), None)
+    if too_long is not None:
+        raise ValueError(f"A special token has at most {MAX_SPECIAL_CHARS} characters; '{too_long[:20]}…' has {len(too_long):,}.")
+    return list(dict.fromkeys(tokens))  # keep order, drop repeats
 
 
 def special_splitter(special_tokens) -> regex.Pattern | None:
@@ -75,10 +101,34 @@ def prepare(text: str, vocab_size: int, pattern: str | None, special_tokens):
     """Check a training request; return (chunks, pattern, special tokens) for a trainer."""
     if not isinstance(text, str):
         raise ValueError("Training needs text (a str).")
+    if len(text) > MAX_TRAIN_CHARS:
+        raise ValueError(f"The training text has {len(text):,} characters; the limit is {MAX_TRAIN_CHARS:,}. "
+                         "Use a shorter extract.")
+    n_bytes = len(to_bytes(text))
+    if n_bytes > MAX_TRAIN_BYTES:
+        raise ValueError(f"The training text is {n_bytes:,} bytes of UTF-8; the limit is {MAX_TRAIN_BYTES:,} "
+                         "(BPE works on bytes). Use a shorter extract.")
     if not isinstance(vocab_size, int) or vocab_size < 256:
         raise ValueError(f"The vocabulary size must be at least 256 (the byte values); got {vocab_size}.")
     pattern, special_tokens = resolve_pattern(pattern), check_special_tokens(special_tokens)
     return split_for_training(text, pattern, special_tokens), pattern, special_tokens
+
+
+def parse_ids(text: str, max_ids: int = MAX_DECODE_IDS) -> list[int]:
+    """'72 101, 256' -> [72, 101, 256]: token ids a learner typed, or a ValueError saying how to write them."""
+    text = text or ""
+    example = "write ids as whole numbers separated by spaces, e.g. '72 101 256'"
+    if len(text) > max_ids * 8:  # an id has at most 7 digits, plus a separator; refuse before splitting
+        raise ValueError(f"That is {len(text):,} characters of ids; decode at most {max_ids:,} ids at once.")
+    parts = regex.split(r"[\s,]+", text.strip()) if text.strip() else []
+    if not parts:
+        raise ValueError(f"There are no ids to decode: {example}.")
+    if len(parts) > max_ids:
+        raise ValueError(f"That is {len(parts):,} ids; decode at most {max_ids:,} at once.")
+    bad = next((p for p in parts if not regex.fullmatch(r"\d{1,7}", p)), None)
+    if bad is not None:
+        raise ValueError(f"'{bad[:20]}' is not a token id: {example}.")
+    return [int(p) for p in parts]
 
 
 class Tokenizer:
@@ -152,8 +202,7 @@ class Tokenizer:
         if cached is not None:
             return cached
         if len(data) > 256:
-            from core.bpe.fast import PairIndex  # linked list: each merge visits only its own places
-
+            # a long piece: the linked list, where each merge visits only its own places
             ids = PairIndex([data], [1], track_counts=False, keep=self.ranks).apply(self.merges)
         else:
             ids = self._merge_short(list(data))
@@ -193,7 +242,17 @@ class Tokenizer:
         raise ValueError(f"Token id {token_id} is not in this vocabulary (ids 0..{self.vocab_size - 1}).")
 
     def decode_bytes(self, ids) -> bytes:
-        return b"".join(self.token_bytes(int(i)) for i in ids)
+        return b"".join(self.token_bytes(self._token_id(i)) for i in ids)
+
+    def _token_id(self, value) -> int:
+        # a learner's id may be anything: say what an id is instead of Python's int() message. Any
+        # whole-number type passes (int, NumPy, a 0-d torch tensor); 1.5 or '7' is not silently rounded/parsed.
+        if not isinstance(value, bool):
+            try:
+                return operator.index(value)
+            except TypeError:
+                pass
+        raise ValueError(f"{str(value)[:20]!r} is not a token id: ids are whole numbers from 0 to {self.vocab_size - 1}.")
 
     def decode(self, ids) -> str:
         """Ids to text. Bytes that are not valid UTF-8 (e.g. half a character) become U+FFFD."""

@@ -1,6 +1,8 @@
 """`python -m core attention "the cat sat"`: self-attention on a sentence, printed step by step."""
 from __future__ import annotations
 
+from core.seeds import seed_argument
+
 ORDER = 5
 
 
@@ -13,7 +15,7 @@ def register(subparsers) -> None:
     p.add_argument("--head", type=int, default=1, help="which head to print for per-head steps (default: 1)")
     p.add_argument("--no-scale", action="store_true", help="skip the division by √d_k")
     p.add_argument("--no-mask", action="store_true", help="skip the causal mask (every token sees the future too)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random embeddings and weights (default: 0)")
+    p.add_argument("--seed", type=seed_argument, default=0, help="seed of the random embeddings and weights (default: 0)")
     p.add_argument("--checkpoint", metavar="DIR", help="take X and the weights from layer 1 of a MiniGPT checkpoint (tokens are then characters)")
     p.add_argument("--precision", type=int, default=2, help="decimals printed (default: 2)")
     p.set_defaults(func=run)

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from core.seeds import seed_argument
+
 ORDER = 7
 
 
@@ -33,7 +35,7 @@ def register(subparsers) -> None:
     p.add_argument("--eval-fraction", type=float, default=0.1)
     p.add_argument("--four-bit", action="store_true", help="QLoRA: load the base in 4-bit (needs CUDA + bitsandbytes)")
     p.add_argument("--gradient-checkpointing", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_argument, default=0)
     p.add_argument("--export", default=None, metavar="FILE.py", help="also write the run as an `accelerate launch` script")
     p.set_defaults(func=run_finetune)
 
@@ -43,13 +45,13 @@ def register(subparsers) -> None:
     p.add_argument("--compare", action="store_true", help="print the base model's answer too")
     p.add_argument("--max-new-tokens", type=int, default=80)
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_argument, default=0)
     p.set_defaults(func=run_inference)
 
     p = subparsers.add_parser("pocket", help="build and pretrain the bundled pocket model (Llama, ~1M params)")
     p.add_argument("--out", default="checkpoints/pocket/pocket-llama")
     p.add_argument("--steps", type=int, default=400)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_argument, default=0)
     p.set_defaults(func=run_pocket)
 
 
@@ -65,8 +67,9 @@ def run_finetune(args) -> int:
     from core.finetune.lora import LoraSettings
     from core.finetune.train import TrainSettings, train
 
-    model = args.model or models.detect_environment().default_model
+    # the data first: a bad file is reported before anything heavy is loaded
     dataset = data.read_jsonl(args.data) if args.data else data.builtin()
+    model = args.model or models.detect_environment().default_model
     for problem in dataset.problems:
         print(f"skipped {problem}", file=sys.stderr)
     settings = TrainSettings(

@@ -5,6 +5,8 @@ the inputs, like the guide's three scripts in examples/part3_math_foundations/.
 """
 from __future__ import annotations
 
+from core.seeds import seed_argument
+
 ORDER = 3
 
 
@@ -16,7 +18,7 @@ def register(subparsers) -> None:
     p.add_argument("--top-k", type=int, default=2)
     p.add_argument("--top-p", type=float, default=0.9)
     p.add_argument("--samples", type=int, default=1000, help="draws for the sampling histogram")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_argument, default=0)
     p.set_defaults(func=run_softmax)
 
     p = subparsers.add_parser("cross-entropy", help="the loss -log p(target), its gradient, perplexity and ln V")

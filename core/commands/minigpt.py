@@ -15,6 +15,8 @@ import sys
 import time
 from dataclasses import fields
 
+from core.seeds import seed_argument
+
 ORDER = 4
 
 DEFAULT_CHECKPOINT = "checkpoints/minigpt/default"
@@ -37,7 +39,8 @@ def register(subparsers) -> None:
     for name in MODEL_FLAGS:
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float if "float" in str(types[name]) else int)
     for name in TRAIN_FLAGS:
-        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float if name.endswith("_lr") or name == "learning_rate" else int)
+        kind = seed_argument if name == "seed" else float if name.endswith("_lr") or name == "learning_rate" else int
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind)
     p.add_argument("--optimizer", choices=["adamw", "muon"], help="muon: Muon for the blocks' matrices, AdamW for the rest")
     p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast (faster on CPUs with AVX-512 BF16)")
     p.set_defaults(func=run_train)
@@ -49,7 +52,7 @@ def register(subparsers) -> None:
     g.add_argument("--temperature", type=float, default=0.8, help="0 = greedy; higher = more random (default 0.8)")
     g.add_argument("--top-k", type=int, default=0, help="sample only among the k most likely characters (0 = off)")
     g.add_argument("--top-p", type=float, default=1.0, help="sample only from the smallest set with this much probability (1 = off)")
-    g.add_argument("--seed", type=int, default=None, help="fix the randomness to get the same text again")
+    g.add_argument("--seed", type=seed_argument, default=None, help="fix the randomness to get the same text again")
     g.add_argument("--no-cache", action="store_true", help="recompute the whole context every step (slower; same text)")
     g.set_defaults(func=run_generate)
 
@@ -58,8 +61,8 @@ def run_train(args) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from core import sessions
-    from core.minigpt import data, train
+    from core import sessions, text_input
+    from core.minigpt import train
 
     model_config, train_config = train.preset(args.preset)
     if args.steps is not None:
@@ -70,10 +73,8 @@ def run_train(args) -> int:
         train_config, note = train.fit_short_window(train_config, model_config.block_size)
         if note:
             print(f"note: {note}", file=sys.stderr)
-    if args.corpus:
-        text = data.read_text_file(args.corpus)
-    else:
-        text = data.builtin_corpus()
+    # the app's reader: the same file gives the same characters here and in tab 4
+    text = text_input.read_file(args.corpus) if args.corpus else text_input.builtin_corpus()
     out = Path(args.out) if args.out else sessions.runs_root() / "cli" / "minigpt" / time.strftime("%Y%m%d-%H%M%S")
     print(f"training {model_config.n_layer} layers x {model_config.n_head} heads x {model_config.n_embd} wide, "
           f"context {model_config.block_size}, {train_config.steps} steps, {train_config.optimizer} -> {out}")

@@ -27,14 +27,14 @@ def register(subparsers) -> None:
 
 
 def run_bpe(args) -> int:
-    from core import bpe
+    from core import bpe, text_input
     from core.bpe.tokenizer import prepare
-    from core.token_compare import BUILTIN_CORPUS
 
-    path = Path(args.file) if args.file else BUILTIN_CORPUS
+    path = Path(args.file) if args.file else text_input.BUILTIN_CORPUS
     pattern = None if args.pattern == "none" else args.pattern
     prepare("", args.vocab_size, pattern, args.special)  # bad options fail before the work starts
-    text = path.read_text(encoding="utf-8")
+    # the app's reader: the same file gives the same bytes here and in tab 6
+    text = text_input.read_file(path) if args.file else text_input.builtin_corpus()
     merges = args.vocab_size - 256
     print(f"training on {path} ({len(text):,} characters), {merges} merges, pre-split: {args.pattern}")
     start = time.perf_counter()
@@ -62,7 +62,9 @@ def run_bpe(args) -> int:
 
 def run_tiktoken(args) -> int:
     from core import tiktoken_offline
+    from core.token_compare import check_text
 
+    check_text(args.text)  # the app's bound on one comparison
     status = {a.name: a for a in tiktoken_offline.availability()}
     names = args.encoding or [n for n, a in status.items() if a.available]
     print(f"{len(args.text):,} characters, {len(args.text.encode('utf-8', errors='surrogatepass')):,} bytes")

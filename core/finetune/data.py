@@ -13,6 +13,9 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import text_input
+from core.seeds import check_seed
+
 BUILTIN_PATH = Path(__file__).resolve().parent.parent / "data" / "instructions.jsonl"
 ROLES = ("system", "user", "assistant")
 MAX_PROBLEMS_LISTED = 10
@@ -59,6 +62,7 @@ def row_to_messages(row: object) -> list[dict]:
 
 def parse_jsonl(text: str, source: str = "upload") -> Dataset:
     """Parse JSON Lines, skipping (and reporting by line number) every malformed line."""
+    text_input.check_length(text, f"The data ({source})")  # a paste is bounded like a file
     examples, problems = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -80,14 +84,10 @@ def parse_jsonl(text: str, source: str = "upload") -> Dataset:
 
 
 def read_jsonl(path: str | Path) -> Dataset:
+    """A JSONL file of examples; malformed lines are skipped and listed in `problems`."""
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"No data file at {path}.")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"{path.name} is not UTF-8 text; upload a .jsonl file.") from None
-    return parse_jsonl(text, source=path.name)
+    # the same UTF-8 check, BOM and CRLF cleanup and size limits as every learner's text
+    return parse_jsonl(text_input.read_file(path), source=path.name)
 
 
 def builtin() -> Dataset:
@@ -120,7 +120,7 @@ def from_hub(dataset_id: str, split: str = "train[:200]", online: bool = True) -
 def split_holdout(examples: list, eval_fraction: float, seed: int = 0) -> tuple[list, list]:
     """Shuffle with `seed` and hold out a fraction for evaluation (none when the fraction is 0)."""
     order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
+    random.Random(check_seed(seed)).shuffle(order)
     n_eval = int(round(len(examples) * eval_fraction))
     if eval_fraction > 0 and len(examples) >= 4:
         n_eval = max(1, n_eval)

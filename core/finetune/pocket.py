@@ -23,7 +23,7 @@ from typing import Callable
 
 from core.files import atomic_write_json, atomic_write_text
 
-CORPUS_PATH = Path(__file__).resolve().parent.parent / "data" / "builtin_corpus.txt"
+from core.text_input import BUILTIN_CORPUS as CORPUS_PATH  # the one path of the built-in corpus
 
 # Special tokens. <|end|> ends every turn and is the model's end-of-sequence token;
 # a separate <|pad|> keeps padding from ever being confused with a real end of turn.

@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import torch
 
+from core import text_input
 from core.minigpt.tokenizer import CharTokenizer
 
-BUILTIN_CORPUS = Path(__file__).resolve().parent.parent / "data" / "builtin_corpus.txt"
-
-
-def builtin_corpus() -> str:
-    """The playground's own corpus: plain prose about Python, neural networks and transformers."""
-    return BUILTIN_CORPUS.read_text(encoding="utf-8")
-
-
-MAX_CORPUS_CHARS = 2_000_000  # ~2 MB: minutes of training on a CPU already cover far less than this
+# The corpus readers are core.text_input's (the one reader of a learner's text), under their old names.
+BUILTIN_CORPUS = text_input.BUILTIN_CORPUS
+builtin_corpus = text_input.builtin_corpus
+read_text_file = text_input.read_file  # UTF-8 check, BOM and CRLF removed, bounded in bytes and characters
+MAX_CORPUS_CHARS = text_input.MAX_CHARS
 
 
 def minimum_length(block_size: int) -> int:
@@ -34,8 +30,7 @@ def check_corpus(text: str, block_size: int) -> None:
     """Raise ValueError (saying what would work) for a text the model cannot be trained on."""
     if not text:
         raise ValueError("The corpus is empty: paste or upload some text, or use the built-in corpus.")
-    if len(text) > MAX_CORPUS_CHARS:
-        raise ValueError(f"The corpus has {len(text):,} characters; the limit is {MAX_CORPUS_CHARS:,}. Use a shorter extract.")
+    text_input.check_length(text, "The corpus", text_input.MAX_CHARS)
     needed = minimum_length(block_size)
     if len(text) < needed:
         raise ValueError(
@@ -47,23 +42,6 @@ def check_corpus(text: str, block_size: int) -> None:
         raise ValueError(
             "The corpus uses only one distinct character, so there is nothing to predict. Use a more varied text."
         )
-
-
-def read_text_file(path, max_bytes: int = 4 * MAX_CORPUS_CHARS) -> str:
-    """A corpus file as text. Not-UTF-8 or too-big files raise ValueError with what to do instead."""
-    path = Path(path)
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise ValueError(f"{path.name} is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB. Use a shorter extract.")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(
-            f"{path.name} is not UTF-8 text (byte {raw[err.start]:#04x} at position {err.start}). "
-            "Save it as UTF-8 (e.g. 'Save as... UTF-8' in your editor) and upload it again."
-        ) from None
-    return text.replace("\r\n", "\n").lstrip("\ufeff")  # Windows line ends and a byte-order mark are not content
 
 
 class CharDataset:

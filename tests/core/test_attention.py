@@ -2,6 +2,7 @@
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,19 @@ def test_split_tokens_and_its_messages():
         attention.split_tokens("x" * 17, "characters")
     with pytest.raises(ValueError, match="words or characters"):
         attention.split_tokens("hi", "bytes")
+
+
+def test_a_pasted_book_is_refused_before_it_is_split():
+    start = time.perf_counter()
+    for unit in attention.TOKEN_UNITS:
+        with pytest.raises(ValueError, match="10,000,000 characters; keep it under 1,000"):
+            attention.split_tokens("w " * 5_000_000, unit)
+    assert time.perf_counter() - start < 0.5
+    assert attention.split_tokens(" " * 990 + "the cat") == ["the", "cat"]  # padding under the bound is fine
+    with pytest.raises(ValueError, match="1,001 characters"):
+        attention.split_tokens("the cat" + " " * 994)
+    with pytest.raises(ValueError, match="must be text"):
+        attention.split_tokens(["the", "cat"])
 
 
 def test_head_count_that_does_not_divide_the_width_is_explained():
@@ -319,6 +333,8 @@ def test_model_input_messages(tmp_path):
         attention.model_inputs(loaded, "abc", layer=2)
     with pytest.raises(ValueError, match="at most 12 tokens"):
         attention.model_inputs(loaded, "a" * 13)
+    with pytest.raises(ValueError, match="2,000,000 characters; keep it under 1,000"):
+        attention.model_attention_maps(loaded, "aZ" * 1_000_000, drop_unknown=True)  # refused before the unknowns are dropped
 
 
 def test_head_patterns():

@@ -1,4 +1,9 @@
 """core.bpe: the fast trainer agrees with the simple one, and encode/decode round-trips any text."""
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +16,7 @@ from core.token_compare import BUILTIN_CORPUS
 CORPUS = BUILTIN_CORPUS.read_text(encoding="utf-8")
 SPECIAL = "<|endoftext|>"
 PATTERN_NAMES = [None, "gpt2", "gpt4"]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +175,82 @@ def test_our_encoder_equals_tiktoken_running_our_merges(tokenizers, text):
                                 mergeable_ranks={b: i for i, b in tok.vocab.items()},
                                 special_tokens=tok.special_tokens)
         assert tok.encode(text) == enc.encode(text, allowed_special="all")
+
+
+def test_the_tokenizer_does_not_import_the_trainer():
+    """The tokenizer and the trainer share PairIndex through core.bpe.pairs, not through each other."""
+    probe = ("import sys, core.bpe.tokenizer as t; t.Tokenizer([]).encode('x' * 600); "
+             "print(sorted(m for m in sys.modules if m.startswith('core.bpe')))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["['core.bpe',", "'core.bpe.pairs',", "'core.bpe.tokenizer']"]
+    from core.bpe import fast, pairs
+    assert fast.PairIndex is pairs.PairIndex  # the old import path still works
+
+
+# --- bounded input (issue 13): refused with a clear message before any work -------------------------
+
+def refused_within(seconds, call, match):
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=match) as err:
+        call()
+    assert time.perf_counter() - start < seconds, "refused, but only after doing the work"
+    return str(err.value)
+
+
+def test_a_10_mb_special_tokens_box_is_refused_fast():
+    """Tab 6's box once took 85 s and 2.2 GB for 10 MB; now the string, or the list made from it, is refused at once."""
+    box = "<|x|> " * (10 * 2**20 // 6)
+    assert len(box) > 10_000_000
+    refused_within(0.5, lambda: bpe.Trainer(CORPUS[:3000], None, box), "at most 20 tokens of at most 50 characters")
+    tokens = box.split()  # what the tab does with the box today, before calling core
+    refused_within(0.5, lambda: bpe.Trainer(CORPUS[:3000], None, tokens), "1,747,626 special tokens; give at most 20")
+    refused_within(0.5, lambda: bpe.train(CORPUS[:3000], 300, None, ["x" * 10_000_000]), "at most 50 characters")
+
+
+def test_special_token_limits():
+    twenty = [f"<|t{i}|>" for i in range(bpe.MAX_SPECIAL_TOKENS)]
+    assert bpe.Trainer("abc", None, twenty).special_tokens == twenty
+    with pytest.raises(ValueError, match="21 special tokens; give at most 20"):
+        bpe.Trainer("abc", None, twenty + ["<|one-more|>"])
+    longest = "<" + "x" * (bpe.MAX_SPECIAL_CHARS - 2) + ">"
+    assert bpe.check_special_tokens([longest]) == [longest]
+    with pytest.raises(ValueError, match="at most 50 characters; '<xxx.*' has 51"):
+        bpe.check_special_tokens([longest[:-1] + "x>"])
+    # a text box's content: tokens separated by whitespace, repeats dropped (a string is no longer split into characters)
+    assert bpe.check_special_tokens(" <|a|>\n<|b|>  <|a|> ") == ["<|a|>", "<|b|>"]
+    assert bpe.Tokenizer([], None, "<|endoftext|>").special_tokens == {"<|endoftext|>": 256}
+
+
+def test_training_text_limits():
+    refused_within(0.5, lambda: bpe.Trainer("ab" * (bpe.MAX_TRAIN_CHARS // 2 + 1)),
+                   "2,000,002 characters; the limit is 2,000,000")
+    refused_within(0.5, lambda: bpe.train("東" * 1_400_000, 300), "4,200,000 bytes of UTF-8; the limit is 4,000,000")
+    with pytest.raises(ValueError, match="limit is 2,000,000"):
+        simple.train("x" * (bpe.MAX_TRAIN_CHARS + 1), 257)
+
+
+def test_decoding_bad_ids_says_what_an_id_is(tokenizers):
+    tok = tokenizers[None]
+    assert bpe.parse_ids(" 72 101,256\n33 ") == [72, 101, 256, 33]
+    for text, message in [("72 abc", "'abc' is not a token id: write ids as whole numbers separated by spaces"),
+                          ("1.5", "'1.5' is not a token id"), ("-1", "'-1' is not a token id"),
+                          ("12345678901234567890", "not a token id"), ("  ", "no ids to decode"),
+                          ("1 " * 20_001, "20,001 ids; decode at most 20,000"),
+                          ("9" * 200_000, "200,000 characters of ids")]:
+        with pytest.raises(ValueError, match=message) as err:
+            bpe.parse_ids(text)
+        assert "invalid literal" not in str(err.value)
+    for ids, message in [(["abc"], "'abc' is not a token id: ids are whole numbers from 0 to 400"),
+                         ([1.5], "'1.5' is not a token id"), ([None], "'None' is not a token id"),
+                         ([72, True], "'True' is not a token id"),
+                         ([tok.vocab_size], f"Token id {tok.vocab_size} is not in this vocabulary"),
+                         ([-1], "Token id -1 is not in this vocabulary")]:
+        with pytest.raises(ValueError, match=message):
+            tok.decode(ids)
+    import numpy as np
+    import torch
+    ids = tok.encode("héllo")
+    assert tok.decode(np.array(ids)) == tok.decode(torch.tensor(ids)) == "héllo"  # whole-number types still decode
+    with pytest.raises(ValueError, match="not a token id"):
+        tok.decode(torch.tensor([1.0, 2.0]))  # a float is not silently rounded into an id

@@ -65,6 +65,31 @@ def test_softmax_refuses_a_negative_temperature_and_nan():
         P.softmax([1.0, float("nan")])
 
 
+def test_one_softmax_for_any_axis_and_masked_scores():
+    """The softmax attention uses (masked −∞ scores, 3-D and 4-D stacks, any axis) is this one, and equals torch."""
+    from core import attention
+
+    assert attention.softmax is P.softmax and attention.entropy is P.entropy
+    rng = np.random.default_rng(0)
+    scores = np.where(np.tril(np.ones((5, 5), dtype=bool)), rng.standard_normal((2, 3, 5, 5)) * 4, -np.inf)
+    for axis in (-1, 0, 2):
+        masked = scores if axis == -1 else rng.standard_normal((2, 3, 5, 5))
+        expected = torch.softmax(t64(masked), dim=axis).numpy()
+        np.testing.assert_allclose(P.softmax(masked, axis=axis), expected, rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(P.log_softmax(masked, 0.7, axis=axis), torch.log_softmax(t64(masked) / 0.7, dim=axis).numpy(),
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(P.entropy(P.softmax(masked, axis=axis), axis=axis),
+                                   torch.special.entr(t64(expected)).sum(axis).numpy(), rtol=1e-12, atol=1e-15)
+    assert np.all(P.softmax(scores)[np.isneginf(scores)] == 0)  # a masked score gets exactly 0
+    np.testing.assert_array_equal(P.softmax([[1.0, 5.0], [7.0, 2.0]], 0, axis=0), [[0, 1], [1, 0]])
+    with pytest.raises(ValueError, match="all -inf"):
+        P.softmax([[0.0, 1.0], [-np.inf, -np.inf]])
+    with pytest.raises(ValueError, match="finite"):
+        P.softmax([1.0, np.inf])
+    with pytest.raises(ValueError, match="finite"):
+        P.cross_entropy([1.0, -np.inf], 0)  # the loss keeps its strict check: -inf at the target is an infinite loss
+
+
 def test_max_trick_where_the_naive_formula_overflows():
     z = [1000.0, 1001.0, 1002.0]
     assert np.all(np.isnan(P.naive_softmax(z)))
@@ -204,6 +229,26 @@ def test_parse_logits_and_labels():
     for text, message in [("a, b", "3 logits but 2 labels"), ("a, a, b", "same"), ("a, , b", "empty")]:
         with pytest.raises(ValueError, match=message):
             P.parse_labels(text, 3)
+
+
+def test_parsers_refuse_oversized_input_before_splitting():
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="10,000,000 characters; the lab takes 2 to 50 logits"):
+        P.parse_logits("1," * 5_000_000)
+    with pytest.raises(ValueError, match="characters; the batch example takes 1 to 16 lines of at most 50 logits"):
+        P.parse_batch("1, 2 -> 0\n" * 1_000_000)
+    with pytest.raises(ValueError, match="labels are too long"):
+        P.parse_labels("a," * 5_000_000, 3)
+    assert time.perf_counter() - start < 0.5
+    with pytest.raises(ValueError, match="17 positions; the batch example takes 1 to 16"):
+        P.parse_batch("1, 2 -> 0\n" * (P.MAX_POSITIONS + 1))
+    assert P.parse_batch("1, 2 -> 0\n" * P.MAX_POSITIONS)[0].shape == (16, 2)
+    assert len(P.parse_logits(", ".join(["-1234.5678"] * P.MAX_LOGITS))) == 50  # the longest ordinary input passes
+    assert len(P.parse_labels(",".join(f"{'w' * 22}{i:02d}" for i in range(P.MAX_LOGITS)), P.MAX_LOGITS)) == 50
+    with pytest.raises(ValueError, match="between 1 and 1,000,000"):
+        P.sample_counts([0.5, 0.5], P.MAX_SAMPLES + 1)
 
 
 def test_parse_batch():

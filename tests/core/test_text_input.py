@@ -41,3 +41,56 @@ def test_limits_in_characters_and_bytes(tmp_path):
     with pytest.raises(ValueError, match="big.txt is 0.0 MB; the limit is 0 MB"):
         T.read_file(path, max_bytes=1024)
     assert T.read_file(path, max_bytes=4096) == "x" * 2048
+
+
+# --- every command reads a learner's file through this reader -------------------------------------
+
+def _commands(path, out):
+    """The three commands that take a text file, each stopped by a bad file before any work."""
+    return {
+        "train --corpus": ["train", "--corpus", str(path), "--steps", "1", "--out", str(out / "minigpt")],
+        "bpe FILE": ["bpe", str(path), "--vocab-size", "260", "--quiet"],
+        "finetune --data": ["finetune", "--model", "pocket", "--data", str(path), "--steps", "1", "--out", str(out / "lora")],
+    }
+
+
+@pytest.mark.parametrize("bad", ["latin-1", "missing", "too big"])
+def test_commands_refuse_a_bad_file_with_one_line_and_exit_code_2(tmp_path, capsys, bad):
+    from core.__main__ import main
+
+    path = tmp_path / "notes.txt"
+    if bad == "latin-1":
+        path.write_bytes("déjà vu\n".encode("latin-1") * 50)
+    elif bad == "too big":
+        path.write_bytes(b"x" * (T.MAX_FILE_BYTES + 1))
+    with pytest.raises(ValueError) as reader:
+        T.read_file(path)
+    expected = f"error: {reader.value}\n"
+    for name, argv in _commands(path, tmp_path).items():
+        assert main(argv) == 2, name
+        captured = capsys.readouterr()
+        assert captured.err == expected, name  # the reader's own words, one line, no traceback
+    assert not (tmp_path / "minigpt").exists() and not (tmp_path / "lora").exists()
+
+
+def test_commands_read_the_cleaned_text(tmp_path, capsys):
+    """A file with a byte-order mark and Windows line ends gives the same characters in every command."""
+    from core.__main__ import main
+    from core.finetune import data
+
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(("\ufeff" + "the cat sat on the mat\r\n" * 40).encode("utf-8"))
+    assert main(["bpe", str(notes), "--vocab-size", "260", "--quiet"]) == 0
+    assert f"({len('the cat sat on the mat' * 40) + 40:,} characters)" in capsys.readouterr().out
+    jsonl = tmp_path / "data.jsonl"
+    record = '{"instruction": "Say hi", "output": "hi"}'
+    jsonl.write_bytes(("\ufeff" + record + "\r\n" + record + "\r\n").encode("utf-8"))
+    dataset = data.read_jsonl(jsonl)  # the BOM no longer spoils the first line
+    assert len(dataset.examples) == 2 and dataset.problems == []
+
+
+def test_pasted_jsonl_is_bounded_like_a_file():
+    from core.finetune import data
+
+    with pytest.raises(ValueError, match=r"The data \(paste\) has 2,000,001 characters; the limit is 2,000,000"):
+        data.parse_jsonl("x" * (T.MAX_CHARS + 1), source="paste")

@@ -94,3 +94,25 @@ def test_comparison_views_count_what_they_show():
     assert usage(2048, 8192, 2.5) == pytest.approx((0.25, 2048 * 1000 * 2.5 / 1e6))
     with pytest.raises(ValueError):
         usage(10, 0, 1.0)
+
+
+def test_one_comparison_is_bounded():
+    from core import bpe
+    from core.token_compare import MAX_COMPARE_CHARS, by_bpe
+
+    text = "x" * (MAX_COMPARE_CHARS + 1)
+    for view in (by_characters, lambda t: by_tiktoken(t, "cl100k_base"), lambda t: by_bpe(t, bpe.Tokenizer([]))):
+        with pytest.raises(ValueError, match="20,001 characters; compare at most 20,000"):
+            view(text)
+    assert by_characters("x" * MAX_COMPARE_CHARS).tokens == MAX_COMPARE_CHARS
+    with pytest.raises(ValueError, match="Type or pick some text"):
+        by_characters(None)
+
+
+def test_tiktoken_command_is_bounded_too(capsys):
+    from core.__main__ import main
+
+    assert main(["tiktoken", "x" * 20_001, "--encoding", "cl100k_base"]) == 2
+    assert capsys.readouterr().err == "error: The text has 20,001 characters; compare at most 20,000 at once.\n"
+    assert main(["tiktoken", "Hello world", "--encoding", "cl100k_base"]) == 0
+    assert "[9906, 1917]" in capsys.readouterr().out
