@@ -1,4 +1,5 @@
 """Tab 7: handlers called directly on the pocket model, and one browser run of the main flow."""
+import re
 import zipfile
 from pathlib import Path
 
@@ -34,14 +35,20 @@ def test_on_load_names_the_setting_and_disables_4bit_with_the_reason():
 
 
 def test_loading_says_what_it_does_then_time_and_memory():
-    first, last = list(tab.load_and_describe(models.POCKET))
+    (first, no_name), (last, name) = list(tab.load_and_describe(models.POCKET))
     loaded = models.load_model(models.POCKET)
-    assert "Loading `pocket`" in first
+    assert "Loading `pocket`" in first and isinstance(no_name, type(gr.skip())) and name == models.POCKET
     assert f"{loaded.weight_bytes / 2**20:.1f} MB" in last and f"{loaded.parameters / 1e6:.2f} M parameters" in last
     assert loaded.weight_bytes == sum(p.numel() * p.element_size() for p in loaded.model.parameters()) + sum(
         b.numel() * b.element_size() for b in loaded.model.buffers())
     with pytest.raises(gr.Error, match="offline"):
         list(tab.load_and_describe("someone-nonexistent/model-xyz"))
+    # a name that cannot be a model is refused before loading; a failed load says what is still in use
+    with pytest.raises(gr.Error, match="neither a Hub id"):
+        tab.check_model("not a model")
+    assert tab.kept_model(models.POCKET).startswith("Still using `pocket`: Loaded `pocket`")
+    assert "everything below still uses `pocket`" in tab.model_pending("owner/other", models.POCKET)
+    assert isinstance(tab.model_pending(models.POCKET, models.POCKET), type(gr.skip()))
 
 
 def test_lora_summary_numbers_match_peft():
@@ -57,6 +64,10 @@ def test_lora_summary_numbers_match_peft():
     bars = fig.data[0].y
     assert fig.layout.yaxis.title.text == "MB"  # a 0.9M-parameter model: megabytes
     assert bars[0] == pytest.approx(16 * n_base / 1e6) and bars[1] == pytest.approx((2 * n_base + 16 * trainable) / 1e6)
+    # no targets: refused by the check that runs first (its event has no outputs, so nothing is badged)
+    with pytest.raises(gr.Error, match="target"):
+        tab.check_lora(4, 8, 0.0, [])
+    tab.check_lora(4, 8, 0.0, ["q_proj"])
 
 
 def test_malformed_upload_is_reported_by_line(tmp_path, monkeypatch):
@@ -64,20 +75,24 @@ def test_malformed_upload_is_reported_by_line(tmp_path, monkeypatch):
     monkeypatch.setattr(gr, "Warning", lambda msg, *a, **k: warnings.append(msg))
     path = tmp_path / "d.jsonl"
     path.write_text('{"instruction": "Say hi", "output": "hi"}\n{broken\n', encoding="utf-8")
-    dataset, summary, _ = tab.read_data(tab.UPLOAD, str(path), "", "")
+    dataset = tab.read_data(tab.UPLOAD, str(path), "", "")
+    summary, _ = tab.describe_data(dataset, tab.UPLOAD, str(path), "")
     assert len(dataset.examples) == 1 and "line 2" in summary and "line 2" in warnings[0]
+    assert str(tmp_path) not in summary  # the file's name, not this server's path
     with pytest.raises(gr.Error, match="No usable examples"):
         path.write_text("{broken\n", encoding="utf-8")
         tab.read_data(tab.UPLOAD, str(path), "", "")
     with pytest.raises(gr.Error, match="offline"):
         tab.read_data(tab.HUB, None, "tatsu-lab/alpaca", "train[:10]")
-    # picking a source before its file: a hint, and the current data stays
-    kept, hint, _ = tab.read_data(tab.UPLOAD, None, "", "")
-    assert isinstance(kept, type(gr.skip())) and "Choose a .jsonl" in hint
+    # picking a source before its file: a hint, and the current data stays (and is named)
+    kept = tab.read_data(tab.UPLOAD, None, "", "")
+    hint, slider = tab.describe_data(dataset, tab.UPLOAD, None, "")
+    assert isinstance(kept, type(gr.skip())) and isinstance(slider, type(gr.skip()))
+    assert "Choose a .jsonl" in hint and "In use: **1 examples**" in hint
 
 
 def test_preview_counts_the_answer_tokens():
-    dataset, _, _ = tab.read_data(tab.BUILTIN, None, "", "")
+    dataset = tab.read_data(tab.BUILTIN, None, "", "")
     html = tab.preview_html(models.POCKET, dataset, 3, 256)
     tokenizer = models.load_model(models.POCKET).tokenizer
     answer = dataset.examples[3][-1]["content"] + "<|end|>\n"
@@ -85,14 +100,27 @@ def test_preview_counts_the_answer_tokens():
     assert f"<b>{n_answer} coloured answer tokens</b>" in html
 
 
+SETTINGS = dict(rank=4, alpha=8, dropout=0.0, targets=ALL_LINEAR, lr=2e-3, unit="steps", amount=2, batch=4,
+                accum=1, max_length=128, eval_fraction=0.0, four_bit=False, checkpointing=False)
+
+
+def _start(user_id, dataset=None, model=models.POCKET, **changes):
+    values = dict(SETTINGS, **changes)
+    return tab.start_training(model, dataset if dataset is not None else data.builtin(), user_id, *values.values())
+
+
 def test_refusals_are_errors_not_tracebacks(user_id):
-    dataset = data.builtin()
-    args = [4, 8, 0.0, ALL_LINEAR, 2e-3, "steps", 2, 4, 1, 128, 0.0]
+    lora_root = sessions.user_dir(user_id) / "lora"
+    before = set(lora_root.iterdir()) if lora_root.is_dir() else set()
     if not models.detect_environment().cuda:
         with pytest.raises(gr.Error, match="4-bit"):
-            next(tab.train_lab(models.POCKET, dataset, user_id, *args, True, False))
+            _start(user_id, four_bit=True)
     with pytest.raises(gr.Error, match="target"):
-        next(tab.train_lab(models.POCKET, dataset, user_id, 4, 8, 0.0, [], *args[4:], False, False))
+        _start(user_id, targets=[])
+    with pytest.raises(gr.Error, match="Load a model first"):
+        _start(user_id, model=None)
+    after = set(lora_root.iterdir()) if lora_root.is_dir() else set()
+    assert after == before  # a refused start leaves no empty run folder
     with pytest.raises(gr.Error, match="characters"):
         next(tab.compare_chat(user_id, SHIPPED_ADAPTER, "x" * 2000, 10, 0.0, 0))
     with pytest.raises(gr.Error, match="not available"):
@@ -110,22 +138,65 @@ def test_shipped_adapter_visibly_follows_the_taught_format(user_id):
 
 
 def test_train_then_chat_download_merge_export(user_id):
-    dataset = data.builtin()
-    outputs = list(tab.train_lab(models.POCKET, dataset, user_id, 4, 8, 0.0, ["q_proj", "v_proj"], 3e-3, "steps", 4,
-                                 4, 1, 128, 0.1, False, False))
-    status, fig, stop, dropdown = outputs[-1]
-    run_dir = dropdown.value
-    assert "Done" in status and Path(run_dir).parent.name == "lora"
+    job, busy, stop = _start(user_id, targets=["q_proj", "v_proj"], lr=3e-3, amount=4, eval_fraction=0.1)
+    assert busy.value == tab.BUSY_LABEL and busy.interactive is False and stop.interactive is True
+    outputs = list(tab.train_lab(job, data.builtin()))
+    status, fig = outputs[-1]
+    run_dir = str(job.run_dir)
+    record = __import__("json").loads((job.run_dir / "run.json").read_text())
+    assert status.startswith("**Done: 4 steps**") and f"saved as `{job.run_dir.name}`" in status
+    assert list(fig.data[0].y) == record["losses"]
+    cleared, idle, stop_idle, dropdown = tab.end_training(user_id, job, SHIPPED_ADAPTER)
+    assert cleared is None and idle.value == tab.TRAIN_LABEL and idle.interactive and stop_idle.interactive is False
     assert dropdown.value == run_dir and run_dir in [v for _, v in dropdown.choices]
-    assert list(fig.data[0].y) == __import__("json").loads((Path(run_dir) / "run.json").read_text())["losses"]
+    # picking the run later (after a reload) shows the same line and curve, from its record
+    shown, curve = tab.show_run(user_id, run_dir, None)
+    assert shown == status and list(curve.data[0].y) == record["losses"]
+    assert all(isinstance(x, type(gr.skip())) for x in tab.show_run(user_id, run_dir, job))  # never over a live run
     base, tuned = list(tab.compare_chat(user_id, run_dir, "What is a token?", 8, 0.0, 0))[-1]
     assert base and tuned
     names = zipfile.ZipFile(tab.download_adapter(user_id, run_dir)).namelist()
     assert any(n.endswith("adapter_model.safetensors") for n in names)
-    assert "accelerate launch" in Path(tab.export_script(user_id, run_dir)).read_text()
+    bundle = zipfile.ZipFile(tab.export_script(user_id, run_dir))
+    script = next(n for n in bundle.namelist() if n.endswith("/finetune_lora.py"))
+    assert "accelerate launch" in bundle.read(script).decode()
+    assert any("/base-model/" in n and n.endswith("model.safetensors") for n in bundle.namelist())
     merged = zipfile.ZipFile(tab.merge_adapter(user_id, run_dir)).namelist()
     assert any(n.endswith("config.json") for n in merged) and any(n.endswith("model.safetensors") for n in merged)
     assert registry.list_checkpoints("lora", user_id)[0].path == Path(run_dir)
+
+
+def test_stop_ends_the_run_as_a_result_with_its_curve(user_id):
+    job, _, _ = _start(user_id, amount=400)
+    statuses = []
+    for status, fig in tab.train_lab(job, data.builtin()):
+        statuses.append(status)
+        step = re.search(r"step (\d+)/400", status)
+        if step and int(step.group(1)) >= 2 and not job.stop.is_set():
+            assert tab.request_stop(job).value == "Stopping…"
+    record = __import__("json").loads((job.run_dir / "run.json").read_text())
+    assert record["stopped_early"] and record["steps"][-1] < 400
+    assert statuses[-1].startswith(f"**Stopped at step {record['steps'][-1]} of 400**")
+    assert "ETA" not in statuses[-1] and list(fig.data[0].y) == record["losses"]
+    assert (job.run_dir / "adapter_config.json").is_file()
+
+
+def test_stop_before_the_job_starts_saves_nothing_and_leaves_no_folder(user_id):
+    job, _, _ = _start(user_id)
+    tab.request_stop(job)
+    (status, _), = list(tab.train_lab(job, data.builtin()))
+    assert "Stopped before training began" in status and not job.run_dir.exists()
+
+
+def test_importing_the_tab_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, lessons.part07_lora; heavy = [m for m in ('torch', 'transformers', 'peft', 'trl', "
+            "'datasets') if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stdout + result.stderr[-1000:]
 
 
 @pytest.mark.browser
