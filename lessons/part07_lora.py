@@ -374,6 +374,40 @@ def export_script(user_id, adapter):
     return str(export.export_run(_adapter_dir(user_id, adapter), _downloads(user_id)))
 
 
+# ---------- first open ----------
+
+def _default_model(env) -> tuple[str, str]:
+    """The setting's default model, loaded; the pocket model when it cannot be (and the text says so)."""
+    try:
+        return env.default_model, models.load_model(env.default_model).describe()
+    except ValueError as err:  # e.g. a GPU machine whose Hub model is not downloadable: fall back, say why
+        note = f"`{env.default_model}` could not be loaded ({err}); using the bundled pocket model. "
+        return models.POCKET, note + models.load_model(models.POCKET).describe()
+
+
+def first_open(user_id, rank, alpha, dropout, targets, max_length) -> dict:
+    """Everything the tab shows before a click, by name (the builder maps names to components):
+    the setting, the default model and data, the first example, the LoRA summary for the controls'
+    values, and the learner's runs with the picked one's saved curve (what a reload brings back)."""
+    from core.finetune import data
+
+    env_text, _, four_bit = on_load()
+    name, model_text = _default_model(models.detect_environment())
+    dataset = data.builtin()
+    data_text, example = describe_data(dataset)
+    lora_text, memory_plot = lora_summary(name, rank, alpha, dropout, targets)
+    adapters = checkpoint_dropdown("lora", user_id)
+    # the run the list pre-selects (inside an event Gradio keeps an update's arguments, not attributes)
+    picked = adapters.constructor_args.get("value")
+    status, loss_plot = show_run(user_id, picked, None)
+    if picked is None:
+        status, loss_plot = "Press Fine-tune to start.", loss_figure()
+    return dict(environment=env_text, model=gr.Dropdown(value=name, allow_custom_value=True), four_bit=four_bit,
+                model_info=model_text, loaded=name, dataset=dataset, data_info=data_text, example=example,
+                preview=preview_html(name, dataset, 0, max_length), lora_text=lora_text, memory_plot=memory_plot,
+                adapter=adapters, status=status, loss_plot=loss_plot)
+
+
 # ---------- layout: one builder per lab ----------
 
 def _model_and_data_lab() -> dict:
@@ -503,7 +537,8 @@ def _wire_training(ctx: LessonContext, lab: dict, model_lab: dict, adapter: gr.D
                   concurrency_id=threads.TRAINING_CONCURRENCY_ID).then(
         end_training, [ctx.user_id, lab["job"], adapter], [lab["job"]] + buttons + [adapter], api_name=False)
     lab["stop_button"].click(request_stop, lab["job"], lab["stop_button"], api_name=False, concurrency_limit=None)
-    adapter.change(show_run, [ctx.user_id, adapter, lab["job"]], [lab["status"], lab["loss_plot"]], api_name=False)
+    # a pick by the learner (.input): first_open and the end of a run already show the run they list
+    adapter.input(show_run, [ctx.user_id, adapter, lab["job"]], [lab["status"], lab["loss_plot"]], api_name=False)
 
 
 def _chat_lab() -> dict:
@@ -571,15 +606,16 @@ def build(ctx: LessonContext) -> None:
 
 
 def _wire_first_open(ctx, environment, model_lab: dict, lab: dict, adapter: gr.Dropdown) -> None:
-    """On page load: the setting, the default model and data, the preview, the summary, the learner's runs."""
-    preview_inputs = [model_lab["loaded"], model_lab["dataset"], model_lab["example"], lab["max_length"]]
-    summary_inputs = [model_lab["loaded"], lab["rank"], lab["alpha"], lab["dropout"], lab["targets"]]
-    ctx.demo.load(on_load, outputs=[environment, model_lab["model"], lab["four_bit"]], api_name=False).then(
-        load_and_describe, model_lab["model"], [model_lab["model_info"], model_lab["loaded"]], api_name=False).then(
-        read_data, [model_lab["source"], model_lab["upload"], model_lab["hub_id"], model_lab["hub_split"]],
-        model_lab["dataset"], api_name=False).then(
-        describe_data, [model_lab["dataset"], model_lab["source"], model_lab["upload"], model_lab["hub_id"]],
-        [model_lab["data_info"], model_lab["example"]], api_name=False).then(
-        preview_html, preview_inputs, model_lab["preview"], api_name=False).then(
-        lora_summary, summary_inputs, [lab["lora_text"], lab["memory_plot"]], api_name=False).then(
-        refresh_adapters, [ctx.user_id, adapter], adapter, api_name=False)
+    """On page load, in one event (each event of a chain waits its turn in the queue): first_open's
+    named values, each to its component."""
+    targets = dict(environment=environment, adapter=adapter, four_bit=lab["four_bit"],
+                   status=lab["status"], loss_plot=lab["loss_plot"], lora_text=lab["lora_text"],
+                   memory_plot=lab["memory_plot"],
+                   **{k: model_lab[k] for k in ("model", "model_info", "loaded", "dataset", "data_info", "example",
+                                                "preview")})
+    inputs = [ctx.user_id, lab["rank"], lab["alpha"], lab["dropout"], lab["targets"], lab["max_length"]]
+
+    def on_page_load(*values):
+        return {targets[name]: value for name, value in first_open(*values).items()}
+
+    ctx.demo.load(on_page_load, inputs, list(targets.values()), api_name=False)
