@@ -32,7 +32,7 @@ except ImportError:
 BUILTIN, UPLOAD, HUB = "Built-in Q&A (138 examples)", "Upload JSONL", "Hub dataset"
 MAX_PROMPT_CHARS = 1000
 MAX_ID_CHARS = 300
-UPDATE_EVERY_S = 0.5  # the loss curve streams: redraw at most twice a second, not every step
+UPDATE_EVERY_S = 1.0  # the loss curve streams: redraw at most once a second (a slow browser keeps up)
 TRAIN_LABEL, BUSY_LABEL, STOP_LABEL = "Fine-tune", "Fine-tuning…", "Stop"
 LOSS_TITLE, LOSS_AXIS = "Loss on the answer tokens", "loss (nats per token)"
 
