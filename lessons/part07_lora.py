@@ -1,8 +1,15 @@
-"""Tab: LoRA fine-tuning with Hugging Face (Part 7). UI only: every number comes from core.finetune."""
+"""Tab: LoRA fine-tuning with Hugging Face (Part 7). UI only: every number comes from core.finetune.
+
+Four labs, one builder each: a model and its data, LoRA settings and training, talking to the
+result, taking it with you. Handlers are module-level functions (tests and benches call them).
+What a learner last got right is kept in gr.State (the loaded model's name, the data, the job
+being trained), so an old typo in one box is never raised again by another lab.
+"""
 from __future__ import annotations
 
 import html
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -11,7 +18,9 @@ import plotly.graph_objects as go
 from core import registry, sessions, threads
 from core.finetune import lora as lora_mod
 from core.finetune import models
-from lessons.common import LessonContext, checkpoint_dropdown, lesson_text, markdown, try_this
+from core.finetune.train import StopFlag, TrainSettings
+from lessons.common import (LessonContext, checkpoint_dropdown, learner_error, lesson_text, markdown, shows_errors,
+                            try_this)
 from lessons.plots import PALETTE, TRAIN, figure, loss_curves
 from lessons.tokens import tokens_html
 
@@ -21,20 +30,31 @@ except ImportError:
     spaces = None
 
 BUILTIN, UPLOAD, HUB = "Built-in Q&A (138 examples)", "Upload JSONL", "Hub dataset"
-PRESET_LABELS = {value: label for value, label in models.PRESETS}
 MAX_PROMPT_CHARS = 1000
 MAX_ID_CHARS = 300
-UPDATE_EVERY_S = 0.5  # the loss curve streams: redraw at most twice a second, not every step
+UPDATE_EVERY_S = 1.0  # the loss curve streams: redraw at most once a second (a slow browser keeps up)
+TRAIN_LABEL, BUSY_LABEL, STOP_LABEL = "Fine-tune", "Fine-tuning…", "Stop"
+LOSS_TITLE, LOSS_AXIS = "Loss on the answer tokens", "loss (nats per token)"
 
 
-def _error(err: Exception) -> gr.Error:
-    return gr.Error(str(err))
+@dataclass
+class LoraJob:
+    """The run this browser tab is training: its folder, its stop request, what it trains.
+
+    Kept in gr.State for the length of one run, so Stop reaches this run and no other (two tabs
+    open means two jobs), and the finished run is named by its own folder."""
+
+    run_dir: Path
+    stop: StopFlag
+    model: str
+    settings: TrainSettings
 
 
 def _model_name(choice: str | None) -> str:
     choice = (choice or "").strip()
     if len(choice) > MAX_ID_CHARS:
-        raise gr.Error(f"The model name is {len(choice)} characters long; give a Hub id or path under {MAX_ID_CHARS}.")
+        raise learner_error(f"The model name is {len(choice)} characters long; give a Hub id or path under "
+                            f"{MAX_ID_CHARS}.")
     return choice
 
 
@@ -49,57 +69,91 @@ def on_load():
     return env.describe(), gr.Dropdown(value=env.default_model, allow_custom_value=True), four_bit
 
 
+@shows_errors
+def check_model(choice: str) -> None:
+    """Refuse a name that cannot be a model before anything else runs (no outputs: no badges)."""
+    models.resolve(_model_name(choice))
+
+
+@shows_errors
 def load_and_describe(choice: str):
-    """Generator: says what is loading first (a Hub model can take a while), then time and memory."""
+    """Generator: says what is loading first (a Hub model can take a while), then time and memory.
+    Yields (model text, the loaded model's name): the name is set only once the load worked."""
     name = _model_name(choice)
-    yield f"Loading `{name}`… (the first load of a Hub model downloads it)"
-    try:
-        loaded = models.load_model(name)
-    except ValueError as err:
-        raise _error(err) from err
-    yield loaded.describe()
+    yield f"Loading `{html.escape(name)}`… (the first load of a Hub model downloads it)", gr.skip()
+    yield models.load_model(name).describe(), name
 
 
+def kept_model(loaded_name: str | None) -> str:
+    """After a failed load: the model still in use, so the text above the lab is not a stale 'Loading…'."""
+    if not loaded_name:
+        return "No model loaded yet: pick one and press Load model."
+    return f"Still using `{loaded_name}`: " + models.load_model(loaded_name).describe()
+
+
+def model_pending(choice: str | None, loaded_name: str | None):
+    """The picker moved away from the loaded model: say that the numbers below are for the loaded one."""
+    if not loaded_name or (choice or "").strip() == loaded_name:
+        return gr.skip()
+    return (f"Press **Load model** to use `{html.escape((choice or '').strip()[:MAX_ID_CHARS])}`; "
+            f"everything below still uses `{loaded_name}`.")
+
+
+def data_hint(source: str, upload, hub_id: str) -> str | None:
+    """Choosing a source before giving its file or id is not an error yet: say what comes next."""
+    if source == UPLOAD and upload is None:
+        return "Choose a .jsonl file to upload; until then the current data stays."
+    if source == HUB and not (hub_id or "").strip():
+        return "Type a Hub dataset id (owner/name) and press Enter; until then the current data stays."
+    return None
+
+
+@shows_errors
 def read_data(source: str, upload, hub_id: str, hub_split: str):
+    """The chosen data, into the data State only (a refusal leaves the current data and its summary)."""
     from core.finetune import data
 
-    # choosing a source before giving its file or id is not an error yet: say what comes next
-    if source == UPLOAD and upload is None:
-        return gr.skip(), "Choose a .jsonl file to upload; until then the current data stays.", gr.skip()
-    if source == HUB and not (hub_id or "").strip():
-        return gr.skip(), "Type a Hub dataset id (owner/name) and press Enter; until then the current data stays.", gr.skip()
-    try:
-        if source == UPLOAD:
-            dataset = data.read_jsonl(upload)
-        elif source == HUB:
-            if len(hub_id) > MAX_ID_CHARS or len(hub_split) > 100:
-                raise ValueError("Give a Hub dataset id (owner/name) and a split such as train[:200].")
-            dataset = data.from_hub(hub_id.strip(), hub_split.strip() or "train[:200]", models.detect_environment().hub)
-        else:
-            dataset = data.builtin()
-    except ValueError as err:
-        raise _error(err) from err
+    if data_hint(source, upload, hub_id):
+        return gr.skip()  # describe_data says what comes next
+    if source == UPLOAD:
+        dataset = data.read_jsonl(upload)
+    elif source == HUB:
+        hub_id, hub_split = hub_id.strip(), (hub_split or "").strip()
+        if len(hub_id) > MAX_ID_CHARS or len(hub_split) > 100:
+            raise learner_error("Give a Hub dataset id (owner/name) and a split such as train[:200].")
+        dataset = data.from_hub(hub_id, hub_split or "train[:200]", models.detect_environment().hub)
+    else:
+        dataset = data.builtin()
     if dataset.problems:
         gr.Warning(f"Skipped {len(dataset.problems)} malformed line(s): {dataset.problems_text()}")
+    return dataset
+
+
+def describe_data(dataset, source: str = BUILTIN, upload=None, hub_id: str = ""):
+    """The data in use (and what to do next, if the chosen source still lacks its file or id), and
+    an example slider that fits it."""
+    hint = data_hint(source, upload, hub_id)
+    if dataset is None:
+        return hint or gr.skip(), gr.skip()
     summary = f"**{len(dataset.examples)} examples** from {html.escape(dataset.source)}."
     if dataset.problems:
         summary += f" Skipped {len(dataset.problems)}: {html.escape(dataset.problems_text())}"
+    if hint:
+        return f"{hint} In use: {summary}", gr.skip()
     # a one-example dataset still needs a slider with minimum < maximum
-    return dataset, summary, gr.Slider(maximum=max(1, len(dataset.examples) - 1), value=0)
+    return summary, gr.Slider(maximum=max(1, len(dataset.examples) - 1), value=0)
 
 
-def preview_html(choice: str, dataset, index: int, max_length: int) -> str:
+@shows_errors
+def preview_html(loaded_name: str | None, dataset, index: int, max_length: int):
     """The example after the chat template, answer tokens (the ones trained on) coloured."""
     from core.finetune import data
 
-    if dataset is None:
-        return ""
-    try:
-        loaded = models.load_model(_model_name(choice))
-    except ValueError as err:
-        raise _error(err) from err
+    if dataset is None or not loaded_name:
+        return gr.skip()
+    tokenizer = models.load_model(loaded_name).tokenizer
     index = min(int(index), len(dataset.examples) - 1)
-    view = data.preview(loaded.tokenizer, dataset.examples[index], int(max_length))
+    view = data.preview(tokenizer, dataset.examples[index], int(max_length))
     head = (f"<p>{len(view.ids)} tokens; the loss is computed on the <b>{view.n_trained} coloured answer tokens</b>, "
             f"grey tokens are context only.</p>")
     return head + tokens_html(view.pieces, view.ids, muted=[not t for t in view.trained])
@@ -107,32 +161,22 @@ def preview_html(choice: str, dataset, index: int, max_length: int) -> str:
 
 # ---------- 2 · LoRA settings and training ----------
 
-def _settings(rank, alpha, dropout, targets, lr, unit, amount, batch, accum, max_length, eval_fraction, four_bit, checkpointing):
-    from core.finetune.train import TrainSettings
-
-    settings = TrainSettings(
-        lora=lora_mod.LoraSettings(int(rank), int(alpha), float(dropout), list(targets or [])),
-        learning_rate=float(lr), max_steps=int(amount) if unit == "steps" else 1,
-        epochs=float(amount) if unit == "epochs" else 0.0, batch_size=int(batch), grad_accum=int(accum),
-        max_length=int(max_length), eval_fraction=float(eval_fraction), four_bit=bool(four_bit),
-        gradient_checkpointing=bool(checkpointing))
-    try:
-        settings.validate()
-    except ValueError as err:
-        raise _error(err) from err
-    return settings
+@shows_errors
+def check_lora(rank, alpha, dropout, targets) -> None:
+    """Refuse impossible LoRA settings before the summary runs, so the last good summary stays unbadged."""
+    lora_mod.LoraSettings(int(rank), int(alpha), float(dropout), list(targets or [])).validate()
 
 
-def lora_summary(choice, rank, alpha, dropout, targets):
+@shows_errors
+def lora_summary(loaded_name, rank, alpha, dropout, targets):
     """Trainable parameters, the update formula with real shapes, and the memory estimate."""
-    try:
-        loaded = models.load_model(_model_name(choice))
-        settings = lora_mod.LoraSettings(int(rank), int(alpha), float(dropout), list(targets or []))
-        count = lora_mod.parameter_count(loaded.model, settings)
-        layer = lora_mod.example_layer(loaded.model, settings)
-        memory = lora_mod.memory_estimate(loaded.model, settings)
-    except ValueError as err:
-        raise _error(err) from err
+    if not loaded_name:
+        return gr.skip(), gr.skip()
+    model = models.load_model(loaded_name).model
+    settings = lora_mod.LoraSettings(int(rank), int(alpha), float(dropout), list(targets or []))
+    count = lora_mod.parameter_count(model, settings)
+    layer = lora_mod.example_layer(model, settings)
+    memory = lora_mod.memory_estimate(model, settings)
     text = (f"**Trainable: {count.trainable:,} of {count.total:,} parameters = {count.percent:.3f}%** "
             f"({count.layers} adapted layers, each adds r·(in + out) numbers).\n\n"
             f"One adapted layer, `{layer.name}`:\n\n$${layer.formula()}$$")
@@ -149,40 +193,83 @@ def apply_preset(preset: str):
     return gr.CheckboxGroup(value=lora_mod.PRESETS[preset])
 
 
-def loss_figure(progress=None):
-    if progress is None:
-        return loss_curves("Loss on the answer tokens", "loss (nats per token)")
-    return loss_curves("Loss on the answer tokens", "loss (nats per token)", list(zip(progress.steps, progress.losses)),
-                       list(zip(progress.eval_steps, progress.eval_losses)), val_name="held-out")
+def loss_figure(steps=(), losses=(), eval_steps=(), eval_losses=()) -> go.Figure:
+    return loss_curves(LOSS_TITLE, LOSS_AXIS, list(zip(steps, losses)), list(zip(eval_steps, eval_losses)),
+                       val_name="held-out")
 
 
-def train_lab(choice, dataset, user_id, rank, alpha, dropout, targets, lr, unit, amount, batch, accum, max_length,
-              eval_fraction, four_bit, checkpointing):
-    """Generator: status line, loss curve, this run's stop flag, the adapter list."""
-    from core.finetune.train import StopFlag, train
+def _progress_figure(progress) -> go.Figure:
+    return loss_figure(progress.steps, progress.losses, progress.eval_steps, progress.eval_losses)
 
-    name = _model_name(choice)
+
+def run_summary(name: str, info: dict) -> str:
+    """One line for a saved run, from its run.json: stopped or done, at which step, the last losses.
+    The end of a training and a later pick of the same run (after a reload) read the same."""
+    steps, losses, evals = info.get("steps") or [0], info.get("losses") or [], info.get("eval_losses") or []
+    settings = info.get("settings") or {}
+    total = settings.get("max_steps") if not settings.get("epochs") else None
+    of = f" of {total}" if total else ""
+    head = f"**Stopped at step {steps[-1]}{of}**" if info.get("stopped_early") else f"**Done: {steps[-1]} steps**"
+    loss = f" · loss {losses[-1]:.3f}" if losses else ""
+    held_out = f" · held-out loss {evals[-1]:.3f}" if evals else ""
+    return f"{head}{loss}{held_out} · saved as `{html.escape(name)}`."
+
+
+@shows_errors
+def start_training(loaded_name, dataset, user_id, rank, alpha, dropout, targets, lr, unit, amount, batch, accum,
+                   max_length, eval_fraction, four_bit, checkpointing):
+    """Validate everything, then make the job (run folder + stop request). Outputs: the job State and
+    the two buttons only, so a refusal is one message and no Error badge on the lab's results."""
+    if not loaded_name:
+        raise learner_error("Load a model first (section 1).")
     if dataset is None:
-        raise gr.Error("Load some data first (section 1).")
-    settings = _settings(rank, alpha, dropout, targets, lr, unit, amount, batch, accum, max_length, eval_fraction,
-                         four_bit, checkpointing)
+        raise learner_error("Load some data first (section 1).")
+    settings = TrainSettings(
+        lora=lora_mod.LoraSettings(int(rank), int(alpha), float(dropout), list(targets or [])),
+        learning_rate=float(lr), max_steps=int(amount) if unit == "steps" else 1,
+        epochs=float(amount) if unit == "epochs" else 0.0, batch_size=int(batch), grad_accum=int(accum),
+        max_length=int(max_length), eval_fraction=float(eval_fraction), four_bit=bool(four_bit),
+        gradient_checkpointing=bool(checkpointing))
+    settings.validate()
     if four_bit and models.detect_environment().four_bit_unavailable:
-        raise gr.Error(models.detect_environment().four_bit_unavailable)
-    run_dir = sessions.new_run_dir(user_id, "lora")
-    stop = StopFlag()
-    last = 0.0
-    progress = None
+        raise learner_error(models.detect_environment().four_bit_unavailable)
+    job = LoraJob(sessions.new_run_dir(user_id, "lora"), StopFlag(), loaded_name, settings)
+    return job, gr.Button(value=BUSY_LABEL, interactive=False), gr.Button(value=STOP_LABEL, interactive=True)
+
+
+def _drop_if_empty(folder: Path) -> None:
+    """A run stopped or failed before its first step leaves no empty folder behind."""
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
+@shows_errors
+def train_lab(job: LoraJob | None, dataset):
+    """Generator: (status line, loss curve). Ends with a normal final yield when Stop sets the job's
+    StopFlag: core.finetune.train finishes the step, saves the adapter and reports 'stopped'."""
+    from core.finetune import chat
+    from core.finetune.train import train
+
+    if job is None:
+        return
+    if job.stop.is_set():  # Stop pressed while the job waited in the queue
+        _drop_if_empty(job.run_dir)
+        yield "**Stopped before training began**: nothing was saved.", gr.skip()
+        return
+    last, progress = 0.0, None
     try:
-        for progress in train(name, dataset, settings, run_dir, stop):
+        for progress in train(job.model, dataset, job.settings, job.run_dir, job.stop):
             now = time.perf_counter()
             if progress.phase == "training" and now - last < UPDATE_EVERY_S:
                 continue
             last = now
-            yield progress.status(), loss_figure(progress), stop, gr.skip()
-    except ValueError as err:
-        raise _error(err) from err
-    yield (f"**{progress.status()}** Run folder: `{run_dir.name}`", loss_figure(progress), stop,
-           checkpoint_dropdown("lora", user_id, str(run_dir)))
+            yield progress.status(), _progress_figure(progress)
+    finally:
+        _drop_if_empty(job.run_dir)
+    if not (job.run_dir / "adapter_config.json").is_file():
+        yield "**Stopped before the first step finished**: nothing was saved.", _progress_figure(progress)
+        return
+    yield run_summary(job.run_dir.name, chat.run_info(job.run_dir)), _progress_figure(progress)
 
 
 if spaces is not None:
@@ -191,30 +278,37 @@ if spaces is not None:
     train_lab = spaces.GPU(duration=300)(train_lab)
 
 
-def stop_training(stop):
-    if stop is not None:
-        stop.set()
+def request_stop(job: LoraJob | None):
+    """Stop: a request the running generator honours at the end of the current step (no cancel, so
+    no Error badge; the curve and the saved adapter stay)."""
+    if job is None:
+        return gr.Button(value=STOP_LABEL, interactive=False)
+    job.stop.set()
+    return gr.Button(value="Stopping…", interactive=False)
 
 
-def after_stop(user_id):
-    """After Stop cancels the training event, the trainer finishes its current step and saves the
-    adapter learned so far (core.finetune.train closes cleanly); wait for that, then say so."""
+def end_training(user_id, job: LoraJob | None, current):
+    """After the run (finished, stopped or failed): buttons back, the job cleared, the new run listed."""
+    pick = str(job.run_dir) if job is not None and job.run_dir.is_dir() else current
+    return (None, gr.Button(value=TRAIN_LABEL, interactive=True), gr.Button(value=STOP_LABEL, interactive=False),
+            checkpoint_dropdown("lora", user_id, pick))
+
+
+def show_run(user_id, adapter, job: LoraJob | None):
+    """A picked run's saved loss curve and summary (after a reload too); never over a live run."""
     from core.finetune import chat
 
-    folders = sorted((p for p in (sessions.user_dir(user_id) / "lora").glob("*") if p.is_dir()),
-                     key=lambda p: p.stat().st_mtime) if sessions.is_valid_user_id(user_id) else []
-    folder = folders[-1] if folders else None  # the run being stopped is the newest folder
-    if folder is None:
-        return "Stopped before training began.", gr.skip()
-    for _ in range(120):  # at most a minute: one training step plus the save
-        if (folder / "adapter_config.json").is_file():
-            info = chat.run_info(folder)
-            step = info["steps"][-1] if info.get("steps") else 0
-            text = (f"**Stopped at step {step}**; the adapter learned so far is saved in `{folder.name}`."
-                    if info.get("stopped_early") else f"Nothing was training; your latest run is `{folder.name}`.")
-            return text, checkpoint_dropdown("lora", user_id, str(folder))
-        time.sleep(0.5)
-    return "Stopped before the first step finished: nothing was saved.", gr.skip()
+    if job is not None or not adapter:
+        return gr.skip(), gr.skip()
+    try:
+        ckpt = registry.resolve("lora", adapter, user_id)
+    except ValueError:
+        return gr.skip(), gr.skip()  # a stale pick: the list refreshes on its own, nothing to say
+    info = chat.run_info(ckpt.path)
+    if not info.get("steps"):
+        return f"`{html.escape(ckpt.name)}` has no saved loss history.", loss_figure()
+    curve = loss_figure(info["steps"], info.get("losses", []), info.get("eval_steps", []), info.get("eval_losses", []))
+    return ("Shipped run: " if ckpt.shipped else "") + run_summary(ckpt.name, info), curve
 
 
 # ---------- 3 · talk to it ----------
@@ -225,28 +319,21 @@ def refresh_adapters(user_id, current):
 
 def _adapter_dir(user_id, adapter) -> Path:
     if not adapter:
-        raise gr.Error("Train a run first (section 2) or pick an adapter from the list.")
-    try:
-        return registry.resolve("lora", adapter, user_id).path
-    except ValueError as err:
-        raise _error(err) from err
+        raise learner_error("Train a run first (section 2) or pick an adapter from the list.")
+    return registry.resolve("lora", adapter, user_id).path
 
 
+@shows_errors
 def compare_chat(user_id, adapter, prompt, max_new_tokens, temperature, seed):
     from core.finetune import chat
 
     if len(prompt or "") > MAX_PROMPT_CHARS:
-        raise gr.Error(f"The prompt has {len(prompt)} characters; keep it under {MAX_PROMPT_CHARS}.")
+        raise learner_error(f"The prompt has {len(prompt)} characters; keep it under {MAX_PROMPT_CHARS}.")
     if not (prompt or "").strip():
-        raise gr.Error("Type a question first, e.g. What is a token?")
-    folder = _adapter_dir(user_id, adapter)
-    try:
-        adapted = chat.load_adapted(folder)
-        for base, tuned in chat.compare(adapted, prompt, max_new_tokens=int(max_new_tokens),
-                                        temperature=float(temperature), seed=int(seed)):
-            yield base, tuned
-    except ValueError as err:
-        raise _error(err) from err
+        raise learner_error("Type a question first, e.g. What is a token?")
+    adapted = chat.load_adapted(_adapter_dir(user_id, adapter))
+    yield from chat.compare(adapted, prompt, max_new_tokens=int(max_new_tokens), temperature=float(temperature),
+                            seed=int(seed))
 
 
 # ---------- 4 · take it with you ----------
@@ -257,6 +344,7 @@ def _downloads(user_id) -> Path:
     return folder
 
 
+@shows_errors
 def download_adapter(user_id, adapter):
     from core.finetune import chat
 
@@ -264,40 +352,67 @@ def download_adapter(user_id, adapter):
     return str(chat.zip_adapter(folder, _downloads(user_id) / f"lora-{folder.name}.zip"))
 
 
+@shows_errors
 def merge_adapter(user_id, adapter):
     from core.finetune import chat
 
     folder = _adapter_dir(user_id, adapter)
-    try:
-        out = chat.merge_and_save(folder, sessions.new_run_dir(user_id, "merged", folder.name))
-    except ValueError as err:
-        raise _error(err) from err
+    out = chat.merge_and_save(folder, sessions.new_run_dir(user_id, "merged", folder.name))
     size = sum(p.stat().st_size for p in out.iterdir())
     if size > 200 * 2**20:
-        gr.Info(f"Merged model saved in {out} ({size / 2**20:.0f} MB, too big to download here).")
+        gr.Info(f"Merged model saved as {out.name} ({size / 2**20:.0f} MB, too big to download here).")
         return None
     gr.Info("Merged: the adapter is folded into the weights; load the folder with AutoModelForCausalLM alone.")
     return str(chat.zip_adapter(out, _downloads(user_id) / f"merged-{folder.name}.zip"))
 
 
+@shows_errors
 def export_script(user_id, adapter):
+    """The run as a script that trains elsewhere: a .py for a Hub base, a zip with the base bundled otherwise."""
     from core.finetune import export
 
-    folder = _adapter_dir(user_id, adapter)
+    return str(export.export_run(_adapter_dir(user_id, adapter), _downloads(user_id)))
+
+
+# ---------- first open ----------
+
+def _default_model(env) -> tuple[str, str]:
+    """The setting's default model, loaded; the pocket model when it cannot be (and the text says so)."""
     try:
-        return str(export.write_from_run(folder, _downloads(user_id) / "finetune_lora.py"))
-    except ValueError as err:
-        raise _error(err) from err
+        return env.default_model, models.load_model(env.default_model).describe()
+    except ValueError as err:  # e.g. a GPU machine whose Hub model is not downloadable: fall back, say why
+        note = f"`{env.default_model}` could not be loaded ({err}); using the bundled pocket model. "
+        return models.POCKET, note + models.load_model(models.POCKET).describe()
 
 
-# ---------- layout ----------
+def first_open(user_id, rank, alpha, dropout, targets, max_length) -> dict:
+    """Everything the tab shows before a click, by name (the builder maps names to components):
+    the setting, the default model and data, the first example, the LoRA summary for the controls'
+    values, and the learner's runs with the picked one's saved curve (what a reload brings back)."""
+    from core.finetune import data
 
-def build(ctx: LessonContext) -> None:
-    lesson_text("part07_lora")
-    environment = markdown("Checking what this machine offers…", elem_id="lora-environment")
-    dataset = gr.State(None)
-    stop_flag = gr.State(None)
+    env_text, _, four_bit = on_load()
+    name, model_text = _default_model(models.detect_environment())
+    dataset = data.builtin()
+    data_text, example = describe_data(dataset)
+    lora_text, memory_plot = lora_summary(name, rank, alpha, dropout, targets)
+    adapters = checkpoint_dropdown("lora", user_id)
+    # the run the list pre-selects (inside an event Gradio keeps an update's arguments, not attributes)
+    picked = adapters.constructor_args.get("value")
+    status, loss_plot = show_run(user_id, picked, None)
+    if picked is None:
+        status, loss_plot = "Press Fine-tune to start.", loss_figure()
+    return dict(environment=env_text, model=gr.Dropdown(value=name, allow_custom_value=True), four_bit=four_bit,
+                model_info=model_text, loaded=name, dataset=dataset, data_info=data_text, example=example,
+                preview=preview_html(name, dataset, 0, max_length), lora_text=lora_text, memory_plot=memory_plot,
+                adapter=adapters, status=status, loss_plot=loss_plot)
 
+
+# ---------- layout: one builder per lab ----------
+
+def _model_and_data_lab() -> dict:
+    """Model picker and data on the left; what loaded, the data and one example as tokens on the right.
+    Two States: the last model that loaded (what every lab below uses) and the data in use."""
     markdown("### 1 · A model and its data")
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
@@ -306,65 +421,135 @@ def build(ctx: LessonContext) -> None:
                                 info="A preset, or type any Hub id, model folder, or .gguf file path.")
             load_button = gr.Button("Load model", variant="secondary")
             source = gr.Radio([BUILTIN, UPLOAD, HUB], value=BUILTIN, label="Data")
-            upload = gr.File(label="JSONL (messages or instruction/input/output)", file_types=[".jsonl"], type="filepath")
+            upload = gr.File(label="JSONL (messages or instruction/input/output)", file_types=[".jsonl"],
+                             type="filepath")
             with gr.Row():
                 hub_id = gr.Textbox(label="Hub dataset id", placeholder="owner/name", max_lines=1)
                 hub_split = gr.Textbox(label="Split", value="train[:200]", max_lines=1)
             example = gr.Slider(0, 137, value=0, step=1, label="Example to preview")
         with gr.Column(scale=2):
-            model_info = markdown("")
-            data_info = markdown("")
+            model_info = markdown("", elem_id="lora-model-info")
+            data_info = markdown("", elem_id="lora-data-info")
             preview = gr.HTML(label="As the model sees it", elem_id="lora-preview")
     try_this("Pick another example: the grey tokens (chat template and question) are only context; the loss falls "
              "on the coloured answer, ending with the end-of-turn token that teaches the model to stop.",
              "Upload a JSONL file with one broken line: it is skipped and reported by its line number.")
+    return dict(model=model, load_button=load_button, source=source, upload=upload, hub_id=hub_id,
+                hub_split=hub_split, example=example, model_info=model_info, data_info=data_info, preview=preview,
+                loaded=gr.State(None), dataset=gr.State(None))
 
+
+def _wire_model_and_data(lab: dict, max_length: gr.Slider, after_load) -> None:
+    """Load: check the name (no outputs) → load (model text, loaded name) → what depends on the model;
+    a failed load says which model is still in use. Data: read (into its State) → summary → preview."""
+    preview_inputs = [lab["loaded"], lab["dataset"], lab["example"], max_length]
+    loading = lab["load_button"].click(check_model, lab["model"], None, api_name=False).success(
+        load_and_describe, lab["model"], [lab["model_info"], lab["loaded"]], api_name=False)
+    loading.failure(kept_model, lab["loaded"], lab["model_info"], api_name=False)
+    after_load(loading.success(preview_html, preview_inputs, lab["preview"], api_name=False))
+    lab["model"].change(model_pending, [lab["model"], lab["loaded"]], lab["model_info"], api_name=False)
+    data_inputs = [lab["source"], lab["upload"], lab["hub_id"], lab["hub_split"]]
+    for trigger in (lab["source"].change, lab["upload"].upload, lab["hub_id"].submit, lab["hub_split"].submit):
+        trigger(read_data, data_inputs, lab["dataset"], api_name=False).success(
+            describe_data, [lab["dataset"], lab["source"], lab["upload"], lab["hub_id"]],
+            [lab["data_info"], lab["example"]], api_name=False).success(
+            preview_html, preview_inputs, lab["preview"], api_name=False)
+    for trigger in (lab["example"].change, max_length.change):
+        trigger(preview_html, preview_inputs, lab["preview"], api_name=False)
+
+
+def _lora_settings_column() -> dict:
+    rank = gr.Slider(1, 64, value=8, step=1, label="Rank r", info="Width of the low-rank update B·A.")
+    alpha = gr.Slider(1, 128, value=16, step=1, label="Alpha α", info="The update is scaled by α/r.")
+    dropout = gr.Slider(0, 0.5, value=0.05, step=0.01, label="LoRA dropout",
+                        info="Randomly zeroes the adapter's input while training, against memorizing.")
+    preset = gr.Radio(list(lora_mod.PRESETS), value="all linear", label="Target preset")
+    targets = gr.CheckboxGroup(list(lora_mod.ATTENTION + lora_mod.MLP), value=lora_mod.PRESETS["all linear"],
+                               label="Target modules", info="Linear layers that get an adapter.")
+    lr = gr.Number(2e-3, label="Learning rate", minimum=1e-6, maximum=0.5,
+                   info="LoRA takes larger steps than full fine-tuning: 1e-4 to 5e-3 is usual.")
+    with gr.Row():
+        unit = gr.Radio(["steps", "epochs"], value="steps", label="Train for")
+        amount = gr.Number(60, label="How many", minimum=0.1, maximum=2000)
+    with gr.Row():
+        batch = gr.Slider(1, 32, value=8, step=1, label="Batch size", info="Examples per step.")
+        accum = gr.Slider(1, 16, value=1, step=1, label="Gradient accumulation",
+                          info="Steps summed before one update: batch × this, in less memory.")
+    max_length = gr.Slider(32, 1024, value=256, step=32, label="Max sequence length (tokens)",
+                           info="Longer examples are cut; memory grows with it.")
+    eval_fraction = gr.Slider(0, 0.3, value=0.1, step=0.05, label="Held out for evaluation",
+                              info="Examples never trained on; their loss is the orange curve.")
+    four_bit = gr.Checkbox(False, label="Load the base in 4-bit (QLoRA)", interactive=False)
+    checkpointing = gr.Checkbox(False, label="Gradient checkpointing",
+                                info="Recompute activations in the backward pass: less memory, ~30% slower.")
+    return dict(rank=rank, alpha=alpha, dropout=dropout, preset=preset, targets=targets, lr=lr, unit=unit,
+                amount=amount, batch=batch, accum=accum, max_length=max_length, eval_fraction=eval_fraction,
+                four_bit=four_bit, checkpointing=checkpointing)
+
+
+def _train_lab() -> dict:
     markdown("### 2 · LoRA settings and training")
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
-            rank = gr.Slider(1, 64, value=8, step=1, label="Rank r", info="Width of the low-rank update B·A.")
-            alpha = gr.Slider(1, 128, value=16, step=1, label="Alpha α", info="The update is scaled by α/r.")
-            dropout = gr.Slider(0, 0.5, value=0.05, step=0.01, label="LoRA dropout",
-                                info="Randomly zeroes the adapter's input while training, against memorizing.")
-            preset = gr.Radio(list(lora_mod.PRESETS), value="all linear", label="Target preset")
-            targets = gr.CheckboxGroup(list(lora_mod.ATTENTION + lora_mod.MLP), value=lora_mod.PRESETS["all linear"],
-                                       label="Target modules", info="Linear layers that get an adapter.")
-            lr = gr.Number(2e-3, label="Learning rate", minimum=1e-6, maximum=0.5,
-                           info="LoRA takes larger steps than full fine-tuning: 1e-4 to 5e-3 is usual.")
-            with gr.Row():
-                unit = gr.Radio(["steps", "epochs"], value="steps", label="Train for")
-                amount = gr.Number(60, label="How many", minimum=0.1, maximum=2000)
-            with gr.Row():
-                batch = gr.Slider(1, 32, value=8, step=1, label="Batch size", info="Examples per step.")
-                accum = gr.Slider(1, 16, value=1, step=1, label="Gradient accumulation",
-                                  info="Steps summed before one update: batch × this, in less memory.")
-            max_length = gr.Slider(32, 1024, value=256, step=32, label="Max sequence length (tokens)",
-                                   info="Longer examples are cut; memory grows with it.")
-            eval_fraction = gr.Slider(0, 0.3, value=0.1, step=0.05, label="Held out for evaluation",
-                                      info="Examples never trained on; their loss is the orange curve.")
-            four_bit = gr.Checkbox(False, label="Load the base in 4-bit (QLoRA)", interactive=False)
-            checkpointing = gr.Checkbox(False, label="Gradient checkpointing",
-                                        info="Recompute activations in the backward pass: less memory, ~30% slower.")
-            with gr.Row():
-                train_button = gr.Button("Fine-tune", variant="primary")
-                stop_button = gr.Button("Stop", variant="stop")
+            lab = _lora_settings_column()
         with gr.Column(scale=2):
-            lora_text = markdown("", elem_id="lora-params")
-            memory_plot = gr.Plot(label="Memory estimate")
-            status = markdown("Press Fine-tune to start.", elem_id="lora-status")
-            loss_plot = gr.Plot(loss_figure(), label="Loss")
+            lab["lora_text"] = markdown("", elem_id="lora-params")
+            # the start button, its status line and its chart together, in view at once on 1280×800
+            with gr.Row(elem_id="lora-train-buttons"):
+                lab["train_button"] = gr.Button(TRAIN_LABEL, variant="primary", elem_id="lora-train")
+                lab["stop_button"] = gr.Button(STOP_LABEL, variant="stop", interactive=False, elem_id="lora-stop")
+            lab["status"] = markdown("Press Fine-tune to start.", elem_id="lora-status")
+            lab["loss_plot"] = gr.Plot(loss_figure(), label="Loss", elem_id="lora-loss")
+            lab["memory_plot"] = gr.Plot(label="Memory estimate")
     try_this("Switch the preset to attention only and watch the trainable share and memory drop; then train and "
              "compare the final loss.",
              "Set the rank to 1: the update B·A is then a single outer product per layer, yet the format is still learned.",
              "Hold out 0.3 of the data: the held-out curve shows whether the model learns the format or memorizes answers.")
+    lab["job"] = gr.State(None)
+    return lab
 
+
+def _wire_summary(lab: dict, loaded: gr.State):
+    """Rank, alpha, dropout and targets, typed or dragged (.change), update the trainable share and the
+    formula: check first (no outputs, so a refusal leaves the last good summary unbadged), then compute.
+    Returns how to refresh the summary after another event (a new model loaded)."""
+    inputs = [lab["rank"], lab["alpha"], lab["dropout"], lab["targets"]]
+
+    def refresh(event):
+        return event.success(lora_summary, [loaded] + inputs, [lab["lora_text"], lab["memory_plot"]], api_name=False)
+
+    lab["preset"].change(apply_preset, lab["preset"], lab["targets"], api_name=False)
+    for control in inputs:
+        refresh(control.change(check_lora, inputs, None, api_name=False))
+    return refresh
+
+
+def _wire_training(ctx: LessonContext, lab: dict, model_lab: dict, adapter: gr.Dropdown) -> None:
+    """Start (validate, make the job) → train (stream) → end (buttons back, list the run); Stop sets the flag."""
+    settings = [lab[k] for k in ("rank", "alpha", "dropout", "targets", "lr", "unit", "amount", "batch", "accum",
+                                 "max_length", "eval_fraction", "four_bit", "checkpointing")]
+    buttons = [lab["train_button"], lab["stop_button"]]
+    start = lab["train_button"].click(
+        start_training, [model_lab["loaded"], model_lab["dataset"], ctx.user_id] + settings, [lab["job"]] + buttons,
+        api_name=False)
+    start.success(train_lab, [lab["job"], model_lab["dataset"]], [lab["status"], lab["loss_plot"]],
+                  api_name=False, show_progress="minimal", concurrency_limit=threads.training_slots(),
+                  concurrency_id=threads.TRAINING_CONCURRENCY_ID).then(
+        end_training, [ctx.user_id, lab["job"], adapter], [lab["job"]] + buttons + [adapter], api_name=False)
+    lab["stop_button"].click(request_stop, lab["job"], lab["stop_button"], api_name=False, concurrency_limit=None)
+    # a pick by the learner (.input): first_open and the end of a run already show the run they list
+    adapter.input(show_run, [ctx.user_id, adapter, lab["job"]], [lab["status"], lab["loss_plot"]], api_name=False)
+
+
+def _chat_lab() -> dict:
     markdown("### 3 · Talk to it: base versus base + adapter")
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
-            adapter = gr.Dropdown([], label="Adapter (your runs and shipped ones)")
+            adapter = gr.Dropdown([], label="Adapter (your runs and shipped ones)", elem_id="lora-adapter")
             prompt = gr.Textbox("What is a token?", label="Prompt", lines=2)
             max_new = gr.Slider(8, 200, value=100, step=1, label="New tokens")
-            temperature = gr.Slider(0, 1.5, value=0.0, step=0.05, label="Temperature", info="0 = always the most likely token.")
+            temperature = gr.Slider(0, 1.5, value=0.0, step=0.05, label="Temperature",
+                                    info="0 = always the most likely token.")
             seed = gr.Number(0, label="Seed", precision=0)
             chat_button = gr.Button("Ask both", variant="primary")
         with gr.Column(scale=2):
@@ -374,7 +559,19 @@ def build(ctx: LessonContext) -> None:
     try_this("Ask something the data never covered: the adapter still answers in its taught form "
              "('Answer: … [done]') because LoRA learned the format more than the facts.",
              "Raise the temperature: both models use the same seed, so a difference comes from the adapter alone.")
+    return dict(adapter=adapter, prompt=prompt, max_new=max_new, temperature=temperature, seed=seed,
+                chat_button=chat_button, base_out=base_out, tuned_out=tuned_out)
 
+
+def _wire_chat(ctx: LessonContext, lab: dict) -> None:
+    inputs = [ctx.user_id, lab["adapter"], lab["prompt"], lab["max_new"], lab["temperature"], lab["seed"]]
+    for trigger in (lab["chat_button"].click, lab["prompt"].submit):
+        trigger(compare_chat, inputs, [lab["base_out"], lab["tuned_out"]], api_name=False, show_progress="minimal")
+    ctx.tab.select(refresh_adapters, [ctx.user_id, lab["adapter"]], lab["adapter"], api_name=False)
+
+
+def _export_lab(ctx: LessonContext, adapter: gr.Dropdown) -> None:
+    """Download, merge and export: each keeps its own link, so one does not replace another."""
     markdown("### 4 · Take it with you")
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
@@ -382,42 +579,43 @@ def build(ctx: LessonContext) -> None:
             merge_button = gr.Button("Merge into the base and save")
             export_button = gr.Button("Export as an accelerate script")
         with gr.Column(scale=2):
-            files = gr.File(label="Files", elem_id="lora-files")
+            zip_file = gr.File(label="Adapter (zip)", elem_id="lora-zip-file", interactive=False)
+            merged_file = gr.File(label="Merged model (zip)", elem_id="lora-merged-file", interactive=False)
+            script_file = gr.File(label="Training script (.py, or a zip with the base model)",
+                                  elem_id="lora-script-file", interactive=False)
     try_this("Open the exported script: the same model, data and settings; `accelerate launch finetune_lora.py` "
-             "runs it on one or many GPUs.")
+             "runs it on one or many GPUs. For the pocket model the zip carries the model beside the script.")
+    for button, handler, out in ((zip_button, download_adapter, zip_file), (merge_button, merge_adapter, merged_file),
+                                 (export_button, export_script, script_file)):
+        button.click(handler, [ctx.user_id, adapter], out, api_name=False)
 
-    # ---- wiring ----
-    summary_inputs = [model, rank, alpha, dropout, targets]
-    ctx.demo.load(on_load, outputs=[environment, model, four_bit], api_name=False).then(
-        load_and_describe, model, model_info, api_name=False).then(
-        read_data, [source, upload, hub_id, hub_split], [dataset, data_info, example], api_name=False).then(
-        preview_html, [model, dataset, example, max_length], preview, api_name=False).then(
-        lora_summary, summary_inputs, [lora_text, memory_plot], api_name=False).then(
-        refresh_adapters, [ctx.user_id, adapter], adapter, api_name=False)
 
-    load_button.click(load_and_describe, model, model_info, api_name=False).then(
-        preview_html, [model, dataset, example, max_length], preview, api_name=False).then(
-        lora_summary, summary_inputs, [lora_text, memory_plot], api_name=False)
-    for trigger in (source.change, upload.upload, hub_id.submit, hub_split.submit):
-        trigger(read_data, [source, upload, hub_id, hub_split], [dataset, data_info, example], api_name=False).then(
-            preview_html, [model, dataset, example, max_length], preview, api_name=False)
-    example.release(preview_html, [model, dataset, example, max_length], preview, api_name=False)
-    preset.change(apply_preset, preset, targets, api_name=False)
-    for control in (rank, alpha, dropout):
-        control.release(lora_summary, summary_inputs, [lora_text, memory_plot], api_name=False)
-    targets.change(lora_summary, summary_inputs, [lora_text, memory_plot], api_name=False)
+def build(ctx: LessonContext) -> None:
+    lesson_text("part07_lora")
+    environment = markdown("Checking what this machine offers…", elem_id="lora-environment")
+    model_lab = _model_and_data_lab()
+    training = _train_lab()
+    chat_lab = _chat_lab()
+    _export_lab(ctx, chat_lab["adapter"])
 
-    train_inputs = [model, dataset, ctx.user_id, rank, alpha, dropout, targets, lr, unit, amount, batch, accum,
-                    max_length, eval_fraction, four_bit, checkpointing]
-    training = train_button.click(train_lab, train_inputs, [status, loss_plot, stop_flag, adapter],
-                                  api_name=False, show_progress="minimal", concurrency_limit=threads.training_slots(),
-                                  concurrency_id=threads.TRAINING_CONCURRENCY_ID)
-    stop_button.click(stop_training, stop_flag, None, cancels=[training], api_name=False).then(
-        after_stop, ctx.user_id, [status, adapter], api_name=False)
+    refresh_summary = _wire_summary(training, model_lab["loaded"])
+    _wire_model_and_data(model_lab, training["max_length"], after_load=refresh_summary)
+    _wire_training(ctx, training, model_lab, chat_lab["adapter"])
+    _wire_chat(ctx, chat_lab)
+    _wire_first_open(ctx, environment, model_lab, training, chat_lab["adapter"])
 
-    chat_button.click(compare_chat, [ctx.user_id, adapter, prompt, max_new, temperature, seed], [base_out, tuned_out],
-                      api_name=False, show_progress="minimal")
-    ctx.tab.select(refresh_adapters, [ctx.user_id, adapter], adapter, api_name=False)
-    zip_button.click(download_adapter, [ctx.user_id, adapter], files, api_name=False)
-    merge_button.click(merge_adapter, [ctx.user_id, adapter], files, api_name=False)
-    export_button.click(export_script, [ctx.user_id, adapter], files, api_name=False)
+
+def _wire_first_open(ctx, environment, model_lab: dict, lab: dict, adapter: gr.Dropdown) -> None:
+    """On page load, in one event (each event of a chain waits its turn in the queue): first_open's
+    named values, each to its component."""
+    targets = dict(environment=environment, adapter=adapter, four_bit=lab["four_bit"],
+                   status=lab["status"], loss_plot=lab["loss_plot"], lora_text=lab["lora_text"],
+                   memory_plot=lab["memory_plot"],
+                   **{k: model_lab[k] for k in ("model", "model_info", "loaded", "dataset", "data_info", "example",
+                                                "preview")})
+    inputs = [ctx.user_id, lab["rank"], lab["alpha"], lab["dropout"], lab["targets"], lab["max_length"]]
+
+    def on_page_load(*values):
+        return {targets[name]: value for name, value in first_open(*values).items()}
+
+    ctx.demo.load(on_page_load, inputs, list(targets.values()), api_name=False)

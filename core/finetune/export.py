@@ -1,7 +1,16 @@
 """Export a run as a standalone script, so a learner can leave the playground for real hardware.
 
-The script holds the model name, the training data (inline, as JSON lines) and every setting, and
-depends only on transformers, peft, trl, datasets and accelerate. Run it with
+The script holds the training data (inline, as JSON lines) and every setting, and depends only on
+transformers, peft, trl, datasets and accelerate. Where the base model comes from decides what a
+learner downloads (`export_run`):
+
+- a Hub model: the script alone; it names the Hub id and downloads the model on its first run;
+- the pocket model or another local model: a zip with the script and the base model's files in
+  `base-model/` next to it (the script finds them relative to itself, so the zip runs anywhere);
+  a local model too big to bundle gets the script alone, whose header says what to copy where.
+
+No path of the machine that exported the script appears in it, except through `write_script`
+(the command line's `--export`), which writes for the machine it runs on.
 
     accelerate launch finetune_lora.py            # one or many GPUs (after `accelerate config`)
     python finetune_lora.py --max-steps 1         # a quick check on any machine
@@ -10,11 +19,17 @@ from __future__ import annotations
 
 import json
 import pprint
+import textwrap
+import zipfile
 from pathlib import Path
 
-from core.files import atomic_write_text
-from core.finetune.models import POCKET, resolve
+from core.files import atomic_write, atomic_write_text
+from core.finetune.models import POCKET, ModelSource, resolve
 from core.finetune.train import TrainSettings
+
+SCRIPT_NAME = "finetune_lora.py"
+BASE_FOLDER = "base-model"  # in a bundle: the base model's files, next to the script
+MAX_BUNDLE_BYTES = 200 * 2**20  # the pocket model is ~4 MB; a 135M model in float32 is ~540 MB
 
 TEMPLATE = '''\
 """LoRA fine-tuning exported from the LLM Training Playground.
@@ -24,9 +39,12 @@ TEMPLATE = '''\
 
 Needs: pip install torch transformers peft trl datasets accelerate (and bitsandbytes for 4-bit).
 The same model, data and settings as the run in the playground; change them below or by flag.
+
+Base model: {base_note}
 """
 import argparse
 import json
+import os
 
 import torch
 from datasets import Dataset
@@ -34,7 +52,8 @@ from peft import LoraConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 from trl import SFTConfig, SFTTrainer
 
-MODEL = {model!r}{model_note}
+MODEL = {model!r}  # {model_comment}
+NEXT_TO_SCRIPT = {next_to_script!r}  # True: MODEL is a folder beside this file (see the header)
 GGUF_FILE = {gguf_file!r}  # a .gguf file inside MODEL's folder, or None
 SETTINGS = {settings}
 # {n_examples} chat examples from {source}: one JSON object per line
@@ -49,9 +68,15 @@ def examples():
     return [{{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]}} for r in rows]
 
 
+def default_model():
+    if NEXT_TO_SCRIPT:  # found beside the script, wherever it was unpacked and run from
+        return os.path.join(os.path.dirname(os.path.abspath(__file__)), MODEL)
+    return MODEL
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=MODEL)
+    parser.add_argument("--model", default=default_model(), help="a Hub id or a model folder")
     parser.add_argument("--max-steps", type=int, default=None, help="override the number of steps (e.g. 1 to check)")
     parser.add_argument("--output-dir", default="lora-adapter")
     args = parser.parse_args()
@@ -109,34 +134,94 @@ if __name__ == "__main__":
 '''
 
 
+def _base_note(model: ModelSource, bundled: bool) -> str:
+    """The header's sentence on where the base model is: never a path of the exporting machine."""
+    what = "the playground's pocket model (pocket-llama, ~1M parameters)" if model.kind == POCKET else \
+        f"the local model {Path(model.gguf_file or model.path).name!r}"
+    if model.kind == "hub":
+        return f"{model.path} from the Hugging Face Hub (downloaded on the first run)."
+    if bundled:
+        return (f"{what}, bundled in the folder {BASE_FOLDER}/ beside this script. "
+                f"Keep them together (unzip the bundle as it is), or pass --model PATH to another copy.")
+    return (f"{what}, too big to bundle: copy its files into a folder {BASE_FOLDER}/ beside this script, "
+            "or pass --model PATH (a folder or a Hub id such as HuggingFaceTB/SmolLM2-135M-Instruct).")
+
+
 def script_text(model_name: str, examples: list[list[dict]], settings: TrainSettings, source: str = "the playground",
-                filename: str = "finetune_lora.py") -> str:
-    """The script's source. The pocket model and local folders are written as absolute paths."""
+                filename: str = SCRIPT_NAME, portable: bool = True, bundled: bool = True) -> str:
+    """The script's source. portable: a local base model is looked for in base-model/ beside the
+    script (bundled says whether the files travel with it); not portable: this machine's path."""
     model = resolve(model_name)
-    note = ""
-    if model.kind == POCKET or model.local:
-        note = "  # a local folder; on a GPU machine try e.g. \"TinyLlama/TinyLlama-1.1B-Chat-v1.0\""
+    if model.kind == "hub":
+        path, comment, next_to_script = model.path, "a Hub id", False
+        note = _base_note(model, bundled)
+    elif portable:
+        path, comment, next_to_script = BASE_FOLDER, "a folder beside this script", True
+        note = _base_note(model, bundled)
+    else:
+        path, comment, next_to_script = model.path, "a folder on the machine that wrote this script", False
+        note = "a local folder on the machine that wrote this script; elsewhere pass --model PATH or a Hub id."
     data = "\n".join(json.dumps({"messages": m}, ensure_ascii=False) for m in examples)
     settings_text = pprint.pformat(settings.to_dict(), sort_dicts=False)
-    return TEMPLATE.format(filename=filename, model=model.path, model_note=note, gguf_file=model.gguf_file,
-                           settings=settings_text, n_examples=len(examples), source=source, data=data)
+    note = textwrap.fill(note, width=100, subsequent_indent="    ")
+    return TEMPLATE.format(filename=filename, base_note=note, model=path, model_comment=comment,
+                           next_to_script=next_to_script, gguf_file=model.gguf_file, settings=settings_text,
+                           n_examples=len(examples), source=source, data=data)
 
 
 def write_script(path: str | Path, model_name: str, examples: list[list[dict]], settings: TrainSettings,
                  source: str = "the playground") -> Path:
+    """The script for this machine (the command line's --export): a local base keeps its path here."""
     path = Path(path)
-    return atomic_write_text(path, script_text(model_name, examples, settings, source, filename=path.name))
+    text = script_text(model_name, examples, settings, source, filename=path.name, portable=False)
+    return atomic_write_text(path, text)
 
 
-def write_from_run(run_dir: str | Path, path: str | Path) -> Path:
-    """The script for a finished run: its base model, its data.jsonl and its settings."""
+def _run_record(run_dir: Path):
     from core.finetune import data
     from core.finetune.chat import base_model_of, run_info
 
-    run_dir = Path(run_dir)
     info = run_info(run_dir)
     if not info.get("settings") or not (run_dir / "data.jsonl").is_file():
         raise ValueError(f"{run_dir.name} has no record of its data and settings, so it cannot be exported.")
     dataset = data.read_jsonl(run_dir / "data.jsonl")
-    settings = TrainSettings.from_dict(info["settings"])
-    return write_script(path, base_model_of(run_dir), dataset.examples, settings, info.get("data", run_dir.name))
+    return base_model_of(run_dir), dataset.examples, TrainSettings.from_dict(info["settings"]), info.get("data", run_dir.name)
+
+
+def write_from_run(run_dir: str | Path, path: str | Path) -> Path:
+    """The script for a finished run (its base model, data.jsonl and settings), for this machine."""
+    model_name, examples, settings, source = _run_record(Path(run_dir))
+    return write_script(path, model_name, examples, settings, source)
+
+
+def base_files(model: ModelSource) -> list[Path]:
+    """The files that make up a local base model: a transformers folder's files, or one .gguf file."""
+    folder = Path(model.path)
+    if model.gguf_file:
+        return [folder / model.gguf_file]
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not any(part.startswith(".") for part in
+                                                                             p.relative_to(folder).parts))
+
+
+def export_run(run_dir: str | Path, out_dir: str | Path) -> Path:
+    """What a learner downloads to train this run elsewhere (see the module's docstring):
+    `finetune_lora-<run>.py` for a Hub base, else `finetune_lora-<run>.zip` with the base bundled,
+    or the .py alone when the local base is over MAX_BUNDLE_BYTES."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    model_name, examples, settings, source = _run_record(run_dir)
+    model = resolve(model_name)
+    files = [] if model.kind == "hub" else base_files(model)
+    bundled = bool(files) and sum(p.stat().st_size for p in files) <= MAX_BUNDLE_BYTES
+    text = script_text(model_name, examples, settings, source, portable=True, bundled=bundled)
+    stem = f"finetune_lora-{run_dir.name}"
+    if not bundled:
+        return atomic_write_text(out_dir / f"{stem}.py", text)
+    root = Path(model.path)
+
+    def write(tmp: str) -> None:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(f"{stem}/{SCRIPT_NAME}", text)
+            for p in files:
+                zf.write(p, arcname=f"{stem}/{BASE_FOLDER}/{p.relative_to(root).as_posix()}")
+
+    return atomic_write(out_dir / f"{stem}.zip", write)
