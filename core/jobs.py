@@ -46,7 +46,7 @@ class JobError(ValueError):
 class Limits:
     """What one job may use. None = no limit."""
 
-    memory_mb: int | None = None  # resident memory of the child, watched from the parent
+    memory_mb: int | None = None  # the child's RLIMIT_DATA, and its resident memory watched from the parent
     wall_s: float | None = None  # wall-clock seconds, then it is asked to stop (and saves)
     nice: int = 10  # added CPU niceness: the server's own events come first
     threads: int | None = None  # torch threads in the child; None = core.threads.default_threads()
@@ -91,9 +91,26 @@ def _resolve(target: str) -> Callable:
     return getattr(importlib.import_module(module_name), name)
 
 
-def _child_main(target: str, kwargs: dict, conn, stop_event, stop_arg: str | None, nice: int, threads: int) -> None:
+def _limit_data(memory_mb: int | None) -> None:
+    """RLIMIT_DATA: an allocation past the limit fails at once in the child (torch raises "can't allocate")
+    instead of the machine swapping. Tried with torch 2.13 on Linux: importing torch and training work
+    under it, a larger tensor is refused (RLIMIT_AS worked too, but counts reserved address space)."""
+    if memory_mb:
+        import resource
+
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    return isinstance(err, MemoryError) or (isinstance(err, RuntimeError) and "can't allocate" in str(err))
+
+
+def _child_main(target: str, kwargs: dict, conn, stop_event, stop_arg: str | None, nice: int, threads: int,
+                memory_mb: int | None = None) -> None:
     """Runs in the child: lower priority, set threads, then forward every yield to the parent."""
     os.nice(nice)
+    _limit_data(memory_mb)
     # Before torch is imported: OpenMP reads these once, core.threads.default_threads() reads the last.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "PLAYGROUND_TORCH_THREADS"):
         os.environ[var] = str(threads)
@@ -106,6 +123,9 @@ def _child_main(target: str, kwargs: dict, conn, stop_event, stop_arg: str | Non
             conn.send(("item", item))
         conn.send(("done", None))
     except BaseException as err:  # reported to the parent as text: the learner sees it, nothing is lost
+        if _out_of_memory(err):
+            err = ValueError(f"The run needed more than this server's limit of {memory_mb:,} MB per job and was "
+                             "stopped: try a smaller model, batch or context.")
         conn.send(("error", (isinstance(err, ValueError), type(err).__name__, str(err))))
     finally:
         conn.close()
@@ -212,7 +232,8 @@ def stream(target: str, kwargs: dict, *, owner: str, kind: str = "training", lim
     n_threads = limits.threads or threads_mod.default_threads()
     parent_conn, child_conn = _CTX.Pipe(duplex=False)
     proc = _CTX.Process(target=_child_main, name=f"playground-{kind}", daemon=True,
-                        args=(target, kwargs, child_conn, job.stop_event, stop_arg, limits.nice, n_threads))
+                        args=(target, kwargs, child_conn, job.stop_event, stop_arg, limits.nice, n_threads,
+                              limits.memory_mb))
     try:
         proc.start()
     except BaseException:

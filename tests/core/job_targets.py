@@ -59,8 +59,11 @@ def save_on_stop(marker: str, should_stop=None):
 
 
 def hog_memory(mb: int, should_stop=None):
-    block = bytearray(mb * 1024 * 1024)  # zero pages: touch them so they are resident
-    for i in range(0, len(block), 4096):
+    """Shared anonymous memory: outside RLIMIT_DATA, so only the parent's RSS watch can catch it."""
+    import mmap
+
+    block = mmap.mmap(-1, mb * 1024 * 1024)
+    for i in range(0, len(block), 4096):  # touch every page so it is resident
         block[i] = 1
     while True:
         time.sleep(0.05)
@@ -75,3 +78,11 @@ def lora_style(stop=None):
             return
         time.sleep(0.02)
         yield i
+
+
+def torch_too_big(should_stop=None):
+    import torch
+
+    yield 1
+    torch.empty(2000 * 2**20 // 4).fill_(1.0)  # 2 GB
+    yield 2

@@ -98,9 +98,16 @@ def test_a_crash_becomes_a_message_not_a_hang(target, message):
 
 def test_memory_limit_kills_the_job(tmp_path):
     who = owner("mem")
-    with pytest.raises(jobs.JobError, match="over this server's limit of 150 MB"):
+    with pytest.raises(jobs.JobError, match="The run used .* MB, over this server's limit of 150 MB"):
         for _ in jobs.stream(T + "hog_memory", {"mb": 400}, owner=who, limits=replace(FAST, memory_mb=150)):
             pass
+    assert jobs.wait_finished(who, 10)
+
+
+def test_memory_limit_refuses_a_large_torch_allocation_with_a_clear_message():
+    who = owner("rl")
+    with pytest.raises(jobs.JobError, match="more than this server's limit of 1,200 MB"):
+        list(jobs.stream(T + "torch_too_big", {}, owner=who, limits=replace(FAST, memory_mb=1200)))
     assert jobs.wait_finished(who, 10)
 
 
