@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 
 import gradio as gr
 
@@ -34,12 +35,20 @@ def _ensure_user_id(user_id: str | None) -> str:
 def _environment_line() -> str:
     from core import environment
 
-    return environment.summary_line()
+    return environment.summary_line(environment.quick())  # never imports torch: see core.environment
+
+
+def cache_policy() -> tuple[int, int]:
+    """Gradio's cache of uploads and outputs: every half hour, delete what is older than
+    `PLAYGROUND_CACHE_MAX_AGE_MINUTES` (default 120). Without it the cache grows for the life of the server."""
+    minutes = float(os.environ.get("PLAYGROUND_CACHE_MAX_AGE_MINUTES") or 120)
+    return 1800, max(60, int(minutes * 60))
 
 
 def build_app() -> gr.Blocks:
-    with gr.Blocks(title=TITLE, fill_width=False) as demo:
-        user_id = gr.BrowserState(None, storage_key="llm_playground_user")
+    with gr.Blocks(title=TITLE, fill_width=False, delete_cache=cache_policy()) as demo:
+        # A persistent secret: the id stored in the browser still decrypts after a restart (core.sessions).
+        user_id = gr.BrowserState(None, storage_key="llm_playground_user", secret=sessions.browser_secret())
         gr.Markdown(f"# {TITLE}\nLearn how large language models are trained by training them, one part of the guide per tab.")
         # "wrap": all eleven tabs stay visible (in rows on a phone) instead of hiding behind a "…" menu
         with gr.Tabs(overflow_behavior="wrap", elem_id="lesson-tabs"):
