@@ -122,11 +122,16 @@ def _child_main(target: str, kwargs: dict, conn, stop_event, stop_arg: str | Non
         for item in function(**kwargs):
             conn.send(("item", item))
         conn.send(("done", None))
+    except (BrokenPipeError, EOFError):
+        pass  # the parent stopped listening (and will stop this process): nobody to tell
     except BaseException as err:  # reported to the parent as text: the learner sees it, nothing is lost
         if _out_of_memory(err):
             err = ValueError(f"The run needed more than this server's limit of {memory_mb:,} MB per job and was "
                              "stopped: try a smaller model, batch or context.")
-        conn.send(("error", (isinstance(err, ValueError), type(err).__name__, str(err))))
+        try:
+            conn.send(("error", (isinstance(err, ValueError), type(err).__name__, str(err))))
+        except (BrokenPipeError, EOFError):
+            pass
     finally:
         conn.close()
 

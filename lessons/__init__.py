@@ -27,6 +27,30 @@ LESSONS: list[tuple[str, str]] = [
 TITLE = "LLM Training Playground"
 
 
+# More progress messages than this waiting unread for one session: its browser is not reading the stream.
+UNREAD_LIMIT = 50
+
+
+def watched(demo: gr.Blocks, request: gr.Request | None):
+    """A `listening()` check for core.jobs.stream: False once nobody reads this session's stream.
+
+    Gradio runs a queued job to its end even when no browser listens: a client that joins the queue
+    (`queue/join`, any fn_index, `api_name=False` or not) but never opens the data stream gets the
+    whole job. Every yield becomes a message in the session's queue, which an open stream drains at
+    once; messages piling up unread mean nobody is there. (A stream that opens and then closes is
+    Gradio's own case: it cancels the event, which closes the generator.)
+    """
+    session = getattr(request, "session_hash", None)
+    if session is None:  # called directly (tests, benches): there is no stream to watch
+        return lambda: True
+
+    def listening() -> bool:
+        queue = demo._queue.pending_messages_per_session.get(session)
+        return queue is not None and queue.qsize() <= UNREAD_LIMIT
+
+    return listening
+
+
 def _ensure_user_id(user_id: str | None) -> str:
     # The id lives in the browser's local storage, so a learner who reloads keeps their runs.
     return user_id if sessions.is_valid_user_id(user_id) else sessions.new_user_id()
