@@ -18,9 +18,19 @@ CHECKPOINTS_DIR = PROJECT_ROOT / "checkpoints"
 _USER_ID = re.compile(r"[0-9a-f]{32}")
 
 
+# A Hugging Face Space's persistent storage, when attached: the rest of a Space's disk is wiped on restart.
+SPACE_STORAGE = Path("/data")
+
+
 def runs_root() -> Path:
-    """Where per-learner outputs live; `PLAYGROUND_RUNS_DIR` moves it (e.g. to persistent storage)."""
-    return Path(os.environ.get("PLAYGROUND_RUNS_DIR", CHECKPOINTS_DIR / "runs"))
+    """Where per-learner outputs live: `PLAYGROUND_RUNS_DIR`, else a Space's persistent `/data` when it is
+    there and writable (runs and the id secret survive restarts), else `checkpoints/runs/`."""
+    env = os.environ.get("PLAYGROUND_RUNS_DIR")
+    if env:
+        return Path(env)
+    if SPACE_STORAGE.is_dir() and os.access(SPACE_STORAGE, os.W_OK):
+        return SPACE_STORAGE / "playground-runs"
+    return CHECKPOINTS_DIR / "runs"
 
 
 def new_user_id() -> str:
