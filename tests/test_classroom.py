@@ -31,6 +31,7 @@ def tiny_app():
 
         owner.submit(run, [owner, n], out, api_name=False, concurrency_limit=4)  # fn_index 0, as the tabs wire it
         n.submit(run, [owner, n], out, api_name="run", concurrency_limit=4)  # the same, for gradio_client
+        out.submit(run, [owner, n], out, api_name="one_slot", concurrency_limit=1)  # one training slot
     demo.queue(api_open=False)
     port = free_port()
     demo.launch(server_port=port, prevent_thread_lock=True, quiet=True)
@@ -77,3 +78,19 @@ def test_a_listened_job_runs_to_its_end_and_a_second_start_is_refused(tiny_app):
         second.predict(who, 5, api_name="/run")
     assert first.result(timeout=60) == "299"
     assert wait_until(lambda: not jobs.has_job(who), 10)
+
+
+def test_a_queued_learner_sees_their_position_and_can_cancel(tiny_app):
+    from gradio_client import Client
+
+    _, url = tiny_app
+    running = Client(url + "/", verbose=False).submit("runner", 100_000, api_name="/one_slot")
+    assert wait_until(lambda: jobs.has_job("runner"), 20)
+    queued = Client(url + "/", verbose=False).submit("waiter", 5, api_name="/one_slot")
+    assert wait_until(lambda: queued.status().code.name == "IN_QUEUE" and queued.status().rank is not None, 20)
+    assert queued.status().rank == 0  # first in line behind the running job
+    assert queued.cancel()  # what the tab's Stop (cancels=) does to a queued event
+    assert wait_until(lambda: queued.status().code.name == "CANCELLED", 20)
+    assert not jobs.has_job("waiter")
+    assert running.cancel()  # closing the stream: Gradio closes the generator, core.jobs kills the child
+    assert wait_until(lambda: not jobs.has_job("runner"), 30)
