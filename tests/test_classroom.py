@@ -94,3 +94,35 @@ def test_a_queued_learner_sees_their_position_and_can_cancel(tiny_app):
     assert not jobs.has_job("waiter")
     assert running.cancel()  # closing the stream: Gradio closes the generator, core.jobs kills the child
     assert wait_until(lambda: not jobs.has_job("runner"), 30)
+
+
+def test_auth_closes_the_app_and_limits_guessing(monkeypatch):
+    import urllib.error
+    import urllib.parse
+
+    import app
+
+    monkeypatch.setenv("PLAYGROUND_LOGIN_FAILURES", "3")
+    with gr.Blocks() as demo:
+        gr.Markdown("inside")
+    port = free_port()
+    demo.launch(server_port=port, prevent_thread_lock=True, quiet=True, auth=app.login_check("teacher:s3cret"))
+    url = f"http://127.0.0.1:{port}"
+
+    def login(password: str) -> int:
+        body = urllib.parse.urlencode({"username": "teacher", "password": password}).encode()
+        try:
+            with urllib.request.urlopen(urllib.request.Request(f"{url}/login", body), timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    try:
+        with pytest.raises(urllib.error.HTTPError) as closed:
+            urllib.request.urlopen(f"{url}/config", timeout=10)
+        assert closed.value.code == 401
+        assert login("s3cret") == 200
+        assert [login(f"guess{i}") for i in range(3)] == [400, 400, 400]
+        assert login("s3cret") == 400, "past the failure budget, logins wait for the window"
+    finally:
+        demo.close()
