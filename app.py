@@ -15,10 +15,13 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import argparse  # noqa: E402
 
-from lessons import build_app  # noqa: E402
-from lessons.style import CSS, THEME  # noqa: E402
+# Training jobs run in "spawn" child processes (core/jobs.py), and a spawned child re-imports the file
+# that started the server, as `__mp_main__`: it must not import Gradio or build the app again there.
+if __name__ != "__mp_main__":
+    from lessons import build_app
+    from lessons.style import CSS, THEME
 
-demo = build_app()
+    demo = build_app()
 
 # How many learners' events run at once. Queued learners see their place in the queue.
 CONCURRENCY = int(os.environ.get("PLAYGROUND_CONCURRENCY", "4"))

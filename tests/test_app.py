@@ -60,6 +60,14 @@ def test_the_shell_of_the_app_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
 
 
+def test_a_training_child_does_not_rebuild_the_app():
+    """core.jobs' spawned children re-import the server's main file as __mp_main__: that must be cheap."""
+    code = ("import runpy, sys\n"
+            "runpy.run_path('app.py', run_name='__mp_main__')\n"
+            "assert 'gradio' not in sys.modules and 'lessons' not in sys.modules, 'the child built the app'\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
 @pytest.mark.xfail(strict=True, reason="lesson tabs import torch at module level (issue 12: other helpers' files)")
 def test_importing_the_app_does_not_import_torch():
     code = "import sys, app\nassert 'torch' not in sys.modules, 'torch imported'\n"
