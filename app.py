@@ -4,6 +4,8 @@
 
 Each option can also come from the environment (for Hugging Face Spaces):
 PLAYGROUND_HOST, PLAYGROUND_PORT, PLAYGROUND_SHARE=1, PLAYGROUND_AUTH=user:pass.
+Class settings (README "Classroom"): PLAYGROUND_CONCURRENCY, PLAYGROUND_QUEUE_SIZE, the caps in
+core/caps.py, the quotas in core/quotas.py, PLAYGROUND_SECRET, PLAYGROUND_RUNS_DIR.
 """
 import os
 
@@ -13,13 +15,19 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import argparse  # noqa: E402
 
-from lessons import build_app  # noqa: E402
-from lessons.style import CSS, THEME  # noqa: E402
+# Training jobs run in "spawn" child processes (core/jobs.py), and a spawned child re-imports the file
+# that started the server, as `__mp_main__`: it must not import Gradio or build the app again there.
+if __name__ != "__mp_main__":
+    from lessons import build_app
+    from lessons.style import CSS, THEME
 
-demo = build_app()
+    demo = build_app()
 
 # How many learners' events run at once. Queued learners see their place in the queue.
 CONCURRENCY = int(os.environ.get("PLAYGROUND_CONCURRENCY", "4"))
+# Events waiting at once, server-wide; past it a new event is refused with "queue is full".
+# A class of 30 has at most ~30 quick-lab events and a few trainings waiting at any moment.
+QUEUE_SIZE = int(os.environ.get("PLAYGROUND_QUEUE_SIZE", "64"))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,11 +46,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def login_check(auth: str | None):
+    """Gradio's `auth=`: a callable that also limits failed logins (core.sessions.LoginLimiter)."""
+    from core.sessions import LoginLimiter
+
+    if not auth:
+        return None
+    user, password = auth.split(":", 1)
+    return LoginLimiter(user, password, max_failures=int(os.environ.get("PLAYGROUND_LOGIN_FAILURES", "10")))
+
+
 def launch(args: argparse.Namespace, **kwargs):
-    auth = tuple(args.auth.split(":", 1)) if args.auth else None
+    from core import jobs, quotas
+
     # api_open=False: the HTTP API would otherwise bypass the queue and its limits
-    demo.queue(api_open=False, default_concurrency_limit=CONCURRENCY)
-    return demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth,
+    demo.queue(api_open=False, default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    # old runs and empty failed starts, now and every PLAYGROUND_SWEEP_MINUTES; never a learner's running job
+    quotas.start_sweeper(busy_users=lambda: {job["owner"] for job in jobs.running()})
+    return demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=login_check(args.auth),
                        theme=THEME, css=CSS, max_file_size="5mb", **kwargs)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 
 import gradio as gr
 
@@ -26,6 +27,30 @@ LESSONS: list[tuple[str, str]] = [
 TITLE = "LLM Training Playground"
 
 
+# More progress messages than this waiting unread for one session: its browser is not reading the stream.
+UNREAD_LIMIT = 50
+
+
+def watched(demo: gr.Blocks, request: gr.Request | None):
+    """A `listening()` check for core.jobs.stream: False once nobody reads this session's stream.
+
+    Gradio runs a queued job to its end even when no browser listens: a client that joins the queue
+    (`queue/join`, any fn_index, `api_name=False` or not) but never opens the data stream gets the
+    whole job. Every yield becomes a message in the session's queue, which an open stream drains at
+    once; messages piling up unread mean nobody is there. (A stream that opens and then closes is
+    Gradio's own case: it cancels the event, which closes the generator.)
+    """
+    session = getattr(request, "session_hash", None)
+    if session is None:  # called directly (tests, benches): there is no stream to watch
+        return lambda: True
+
+    def listening() -> bool:
+        queue = demo._queue.pending_messages_per_session.get(session)
+        return queue is not None and queue.qsize() <= UNREAD_LIMIT
+
+    return listening
+
+
 def _ensure_user_id(user_id: str | None) -> str:
     # The id lives in the browser's local storage, so a learner who reloads keeps their runs.
     return user_id if sessions.is_valid_user_id(user_id) else sessions.new_user_id()
@@ -34,12 +59,20 @@ def _ensure_user_id(user_id: str | None) -> str:
 def _environment_line() -> str:
     from core import environment
 
-    return environment.summary_line()
+    return environment.summary_line(environment.quick())  # never imports torch: see core.environment
+
+
+def cache_policy() -> tuple[int, int]:
+    """Gradio's cache of uploads and outputs: every half hour, delete what is older than
+    `PLAYGROUND_CACHE_MAX_AGE_MINUTES` (default 120). Without it the cache grows for the life of the server."""
+    minutes = float(os.environ.get("PLAYGROUND_CACHE_MAX_AGE_MINUTES") or 120)
+    return 1800, max(60, int(minutes * 60))
 
 
 def build_app() -> gr.Blocks:
-    with gr.Blocks(title=TITLE, fill_width=False) as demo:
-        user_id = gr.BrowserState(None, storage_key="llm_playground_user")
+    with gr.Blocks(title=TITLE, fill_width=False, delete_cache=cache_policy()) as demo:
+        # A persistent secret: the id stored in the browser still decrypts after a restart (core.sessions).
+        user_id = gr.BrowserState(None, storage_key="llm_playground_user", secret=sessions.browser_secret())
         gr.Markdown(f"# {TITLE}\nLearn how large language models are trained by training them, one part of the guide per tab.")
         # "wrap": all eleven tabs stay visible (in rows on a phone) instead of hiding behind a "…" menu
         with gr.Tabs(overflow_behavior="wrap", elem_id="lesson-tabs"):

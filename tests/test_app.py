@@ -1,9 +1,12 @@
 """The app assembles all eleven tabs in order, starts offline, and answers a client."""
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import gradio as gr
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +46,73 @@ def test_importing_the_app_does_not_import_the_training_stack():
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
 
 
+def test_the_shell_of_the_app_does_not_import_torch():
+    """app.py, lessons/__init__.py, core.sessions/environment/jobs/caps/quotas stay torch-free (issue 12).
+    The lesson tabs are checked by test_importing_the_app_does_not_import_torch below."""
+    code = (
+        "import sys\n"
+        "import lessons, lessons.common, core.sessions, core.environment, core.jobs, core.caps, core.quotas\n"
+        "from core import environment\n"
+        "line = environment.summary_line(environment.quick())\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "assert line.startswith('Running on ') and 'PyTorch' in line, line\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+def test_a_training_child_does_not_rebuild_the_app():
+    """core.jobs' spawned children re-import the server's main file as __mp_main__: that must be cheap."""
+    code = ("import runpy, sys\n"
+            "runpy.run_path('app.py', run_name='__mp_main__')\n"
+            "assert 'gradio' not in sys.modules and 'lessons' not in sys.modules, 'the child built the app'\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+@pytest.mark.xfail(strict=True, reason="lesson tabs import torch at module level (issue 12: other helpers' files)")
+def test_importing_the_app_does_not_import_torch():
+    code = "import sys, app\nassert 'torch' not in sys.modules, 'torch imported'\n"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+def test_the_browser_secret_survives_a_rebuild_and_its_key_file_is_private(tmp_path, monkeypatch):
+    from core import sessions
+    from lessons import build_app
+
+    monkeypatch.setenv("PLAYGROUND_RUNS_DIR", str(tmp_path))
+    monkeypatch.delenv("PLAYGROUND_SECRET", raising=False)
+
+    def secret_of(demo):
+        (state,) = [b for b in demo.blocks.values() if isinstance(b, gr.BrowserState)]
+        return state.secret
+
+    first, second = secret_of(build_app()), secret_of(build_app())
+    key = tmp_path / sessions.SECRET_FILE
+    assert first == second == key.read_text() and len(first) >= 32
+    assert key.stat().st_mode & 0o777 == 0o600
+    monkeypatch.setenv("PLAYGROUND_SECRET", "from-the-space-secrets")
+    assert secret_of(build_app()) == "from-the-space-secrets"
+
+
+def test_login_attempts_are_limited(monkeypatch):
+    import app
+
+    monkeypatch.setenv("PLAYGROUND_LOGIN_FAILURES", "3")
+    check = app.login_check("teacher:s3cret")
+    assert check("teacher", "s3cret") and not check("teacher", "wrong") and not check("x", "s3cret")
+    assert not check("teacher", "guess")  # the third failure
+    assert not check("teacher", "s3cret"), "past the budget even the right password waits for the window"
+    assert app.login_check(None) is None
+
+
+def test_login_limiter_window_passes():
+    from core.sessions import LoginLimiter
+
+    check = LoginLimiter("a", "b", max_failures=1, window_s=0.2)
+    assert not check("a", "x") and not check("a", "b")
+    time.sleep(0.25)
+    assert check("a", "b")
+
+
 def test_command_line_options_and_environment(monkeypatch):
     import app
 
@@ -61,3 +131,17 @@ def test_client_talks_to_the_running_app(app_url):
     client = Client(app_url, verbose=False)
     line = client.predict(api_name="/environment")
     assert line.startswith("Running on ") and "PyTorch" in line
+
+
+def test_queue_is_bounded_and_uploads_expire(app_url):
+    import app
+
+    assert app.demo._queue.max_size == app.QUEUE_SIZE > 0
+    frequency, age = app.demo.delete_cache
+    assert 0 < frequency <= 3600 and 60 <= age <= 86400
+
+
+@pytest.mark.xfail(strict=True, reason="lessons.common.checkpoint_choices uses absolute paths as values (tabs' helpers)")
+def test_config_publishes_no_server_paths(app_url):
+    config = urllib.request.urlopen(app_url + "config", timeout=30).read().decode()
+    assert str(ROOT) not in config

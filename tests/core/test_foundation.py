@@ -102,3 +102,15 @@ def test_training_jobs_never_oversubscribe_the_cores(monkeypatch):
     assert threads.training_slots() == 3 and threads.default_threads() == 16 // 3
     monkeypatch.setenv("PLAYGROUND_TORCH_THREADS", "2")
     assert threads.default_threads() == 2
+
+
+def test_runs_go_to_a_spaces_persistent_storage_when_attached(tmp_path, monkeypatch):
+    from core import sessions
+
+    monkeypatch.delenv("PLAYGROUND_RUNS_DIR", raising=False)
+    monkeypatch.setattr(sessions, "SPACE_STORAGE", tmp_path / "data")
+    assert sessions.runs_root() == sessions.CHECKPOINTS_DIR / "runs"  # no /data: the project's folder
+    (tmp_path / "data").mkdir()
+    assert sessions.runs_root() == tmp_path / "data" / "playground-runs"
+    monkeypatch.setenv("PLAYGROUND_RUNS_DIR", str(tmp_path / "elsewhere"))
+    assert sessions.runs_root() == tmp_path / "elsewhere"

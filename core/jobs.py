@@ -1,0 +1,299 @@
+"""Training jobs in worker processes, one per learner at a time.
+
+Why a process and not a thread: a training step holds the CPU for tens of milliseconds and, in the
+server's own interpreter, competes with every learner's slider for it. A child process at a lower
+CPU priority (`os.nice`) leaves the server responsive, can be killed outright (Stop, a closed tab),
+can be watched for memory, and cannot take the server down when it crashes.
+
+    for snap in jobs.stream("core.minigpt.train:train", dict(text=..., model_config=..., cfg=...),
+                            owner=user_id, limits=jobs.Limits(memory_mb=2000)):
+        ...  # each `snap` is the training generator's yield, pickled across a Pipe (a fresh copy)
+
+`stream` runs `module:function(**kwargs)` (a generator) in a "spawn" child: the server has
+threads, and forking a threaded process can deadlock the child. The child gets a stop request it
+can poll (`should_stop()` for MiniGPT, `stop.is_set()` for LoRA: pass `stop_arg=`). Ending a job,
+for whatever reason, goes: stop request -> `grace_s` for the child to save and return -> SIGTERM
+-> SIGKILL. It happens when the job ends, the consumer closes the generator (Gradio's `cancels=`,
+a closed tab), `request_stop(owner)` is called (a Stop button: the run then ends with its own last
+"stopped" snapshot), the wall-clock limit passes, the memory limit is exceeded (killed at once), or
+nobody listens any more (`listening()` returns False).
+
+The job table (`_JOBS`) is process-wide on purpose: it *is* the server's table of running jobs,
+the thing that lets one learner have at most one job, whichever tab or session starts it. It is
+guarded by a lock because Gradio runs handlers in several threads.
+"""
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+# Polling the child's pipe: short enough that a kill or a memory check happens promptly,
+# long enough to cost nothing (a poll is a select() call).
+POLL_S = 0.1
+
+
+class JobError(ValueError):
+    """A job could not start or did not end well; the message is written for the learner."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one job may use. None = no limit."""
+
+    memory_mb: int | None = None  # the child's RLIMIT_DATA, and its resident memory watched from the parent
+    wall_s: float | None = None  # wall-clock seconds, then it is asked to stop (and saves)
+    nice: int = 10  # added CPU niceness: the server's own events come first
+    threads: int | None = None  # torch threads in the child; None = core.threads.default_threads()
+    grace_s: float = 10.0  # after a stop request, how long the child has to save before SIGTERM
+
+
+@dataclass
+class _Job:
+    owner: str
+    kind: str
+    started: float
+    stop_event: Any  # a multiprocessing Event shared with the child
+    pid: int | None = None
+    finished: threading.Event | None = None  # set once the child is gone
+
+
+_JOBS: dict[str, _Job] = {}
+_LOCK = threading.Lock()
+_CTX = multiprocessing.get_context("spawn")
+
+
+class _ChildStop:
+    """The child's view of the stop request, in both spellings the trainers use."""
+
+    def __init__(self, event) -> None:
+        self._event = event
+
+    def __call__(self) -> bool:
+        return self._event.is_set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def set(self) -> None:
+        self._event.set()
+
+
+def _resolve(target: str) -> Callable:
+    module_name, _, name = target.partition(":")
+    if not module_name or not name:
+        raise ValueError(f"target must look like 'package.module:function', not {target!r}")
+    return getattr(importlib.import_module(module_name), name)
+
+
+def _limit_data(memory_mb: int | None) -> None:
+    """RLIMIT_DATA: an allocation past the limit fails at once in the child (torch raises "can't allocate")
+    instead of the machine swapping. Tried with torch 2.13 on Linux: importing torch and training work
+    under it, a larger tensor is refused (RLIMIT_AS worked too, but counts reserved address space)."""
+    if memory_mb:
+        import resource
+
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    return isinstance(err, MemoryError) or (isinstance(err, RuntimeError) and "can't allocate" in str(err))
+
+
+def _child_main(target: str, kwargs: dict, conn, stop_event, stop_arg: str | None, nice: int, threads: int,
+                memory_mb: int | None = None) -> None:
+    """Runs in the child: lower priority, set threads, then forward every yield to the parent."""
+    os.nice(nice)
+    _limit_data(memory_mb)
+    # Before torch is imported: OpenMP reads these once, core.threads.default_threads() reads the last.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "PLAYGROUND_TORCH_THREADS"):
+        os.environ[var] = str(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C on the server is the parent's to handle
+    try:
+        function = _resolve(target)
+        if stop_arg:
+            kwargs = {**kwargs, stop_arg: _ChildStop(stop_event)}
+        for item in function(**kwargs):
+            conn.send(("item", item))
+        conn.send(("done", None))
+    except (BrokenPipeError, EOFError):
+        pass  # the parent stopped listening (and will stop this process): nobody to tell
+    except BaseException as err:  # reported to the parent as text: the learner sees it, nothing is lost
+        if _out_of_memory(err):
+            err = ValueError(f"The run needed more than this server's limit of {memory_mb:,} MB per job and was "
+                             "stopped: try a smaller model, batch or context.")
+        try:
+            conn.send(("error", (isinstance(err, ValueError), type(err).__name__, str(err))))
+        except (BrokenPipeError, EOFError):
+            pass
+    finally:
+        conn.close()
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of a process in MB, from /proc (None where /proc is missing or it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _claim(owner: str, kind: str) -> _Job:
+    with _LOCK:
+        running = _JOBS.get(owner)
+        if running is not None:
+            raise JobError(f"You already have a run going ({running.kind}, started "
+                           f"{time.time() - running.started:.0f} s ago): stop it first.")
+        job = _Job(owner, kind, time.time(), _CTX.Event(), finished=threading.Event())
+        _JOBS[owner] = job
+        return job
+
+
+def _release(job: _Job) -> None:
+    with _LOCK:
+        if _JOBS.get(job.owner) is job:
+            del _JOBS[job.owner]
+    job.finished.set()
+
+
+def running() -> list[dict]:
+    """The jobs running now: owner, kind, pid, seconds (for a teacher's view and tests)."""
+    with _LOCK:
+        return [{"owner": j.owner, "kind": j.kind, "pid": j.pid, "seconds": time.time() - j.started} for j in _JOBS.values()]
+
+
+def has_job(owner: str) -> bool:
+    with _LOCK:
+        return owner in _JOBS
+
+
+def request_stop(owner: str) -> bool:
+    """Ask `owner`'s job to stop at its next step (it saves and yields a last snapshot). True if one runs."""
+    with _LOCK:
+        job = _JOBS.get(owner)
+    if job is None:
+        return False
+    job.stop_event.set()
+    return True
+
+
+def wait_finished(owner: str, timeout: float = 30.0) -> bool:
+    """Wait until `owner` has no job (e.g. a Stop handler waiting for the save). True when none is left."""
+    with _LOCK:
+        job = _JOBS.get(owner)
+    return job is None or job.finished.wait(timeout)
+
+
+def _shutdown(proc, job: _Job, grace_s: float) -> None:
+    """Stop request, then SIGTERM, then SIGKILL; always reaps the child and frees the owner's slot."""
+    try:
+        job.stop_event.set()
+        proc.join(grace_s)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(2.0)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5.0)
+    finally:
+        _release(job)
+
+
+def _crash_message(proc) -> str:
+    code = proc.exitcode
+    if code is not None and code < 0:
+        how = f"was killed by signal {signal.Signals(-code).name}"
+    else:
+        how = f"exited with code {code}"
+    return (f"The training process {how} before it finished (perhaps out of memory). "
+            "The server is fine: try a smaller model or batch.")
+
+
+def _error_message(is_value_error: bool, name: str, text: str) -> str:
+    # A ValueError is a message already written for the learner; anything else is a bug: say what it was.
+    return text if is_value_error else f"The training failed with an internal error ({name}: {text})."
+
+
+def stream(target: str, kwargs: dict, *, owner: str, kind: str = "training", limits: Limits = Limits(),
+           stop_arg: str | None = "should_stop", listening: Callable[[], bool] | None = None) -> Iterator[Any]:
+    """Run the generator `target(**kwargs)` in a child process, yielding what it yields.
+
+    Raises JobError when `owner` already has a job, when the child fails (its ValueError's message as
+    is), crashes, or exceeds `limits.memory_mb`. See the module's docstring for how a job ends.
+    """
+    from core import threads as threads_mod
+
+    job = _claim(owner, kind)
+    n_threads = limits.threads or threads_mod.default_threads()
+    parent_conn, child_conn = _CTX.Pipe(duplex=False)
+    proc = _CTX.Process(target=_child_main, name=f"playground-{kind}", daemon=True,
+                        args=(target, kwargs, child_conn, job.stop_event, stop_arg, limits.nice, n_threads,
+                              limits.memory_mb))
+    try:
+        proc.start()
+    except BaseException:
+        _release(job)
+        raise
+    job.pid = proc.pid
+    child_conn.close()  # the parent's copy: without closing it, a dead child would never read as EOF
+    clean_exit = False
+    try:
+        yield from _pump(proc, parent_conn, job, limits, listening)
+        clean_exit = True
+    finally:
+        parent_conn.close()
+        if clean_exit:
+            _shutdown(proc, job, limits.grace_s)
+        else:
+            # Closed by the consumer (GeneratorExit arrives in Gradio's event loop) or failed: never block
+            # the caller for the grace period; a reaper thread stops, waits and kills.
+            threading.Thread(target=_shutdown, args=(proc, job, limits.grace_s), name="job-reaper", daemon=True).start()
+
+
+def _pump(proc, conn, job: _Job, limits: Limits, listening: Callable[[], bool] | None) -> Iterator[Any]:
+    """Forward the child's messages; between them, enforce the limits (at least every POLL_S)."""
+    started = time.monotonic()
+    checked = 0.0
+    while True:
+        if conn.poll(POLL_S):
+            try:
+                kind, payload = conn.recv()
+            except (EOFError, OSError):
+                proc.join(1.0)
+                raise JobError(_crash_message(proc)) from None
+            if kind == "done":
+                return
+            if kind == "error":
+                raise JobError(_error_message(*payload))
+            yield payload
+        elif not proc.is_alive() and not conn.poll(0):
+            raise JobError(_crash_message(proc))
+        if time.monotonic() - checked >= POLL_S:  # a child that streams fast is still watched
+            checked = time.monotonic()
+            _check_limits(proc, job, limits, checked - started, listening)
+
+
+def _check_limits(proc, job: _Job, limits: Limits, elapsed: float, listening: Callable[[], bool] | None) -> None:
+    rss = rss_mb(proc.pid) if limits.memory_mb else None
+    if rss is not None and rss > limits.memory_mb:
+        proc.kill()
+        raise JobError(f"The run used {rss:,.0f} MB, over this server's limit of {limits.memory_mb:,} MB per job, "
+                       "and was stopped: try a smaller model, batch or context.")
+    if limits.wall_s is not None and elapsed > limits.wall_s:
+        job.stop_event.set()  # it saves and yields its last "stopped" snapshot, then ends
+        if elapsed > limits.wall_s + limits.grace_s:  # it did not: end it
+            raise JobError(f"The run passed this server's time limit ({limits.wall_s / 60:.0f} min) and "
+                           "did not stop when asked, so it was ended.")
+    if listening is not None and not listening():
+        job.stop_event.set()
+        raise JobError("Nobody is watching this run any more, so it was stopped.")
