@@ -63,10 +63,15 @@ def checkpoint_choices(kind: str, user_id: str | None) -> list[tuple[str, str]]:
 
 
 def checkpoint_dropdown(kind: str, user_id: str | None, current: str | None = None) -> gr.Dropdown:
-    """The checkpoint list as the learner sees it now; keeps their pick if it is still there, else the first."""
+    """The checkpoint list as the learner sees it now. Keeps their pick if it is still there; with no pick
+    (or a gone one) selects their best finished run, else the shipped default (core.registry.best), so a
+    tab never opens on a 10-step stopped run that shows an untrained model."""
     choices = checkpoint_choices(kind, user_id)
     values = [v for _, v in choices]
-    return gr.Dropdown(choices=choices, value=current if current in values else (values[0] if values else None))
+    if current not in values:
+        best = registry.best(kind, user_id)
+        current = str(best.path) if best else (values[0] if values else None)
+    return gr.Dropdown(choices=choices, value=current)
 
 
 # ---------- one way to show a learner's mistake ----------
