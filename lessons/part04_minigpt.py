@@ -385,6 +385,7 @@ def run_generate(request: GenerateRequest | None):
     if request is None:
         yield {"output": "", "speed": "No checkpoint yet: train one in Lab 1."}
         return
+    threads.set_torch_threads()  # torch's default (every core) collapses when learners' jobs share the CPU
     loaded = checkpoint.load(request.path)
     text = loaded.tokenizer.decode(request.ids)
     start = last_push = time.perf_counter()
@@ -408,6 +409,7 @@ def compare_cache(request: GenerateRequest | None) -> str:
 
     if request is None:
         return ""
+    threads.set_torch_threads()
     loaded = checkpoint.load(request.path)
     settings = dict(request.settings)
     if settings["seed"] is None:

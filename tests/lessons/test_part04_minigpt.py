@@ -2,6 +2,7 @@
 import ast
 import inspect
 import math
+import os
 import re
 import subprocess
 import sys
@@ -358,7 +359,8 @@ def _open_minigpt(page):
     from tests.conftest import open_tab
 
     open_tab(page, "4 · MiniGPT")
-    page.locator("#minigpt-status").get_by_text("Press").wait_for()  # the page's load events have filled the tab
+    page.locator("#minigpt-status").get_by_text("Press").wait_for()  # the page's load events have filled the tab:
+    page.locator("#minigpt-size").get_by_text("× context 192").wait_for(timeout=120_000)  # the preset is in
 
 
 def _error_badges(page):
@@ -378,8 +380,12 @@ def test_browser_first_open_settles_within_about_a_second(page):
     page.locator("#minigpt-speed").get_by_text("characters/s").wait_for()
     page.locator("#minigpt-size").get_by_text("parameters").wait_for()
     elapsed = time.perf_counter() - start
-    print(f"\nfirst open of tab 4: {elapsed:.2f} s from the click until status, chart, size and a first generation show")
-    assert elapsed < 3.0  # ~1 s on an idle machine; margin for a shared CI runner
+    load = os.getloadavg()[0]
+    print(f"\nfirst open of tab 4: {elapsed:.2f} s from the click until status, chart, size and a first generation "
+          f"show (load average {load:.1f} on {os.cpu_count()} cores)")
+    if load > os.cpu_count():
+        pytest.skip(f"the machine is oversubscribed (load {load:.1f}): {elapsed:.1f} s measures the other jobs")
+    assert elapsed < 2.0  # ~1 s on an idle machine
 
 
 @pytest.mark.browser
@@ -392,7 +398,7 @@ def test_browser_train_a_few_steps_then_generate_and_reload(page):
     status.get_by_text("step 20/20").wait_for(timeout=120_000)
     assert "done" in status.inner_text() and "saved as" in status.inner_text()
     label = re.search(r"saved as (.+?) \(pick it", status.inner_text()).group(1)
-    assert label.startswith("1×2×32, ctx 16 · built-in corpus · 20/20 steps · loss ")
+    assert label.startswith("1×4×32, ctx 16 · built-in corpus · 20/20 steps · loss ")
     assert "=== step 20 ===\nPython is" in page.locator("#minigpt-samples textarea").input_value()
     assert label in page.locator("#minigpt-run-picker input").input_value()
     page.get_by_role("button", name="Generate", exact=True).click()
