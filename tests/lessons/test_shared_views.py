@@ -57,3 +57,31 @@ def test_checkpoint_dropdown_preselects_the_best_finished_run(tmp_path, monkeypa
     assert dropdown.value == str(finished)  # lowest final loss among finished runs, not the newest
     assert dict((v, label) for label, v in dropdown.choices)[str(finished)].startswith("pocket · mine.jsonl · 80/80 steps")
     assert checkpoint_dropdown("lora", alice, current="/somewhere/else").value == str(finished)
+
+
+def test_named_event_passes_values_by_name_both_ways():
+    import gradio as gr
+    import pytest
+
+    from lessons.common import named_event
+
+    with gr.Blocks():
+        a, b, out1, out2 = gr.Number(), gr.Number(), gr.Textbox(), gr.Textbox()
+
+    def add(x, y):
+        return {"total": str(x + y)}
+
+    def count(x, y):
+        yield {"total": "0"}
+        yield {"total": str(x), "note": f"y was {y}"}
+
+    event = named_event(add, {"x": a, "y": b}, {"total": out1, "note": out2})
+    assert event["inputs_kwargs"] == {"x": a, "y": b} and event["outputs"] == [out1, out2]
+    assert event["fn"](x=2, y=3) == {out1: "5"}  # names left out (note) keep their value
+    stream = named_event(count, {"x": a, "y": b}, {"total": out1, "note": out2})
+    assert list(stream["fn"](x=2, y=7)) == [{out1: "0"}, {out1: "2", out2: "y was 7"}]
+    assert stream["fn"].__name__ == "count"
+    with pytest.raises(KeyError, match="shown"):
+        named_event(lambda: {"shown": 1}, outputs={"total": out1})["fn"]()
+    with pytest.raises(TypeError, match="dict of named outputs"):
+        named_event(lambda: "5", outputs={"total": out1})["fn"]()
