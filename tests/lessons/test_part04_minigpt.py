@@ -373,6 +373,7 @@ def _error_badges(page):
 def test_browser_first_open_settles_within_about_a_second(page):
     from tests.conftest import open_tab
 
+    page.set_default_timeout(180_000)  # on an oversubscribed machine, measure (and skip) rather than time out
     time.sleep(1)  # the learner reads the first tab for a moment; the page's load events run meanwhile
     start = time.perf_counter()
     open_tab(page, "4 · MiniGPT")
