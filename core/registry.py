@@ -2,9 +2,16 @@
 
 A checkpoint is a folder. Shipped ones live in `checkpoints/<kind>/<name>/`, a learner's in
 `runs/<user_id>/<kind>/<name>/` (see core.sessions). Another learner's runs are never listed.
+
+Each checkpoint is described by what it is, read from the run's own record (a MiniGPT's
+config.json, a LoRA adapter's run.json): shape or preset, corpus or base model, steps done of
+planned, final train loss, finished or stopped. Those are what its label shows, and what `best`
+compares. Reading is JSON only: listing checkpoints never imports torch.
 """
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +23,36 @@ MARKER_FILES = {
     "pocket": "config.json",
     "lora": "adapter_config.json",
 }
+LORA_RUN_JSON = "run.json"  # core.finetune.train writes it just before adapter_config.json
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run is, as far as its record tells. Unknown parts stay None (e.g. runs from older versions)."""
+
+    what: str | None = None  # "default preset" or "4×4×128, ctx 192" (MiniGPT); the base model (LoRA)
+    data: str | None = None  # the corpus or data set it learned from
+    steps_done: int | None = None
+    total_steps: int | None = None
+    final_loss: float | None = None  # the last reported train loss
+    stopped: bool = False  # ended before its planned steps (Stop, a closed tab, a diverging loss)
+
+    @property
+    def finished(self) -> bool:
+        """Ran all its planned steps (as far as the record says)."""
+        return not self.stopped and self.steps_done is not None and self.final_loss is not None
+
+    def describe(self) -> str:
+        """e.g. 'default preset · built-in corpus · 480/480 steps · loss 0.094 · finished'."""
+        parts = [p for p in (self.what, self.data) if p]
+        if self.steps_done is not None:
+            total = f"/{self.total_steps}" if self.total_steps else ""
+            parts.append(f"{self.steps_done}{total} steps")
+        if self.final_loss is not None:
+            parts.append(f"loss {self.final_loss:.3f}")
+        if self.steps_done is not None:
+            parts.append("stopped" if self.stopped else "finished")
+        return " · ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -23,24 +60,88 @@ class Checkpoint:
     name: str
     path: Path
     shipped: bool
+    summary: RunSummary = RunSummary()
 
     @property
     def label(self) -> str:
-        return f"{self.name} (shipped)" if self.shipped else f"{self.name} (your run)"
+        """What a learner sees in a checkpoint list: what the run is first, then when (own runs) or 'shipped'."""
+        described = self.summary.describe()
+        if self.shipped:
+            return f"{self.name} (shipped) · {described}" if described else f"{self.name} (shipped)"
+        when = _started_at(self.name)
+        return " · ".join(p for p in (described or self.name, when) if p) + " (your run)"
+
+
+def _started_at(folder_name: str) -> str | None:
+    """'20261201-195210' (core.sessions' default run name) → 'Dec 1, 19:52'; None for other names."""
+    try:
+        t = time.strptime(folder_name[:15], "%Y%m%d-%H%M%S")
+    except ValueError:
+        return None
+    return f"{time.strftime('%b', t)} {t.tm_mday}, {time.strftime('%H:%M', t)}"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def minigpt_summary(config: dict) -> RunSummary:
+    """A MiniGPT run from its config.json: {"model": GPTConfig, "meta": core.minigpt.train.save_run's}."""
+    model, meta = config.get("model") or {}, config.get("meta") or {}
+    info = meta.get("run_info") or {}
+    shape = None
+    if all(k in model for k in ("n_layer", "n_head", "n_embd", "block_size")):
+        shape = f"{model['n_layer']}×{model['n_head']}×{model['n_embd']}, ctx {model['block_size']}"
+    what = f"{info['preset']} preset" if info.get("preset") else shape
+    steps_done = meta.get("steps_done")
+    total = meta.get("total_steps") or (meta.get("train_config") or {}).get("steps")
+    stopped = bool(meta.get("stop_reason")) or (steps_done is not None and total is not None and steps_done < total)
+    return RunSummary(what=what, data=info.get("corpus"), steps_done=steps_done, total_steps=total,
+                      final_loss=_number(meta.get("train_loss")), stopped=stopped)
+
+
+def lora_summary(run: dict) -> RunSummary:
+    """A LoRA adapter from its run.json (core.finetune.train.save_adapter)."""
+    steps, losses = run.get("steps") or [], run.get("losses") or []
+    planned = (run.get("settings") or {}).get("max_steps") or None
+    return RunSummary(what=run.get("base_model"), data=run.get("data"), steps_done=steps[-1] if steps else None,
+                      total_steps=planned, final_loss=_number(losses[-1]) if losses else None,
+                      stopped=bool(run.get("stopped_early")))
+
+
+def summary_of(folder: Path, kind: str) -> RunSummary:
+    if kind == "minigpt":
+        return minigpt_summary(_read_json(folder / MARKER_FILES[kind]))
+    if kind == "lora":
+        return lora_summary(_read_json(folder / LORA_RUN_JSON))
+    return RunSummary()
 
 
 def _complete(folder: Path, kind: str) -> bool:
     return folder.is_dir() and (folder / MARKER_FILES.get(kind, "config.json")).is_file()
 
 
+def _checkpoint(folder: Path, kind: str, shipped: bool) -> Checkpoint:
+    return Checkpoint(folder.name, folder, shipped, summary_of(folder, kind))
+
+
 def shipped_checkpoints(kind: str) -> list[Checkpoint]:
     root = sessions.CHECKPOINTS_DIR / kind
     if not root.is_dir():
         return []
-    return [Checkpoint(p.name, p, True) for p in sorted(root.iterdir()) if _complete(p, kind)]
+    return [_checkpoint(p, kind, True) for p in sorted(root.iterdir()) if _complete(p, kind)]
 
 
 def user_checkpoints(kind: str, user_id: str | None) -> list[Checkpoint]:
+    """The learner's runs that hold a checkpoint (a folder without one is a failed start, never listed)."""
     if not sessions.is_valid_user_id(user_id):
         return []
     root = sessions.user_dir(user_id) / kind
@@ -48,12 +149,23 @@ def user_checkpoints(kind: str, user_id: str | None) -> list[Checkpoint]:
         return []
     # newest first: the run a learner just finished is the one they most likely want
     folders = sorted((p for p in root.iterdir() if _complete(p, kind)), key=lambda p: p.stat().st_mtime, reverse=True)
-    return [Checkpoint(p.name, p, False) for p in folders]
+    return [_checkpoint(p, kind, False) for p in folders]
 
 
 def list_checkpoints(kind: str, user_id: str | None = None) -> list[Checkpoint]:
     """The learner's own runs (newest first), then the shipped checkpoints."""
     return user_checkpoints(kind, user_id) + shipped_checkpoints(kind)
+
+
+def best(kind: str, user_id: str | None = None) -> Checkpoint | None:
+    """The learner's best finished run (lowest final train loss), else the first shipped checkpoint.
+
+    A stopped run is never 'best': a 10-step run stopped early would show other tabs an untrained model."""
+    finished = [c for c in user_checkpoints(kind, user_id) if c.summary.finished]
+    if finished:
+        return min(finished, key=lambda c: c.summary.final_loss)
+    shipped = shipped_checkpoints(kind)
+    return shipped[0] if shipped else None
 
 
 def resolve(kind: str, path: str | Path, user_id: str | None = None) -> Checkpoint:

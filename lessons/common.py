@@ -63,10 +63,15 @@ def checkpoint_choices(kind: str, user_id: str | None) -> list[tuple[str, str]]:
 
 
 def checkpoint_dropdown(kind: str, user_id: str | None, current: str | None = None) -> gr.Dropdown:
-    """The checkpoint list as the learner sees it now; keeps their pick if it is still there, else the first."""
+    """The checkpoint list as the learner sees it now. Keeps their pick if it is still there; with no pick
+    (or a gone one) selects their best finished run, else the shipped default (core.registry.best), so a
+    tab never opens on a 10-step stopped run that shows an untrained model."""
     choices = checkpoint_choices(kind, user_id)
     values = [v for _, v in choices]
-    return gr.Dropdown(choices=choices, value=current if current in values else (values[0] if values else None))
+    if current not in values:
+        best = registry.best(kind, user_id)
+        current = str(best.path) if best else (values[0] if values else None)
+    return gr.Dropdown(choices=choices, value=current)
 
 
 # ---------- one way to show a learner's mistake ----------
@@ -99,3 +104,36 @@ def shows_errors(fn):
         except ValueError as err:
             raise learner_error(err) from None
     return plain
+
+
+# ---------- named inputs and outputs ----------
+
+def named_event(fn, inputs: dict | None = None, outputs: dict | None = None) -> dict:
+    """The arguments of an event listener whose handler takes and gives values by name, never by position:
+
+        btn.click(**named_event(train, inputs={"steps": steps_slider}, outputs={"status": status_md}), api_name=False)
+
+    `fn` is called with keyword arguments (Gradio's inputs_kwargs) and returns, or yields, a dict
+    {name: value} for some of `outputs` (names left out keep their value). A handler called from a test or a
+    bench returns the same dict, so nothing depends on the order of a list of components."""
+    outputs = dict(outputs or {})
+
+    def to_components(result):
+        if result is None and not outputs:
+            return None
+        if not isinstance(result, dict):
+            raise TypeError(f"{fn.__name__} must return a dict of named outputs, got {type(result).__name__}")
+        unknown = set(result) - set(outputs)
+        if unknown:
+            raise KeyError(f"{fn.__name__} returned outputs this event does not have: {sorted(unknown)}")
+        return {outputs[name]: value for name, value in result.items()}
+
+    if inspect.isgeneratorfunction(fn):
+        def handler(**kwargs):
+            for result in fn(**kwargs):
+                yield to_components(result)
+    else:
+        def handler(**kwargs):
+            return to_components(fn(**kwargs))
+    handler.__name__ = handler.__qualname__ = fn.__name__  # what Gradio's logs and errors call it
+    return {"fn": handler, "inputs_kwargs": dict(inputs or {}), "outputs": list(outputs.values())}

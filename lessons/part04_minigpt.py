@@ -1,95 +1,169 @@
-"""Tab: MiniGPT: a GPT built and trained from scratch (Part 4). UI only; core.minigpt computes."""
+"""Tab: MiniGPT: a GPT built and trained from scratch (Part 4). UI only; core.minigpt computes.
+
+The model for a tab with a long job. Two labs, one builder each (`_train_lab`, `_generate_lab`); handlers
+are module-level functions that take keyword arguments and return (or yield) a dict of named outputs
+(`lessons.common.named_event` wires them), so tests and benches call exactly what the browser runs.
+
+A job starts in two steps: `prepare_training` checks every input and creates the run folder (its only
+outputs are two gr.State, so a refused start shows one message and marks no component "Error"), then
+`run_training` streams. Stop is a request the loop checks every step (core.stop_requests): the run
+ends with a normal last report, "stopped at step N, saved as ...".
+
+Importing this module does not import torch: core.minigpt's train/sample/checkpoint/data are imported
+inside the handlers that train or sample (the app starts in about the time of a bare Gradio app).
+"""
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import gradio as gr
 import plotly.graph_objects as go
 
-from core import registry, sessions, threads
-from core.minigpt import checkpoint, data, sample, train
+from core import registry, sessions, stop_requests, text_input, threads
 from core.minigpt.config import LIMITS, GPTConfig
-from lessons.common import LessonContext, checkpoint_choices, checkpoint_dropdown, lesson_text, markdown, try_this
+from lessons.common import (LessonContext, checkpoint_choices, checkpoint_dropdown, learner_error, lesson_text,
+                            markdown, named_event, shows_errors, try_this)
 from lessons.plots import PALETTE, loss_curves
 
-BUILTIN, PASTE, UPLOAD = "Built-in corpus", "Paste text", "Upload a .txt file"
+CORPUS_CHOICES = [("Built-in corpus", text_input.BUILTIN), ("Paste text", text_input.PASTE),
+                  ("Upload a .txt file", text_input.UPLOAD)]
 PRESET_LABELS = {"default": "Guide's model, memorise fast (Muon)",
                  "adamw": "Guide's model, classic AdamW (2000 steps, a few minutes)",
                  "speedrun": "Speedrun (fastest to val loss 1.9 on Tiny Shakespeare)"}
 OPTIMIZER_LABELS = [("AdamW", "adamw"), ("Muon (matrices) + AdamW (the rest)", "muon")]
-MAX_PASTE_CHARS = data.MAX_CORPUS_CHARS
 MAX_PROMPT_CHARS = 2000
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit integer
 STREAM_EVERY_S = 0.05  # push streamed text to the browser at most ~20 times a second
+TRAIN_LABEL, TRAINING_LABEL, STOP_LABEL, STOPPING_LABEL = "Train", "Training…", "Stop", "Stopping…"
 
 
-# ---------- corpus and settings ----------
+# ---------- settings as named values ----------
 
-def corpus_text(source: str, pasted: str | None, upload: str | None) -> str:
-    if source == PASTE:
-        pasted = pasted or ""
-        if len(pasted) > MAX_PASTE_CHARS:
-            raise gr.Error(f"The pasted text has {len(pasted):,} characters; the limit is {MAX_PASTE_CHARS:,}.")
-        if not pasted.strip():
-            raise gr.Error("The paste box is empty: paste some text, or pick the built-in corpus.")
-        return pasted
-    if source == UPLOAD:
-        if not upload:
-            raise gr.Error("No file uploaded yet: upload a UTF-8 .txt file, or pick the built-in corpus.")
+@dataclass(frozen=True)
+class Hyper:
+    """Lab 1's hyperparameters, one field per widget (the widgets are built from these names)."""
+
+    n_layer: int
+    n_head: int
+    n_embd: int
+    block_size: int
+    batch_size: int
+    learning_rate: float
+    steps: int
+    dropout: float
+    bf16: bool
+    optimizer: str
+    short_window: int
+
+    @classmethod
+    def of_preset(cls, name: str) -> "Hyper":
+        from core.minigpt import train
+
+        m, t = train.preset(name)
+        return cls(n_layer=m.n_layer, n_head=m.n_head, n_embd=m.n_embd, block_size=m.block_size,
+                   batch_size=t.batch_size, learning_rate=t.learning_rate, steps=t.steps, dropout=m.dropout,
+                   bf16=t.bf16, optimizer=t.optimizer, short_window=t.short_window)
+
+    @classmethod
+    def from_values(cls, **values) -> "Hyper":
+        """The widgets' values as typed settings; an emptied number box is refused by name."""
+        empty = [name for name in cls.__dataclass_fields__ if values.get(name) is None and name != "bf16"]
+        if empty:
+            raise ValueError(f"Give {empty[0].replace('_', ' ')} a value (it is empty).")
+        whole = {name: int(values[name]) for name in ("n_layer", "n_head", "n_embd", "block_size", "batch_size",
+                                                      "steps", "short_window")}
+        return cls(**whole, learning_rate=float(values["learning_rate"]), dropout=float(values["dropout"]),
+                   bf16=bool(values.get("bf16")), optimizer=str(values["optimizer"]))
+
+    def model_config(self, vocab_size: int = 65) -> GPTConfig:
+        return GPTConfig(vocab_size=max(2, vocab_size), block_size=self.block_size, n_layer=self.n_layer,
+                         n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout)
+
+    def recipe(self, preset: str, own_text: bool):
+        """The preset's TrainConfig with these settings; (config, a note when short windows had to go)."""
+        from core.minigpt import train
+
+        _, base = train.preset(preset if preset in train.PRESETS else "default")
+        cfg = replace(base.with_steps(self.steps), batch_size=self.batch_size, learning_rate=self.learning_rate,
+                      bf16=self.bf16, optimizer=self.optimizer, short_window=self.short_window,
+                      log_every=max(1, min(10, self.steps // 20)))
+        if own_text:
+            cfg = replace(cfg, sample_prompt="")  # the first words of the learner's own text
+        cfg, note = train.fit_short_window(cfg, self.block_size)
+        cfg.validate()
+        return cfg, note
+
+    def is_preset(self, name: str) -> bool:
+        """The preset's own settings (run length aside: every recipe scales to the steps asked for)."""
         try:
-            return data.read_text_file(upload)
-        except ValueError as err:
-            raise gr.Error(str(err)) from None
-    return data.builtin_corpus()
+            return replace(self, steps=0) == replace(Hyper.of_preset(name), steps=0)
+        except ValueError:
+            return False
 
 
-def vocab_size_of(source: str, pasted: str | None, upload: str | None) -> int | None:
+@dataclass(frozen=True)
+class Plan:
+    """A checked training job, handed from prepare_training to run_training through a gr.State."""
+
+    text: str
+    model: GPTConfig
+    recipe: object  # core.minigpt.train.TrainConfig (its module imports torch, so not named here)
+    run_info: dict
+    run_dir: str
+
+
+def corpus_name(source: str, upload: str | None, text: str) -> str:
+    """How a run's corpus is named in its label."""
+    if source == text_input.UPLOAD:
+        return Path(upload).name
+    if source == text_input.PASTE:
+        return f"pasted text ({len(text):,} characters)"
+    return "built-in corpus"
+
+
+def _vocab_size(source: str, pasted: str | None, upload: str | None) -> int | None:
     """Distinct characters of the chosen corpus, or None while it cannot be read."""
     try:
-        text = corpus_text(source, pasted, upload)
-    except gr.Error:
+        return len(set(text_input.learner_text(source, pasted, upload))) or None
+    except ValueError:
         return None
-    return len(set(text)) or None
-
-
-def model_config(n_layer, n_head, n_embd, block_size, dropout, vocab_size=65) -> GPTConfig:
-    try:
-        return GPTConfig(vocab_size=max(2, int(vocab_size)), block_size=int(block_size), n_layer=int(n_layer),
-                         n_head=int(n_head), n_embd=int(n_embd), dropout=float(dropout))
-    except ValueError as err:
-        raise gr.Error(str(err)) from None
 
 
 def megabytes(n: int) -> str:
     return f"{n / 2**20:.1f} MB"
 
 
-def size_summary(source, pasted, upload, n_layer, n_head, n_embd, block_size, dropout, batch_size, optimizer="adamw") -> str:
-    """Live parameter count and training-memory estimate for the chosen shape and corpus."""
-    vocab = vocab_size_of(source, pasted, upload)
+def size_summary(source, pasted, upload, n_layer, n_head, n_embd, block_size, dropout, batch_size,
+                 optimizer="adamw") -> str:
+    """Live parameter count and training-memory estimate for the chosen shape and corpus (never raises:
+    a shape that cannot work is said here, while the learner is still choosing)."""
+    vocab = _vocab_size(source, pasted, upload)
     try:
         config = GPTConfig(vocab_size=vocab or 65, block_size=int(block_size), n_layer=int(n_layer),
                            n_head=int(n_head), n_embd=int(n_embd), dropout=float(dropout))
-    except ValueError as err:
-        return f"⚠️ {err}"
-    mem = config.memory_estimate(int(batch_size), optimizer)
+        batch_size = int(batch_size)
+    except (TypeError, ValueError) as err:
+        return f"⚠️ {err}" if isinstance(err, ValueError) else "⚠️ Give every size a value."
+    mem = config.memory_estimate(batch_size, optimizer)
     state = "Muon momentum + AdamW moments" if optimizer == "muon" else "AdamW moments"
     vocab_note = f"vocabulary of {vocab} characters" if vocab else "vocabulary of 65 characters (no corpus yet)"
     return (f"**{config.num_params():,} parameters** ({vocab_note}) · training memory ≈ **{megabytes(mem['total'])}**: "
             f"weights {megabytes(mem['weights'])}, gradients {megabytes(mem['gradients'])}, "
             f"{state} {megabytes(mem['optimizer'])}, activations {megabytes(mem['activations'])} "
-            f"at batch {int(batch_size)} × context {int(block_size)}")
+            f"at batch {batch_size} × context {int(block_size)}")
 
 
-def preset_values(name: str):
-    m, t = train.preset(name)
-    return (m.n_layer, m.n_head, m.n_embd, m.block_size, t.batch_size, t.learning_rate, t.steps, m.dropout, t.bf16,
-            t.optimizer, t.short_window)
+def preset_values(preset: str) -> dict:
+    """A preset as {hyperparameter name: value}, for the widgets of the same names."""
+    return asdict(Hyper.of_preset(preset))
 
 
-# ---------- charts ----------
+# ---------- what Lab 1 shows about a run ----------
 
-def loss_figure(progress: train.Progress | None, title: str = "Loss while training") -> go.Figure:
+def loss_figure(progress=None, title: str = "Loss while training") -> go.Figure:
+    """`progress` is a core.minigpt.train.Progress (live or read back from a run folder)."""
     if progress is None:
         return loss_curves(title, "loss (nats per character)")
     fig = loss_curves(title, "loss (nats per character)", progress.train_curve, progress.val_curve)
@@ -102,206 +176,415 @@ def loss_figure(progress: train.Progress | None, title: str = "Loss while traini
     return fig
 
 
-# ---------- checkpoints ----------
+def run_zip(folder: Path) -> str:
+    """The run's download: the zip beside it when it is newer than the checkpoint, else a fresh one."""
+    from core.minigpt import checkpoint, train
 
-def refresh_checkpoints(user_id, current=None):
+    target = folder.with_name(folder.name + ".zip")  # where train.zip_run writes it
+    if target.is_file() and target.stat().st_mtime >= (folder / checkpoint.CONFIG).stat().st_mtime:
+        return str(target)
+    return str(train.zip_run(folder))
+
+
+def _run_status(ckpt: registry.Checkpoint, progress) -> str:
+    if progress is None:
+        return f"**{ckpt.label}** has no loss history to show. Press **Train** to train a run."
+    size = f"{progress.num_params:,} parameters, {progress.step} steps, final train loss {progress.train_loss:.3f}"
+    if ckpt.shipped:
+        return (f"This is how the shipped model **{ckpt.name}** learned ({size}). "
+                "Press **Train** to train your own.")
+    return f"Your run **{ckpt.label}** ({size}). Press **Train** for another, or pick a run below."
+
+
+@shows_errors
+def show_run(user_id, path=None) -> dict:
+    """A run whole: its loss curve, samples and download. With no path: the learner's newest run (the one
+    they were watching before a reload), else the shipped model, so the chart is never empty."""
+    from core.minigpt import train
+
+    runs = registry.list_checkpoints("minigpt", user_id)
+    ckpt = registry.resolve("minigpt", path, user_id) if path else (runs[0] if runs else None)
+    picker = gr.Dropdown(choices=checkpoint_choices("minigpt", user_id), value=str(ckpt.path) if ckpt else None)
+    if ckpt is None:
+        return {"status": "Press **Train** to train your own MiniGPT.", "chart": loss_figure(None), "samples": "",
+                "picker": picker, "download": gr.update(value=None, visible=False), "shown": None}
+    progress = train.read_run(ckpt.path)
+    samples_file = ckpt.path / train.SAMPLES_TXT
+    title = f"Loss of the shipped model '{ckpt.name}'" if ckpt.shipped else "Loss of your run"
+    own = not ckpt.shipped  # shipped folders are read-only: no zip is written beside them
+    return {"status": _run_status(ckpt, progress), "chart": loss_figure(progress, title),
+            "samples": samples_file.read_text(encoding="utf-8") if samples_file.is_file() else "",
+            "picker": picker, "download": gr.update(value=run_zip(ckpt.path) if own else None, visible=own),
+            "shown": str(ckpt.path) if own else None}
+
+
+@shows_errors
+def download_run(shown) -> dict:
+    if not shown:
+        raise learner_error("Train a model first (or pick one of your runs): the download holds the run shown above.")
+    return gr.update(value=run_zip(Path(shown)), visible=True)
+
+
+# ---------- the training job ----------
+
+@shows_errors
+def prepare_training(user_id, source, pasted, upload, preset, **hyper) -> dict:
+    """Check every input and create the run folder; refuses with one message naming what to change."""
+    from core.minigpt import data
+
+    settings = Hyper.from_values(**hyper)
+    text = text_input.learner_text(source, pasted, upload)
+    model = settings.model_config(vocab_size=len(set(text)))
+    data.check_corpus(text, model.block_size)
+    recipe, note = settings.recipe(preset, own_text=source != text_input.BUILTIN)
+    if note:
+        gr.Warning(note)
+    run_info = {"preset": preset if settings.is_preset(preset) else None,
+                "corpus": corpus_name(source, upload, text)}
+    run_dir = str(sessions.new_run_dir(user_id, "minigpt"))  # last: a refused start leaves no folder
+    return {"plan": Plan(text, model, recipe, run_info, run_dir), "job": run_dir}
+
+
+def busy() -> dict:
+    return {"train_btn": gr.Button(TRAINING_LABEL, interactive=False), "stop_btn": gr.Button(STOP_LABEL, interactive=True)}
+
+
+def idle() -> dict:
+    """After a run, whatever its end: buttons back, and the plan (up to 2 MB of text) released."""
+    return {"train_btn": gr.Button(TRAIN_LABEL, interactive=True), "stop_btn": gr.Button(STOP_LABEL, interactive=False),
+            "plan": None, "job": None}
+
+
+def request_stop(job) -> dict:
+    """The Stop button: a request the running loop sees after its current step."""
+    if not stop_requests.request_stop(job):
+        return {"stop_btn": gr.Button(STOP_LABEL, interactive=False)}
+    return {"stop_btn": gr.Button(STOPPING_LABEL, interactive=False)}
+
+
+def training_status(progress, label: str | None = None) -> str:
+    """The status line: live while training; at the end what happened and under which name it is saved."""
+    if not progress.done:
+        line = progress.status_line()
+        if progress.step == 0:
+            line += (f" · {progress.num_params:,} parameters · initial loss ≈ ln({progress.vocab_size}) = "
+                     f"{progress.initial_loss:.2f}")
+        return line
+    losses = f"train loss {progress.train_loss:.3f}" + (f", val loss {progress.val_loss:.3f}" if progress.val_loss is not None else "")
+    if progress.stop_reason == "stopped":
+        return (f"**Stopped at step {progress.step} of {progress.total_steps}**, saved as **{label}** · {losses} · "
+                f"elapsed {progress.elapsed:.0f} s")
+    if progress.stop_reason:  # the loss diverged: the folder keeps the last evaluated weights
+        return f"**{progress.stop_reason}.** The run keeps its last good weights as **{label}**."
+    return f"{progress.status_line()} · saved as **{label}** (pick it under Generate)"
+
+
+def _training_view(user_id, progress) -> dict:
+    from core.minigpt import train
+
+    view = {"status": training_status(progress), "chart": loss_figure(progress), "samples": train.samples_text(progress)}
+    if progress.done:
+        run_dir = str(progress.run_dir)
+        ckpt = registry.resolve("minigpt", run_dir, user_id)
+        view.update(status=training_status(progress, ckpt.label), shown=run_dir, saved=run_dir,
+                    picker=checkpoint_dropdown("minigpt", user_id, run_dir),
+                    download=gr.update(value=run_zip(Path(run_dir)), visible=True))
+    return view
+
+
+@shows_errors
+def run_training(user_id, plan: Plan | None):
+    """Generator: trains the checked plan into its run folder, streaming status, chart and samples."""
+    from core.minigpt import train
+
+    if plan is None:
+        raise learner_error("Press Train to start a run.")
+    run_dir = Path(plan.run_dir)
+    if stop_requests.stop_requested(run_dir):  # Stop was pressed while the job waited for a free slot
+        stop_requests.clear(run_dir)
+        run_dir.rmdir()
+        yield {"status": "Stopped before training started: nothing was trained or saved."}
+        return
+    try:
+        for progress in train.train(plan.text, plan.model, plan.recipe, out_dir=run_dir, run_info=plan.run_info,
+                                    should_stop=lambda: stop_requests.stop_requested(run_dir)):
+            yield _training_view(user_id, progress)
+    finally:
+        stop_requests.clear(run_dir)
+
+
+# ---------- generation ----------
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """A checked generation: which checkpoint, the prompt's ids and the sampling settings."""
+
+    path: str
+    ids: list
+    tokens: int
+    settings: dict
+    use_cache: bool = True
+
+
+def refresh_checkpoints(user_id, current=None) -> gr.Dropdown:
     return checkpoint_dropdown("minigpt", user_id, current)
 
 
-def load_checkpoint(path, user_id) -> checkpoint.Loaded:
-    if not path:
-        raise gr.Error("No checkpoint selected: train a model first or pick the shipped default.")
-    try:
-        return checkpoint.load(registry.resolve("minigpt", path, user_id).path)
-    except (ValueError, FileNotFoundError) as err:
-        raise gr.Error(str(err)) from None
 
 
-# ---------- handlers ----------
+def _prompt_ids(loaded, prompt: str) -> list[int]:
+    from core.minigpt import sample
 
-def show_shipped_curve():
-    """On page load: the shipped model's own training curve, so the chart is never empty."""
-    shipped = registry.shipped_checkpoints("minigpt")
-    progress = train.read_run(shipped[0].path) if shipped else None
-    if progress is None:
-        return "Press **Train** to train your own MiniGPT.", loss_figure(None), ""
-    status = (f"This is how the shipped model **{shipped[0].name}** learned ({progress.num_params:,} parameters, "
-              f"{progress.step} steps, final train loss {progress.train_loss:.3f}). Press **Train** to train your own.")
-    samples = (shipped[0].path / train.SAMPLES_TXT).read_text(encoding="utf-8") if (shipped[0].path / train.SAMPLES_TXT).is_file() else ""
-    return status, loss_figure(progress, f"Loss of the shipped model '{shipped[0].name}'"), samples
-
-
-def run_training(user_id, source, pasted, upload, n_layer, n_head, n_embd, block_size, batch_size, learning_rate,
-                 steps, dropout, bf16, optimizer, short_window, preset_name):
-    """Generator: trains into the learner's own run folder, streaming status, chart and samples."""
-    text = corpus_text(source, pasted, upload)
-    config = model_config(n_layer, n_head, n_embd, block_size, dropout, vocab_size=max(2, len(set(text))))
-    try:
-        data.check_corpus(text, config.block_size)
-    except ValueError as err:
-        raise gr.Error(str(err)) from None
-    _, recipe = train.preset(preset_name if preset_name in train.PRESETS else "default")
-    cfg = recipe.with_steps(int(steps))
-    cfg.batch_size, cfg.learning_rate, cfg.bf16 = int(batch_size), float(learning_rate), bool(bf16)
-    cfg.optimizer, cfg.short_window = optimizer, int(short_window or 0)
-    cfg, note = train.fit_short_window(cfg, config.block_size)
-    if note:
-        gr.Warning(note)
-    cfg.log_every = max(1, min(10, cfg.steps // 20))
-    if source != BUILTIN:
-        cfg.sample_prompt = ""  # the first words of the learner's own text
-    try:
-        cfg.validate()
-        run_dir = sessions.new_run_dir(user_id, "minigpt")
-    except ValueError as err:
-        raise gr.Error(str(err)) from None
-
-    samples = ""
-    for progress in train.train(text, config, cfg, out_dir=run_dir):
-        if progress.new_sample:
-            samples = f"— step {progress.step} —\n{progress.new_sample}\n\n" + samples
-        status = progress.status_line()
-        if progress.step == 0:
-            status += f" · {progress.num_params:,} parameters · initial loss ≈ ln({progress.vocab_size}) = {progress.initial_loss:.2f}"
-        dropdown = refresh_checkpoints(user_id, str(run_dir)) if progress.step == 0 or progress.done else gr.update()
-        download = gr.update()
-        if progress.done:
-            status += f" · saved as **{run_dir.name}** (pick it under Generate)"
-            download = gr.update(value=str(train.zip_run(run_dir)), visible=True)
-        yield status, loss_figure(progress), samples, dropdown, str(run_dir), download
-
-
-def after_stop(user_id, run_dir, status_line):
-    """The stopped run keeps its last saved weights: list it and say so (the ETA no longer applies)."""
-    status_line = (status_line or "").split(" · ETA")[0]
-    status_line = f"{status_line} · stopped" if status_line else "Stopped."
-    if run_dir and (Path(run_dir) / checkpoint.CONFIG).is_file():
-        gr.Info(f"Stopped. The run {Path(run_dir).name} keeps its latest saved weights: pick it under Generate.")
-        return refresh_checkpoints(user_id, run_dir), status_line
-    return gr.update(), status_line
-
-
-def download_run(run_dir):
-    if not run_dir:
-        raise gr.Error("Train a model first: the download holds your latest run.")
-    try:
-        return gr.update(value=str(train.zip_run(run_dir)), visible=True)
-    except ValueError as err:
-        raise gr.Error(str(err)) from None
-
-
-def _prompt_ids(loaded, prompt: str):
     if len(prompt or "") > MAX_PROMPT_CHARS:
-        raise gr.Error(f"The prompt has {len(prompt):,} characters; keep it under {MAX_PROMPT_CHARS:,}.")
+        raise ValueError(f"The prompt has {len(prompt):,} characters; keep it under {MAX_PROMPT_CHARS:,}.")
     ids, unknown = sample.prompt_ids(loaded.tokenizer, prompt or "", drop_unknown=True)
     if unknown:
         gr.Warning(f"Dropped {len(unknown)} character(s) this model never saw: {' '.join(map(repr, unknown[:10]))}")
     if not ids:
-        raise gr.Error("The prompt is empty (or only has characters the model never saw): type a few words.")
+        raise ValueError("The prompt is empty (or only has characters the model never saw): type a few words.")
     if len(ids) > loaded.config.block_size:
         gr.Warning(f"The prompt is longer than the model's context ({loaded.config.block_size} characters): it sees only the end.")
     return ids
 
 
-def _settings(temperature, top_k, top_p, seed):
+def _settings(temperature, top_k, top_p, seed) -> dict:
     temperature, top_k, top_p = float(temperature), int(top_k or 0), float(top_p)
     if temperature == 0 and (top_k or top_p < 1):
         gr.Warning("Temperature 0 means greedy decoding: top-k and top-p are ignored.")
+    if seed is not None and seed != "" and not 0 <= int(seed) <= MAX_SEED:
+        raise ValueError(f"The seed must be a whole number from 0 to {MAX_SEED:,} (or empty for a random one).")
     return dict(temperature=temperature, top_k=top_k or None, top_p=top_p,
                 seed=int(seed) if seed is not None and seed != "" else None)
 
 
-def run_generate(user_id, path, prompt, tokens, temperature, top_k, top_p, seed, use_cache):
-    """Generator: streams the continuation, then reports the speed."""
-    loaded = load_checkpoint(path, user_id)
-    ids = _prompt_ids(loaded, prompt)
+@shows_errors
+def prepare_generation(user_id, path, prompt, tokens, temperature, top_k, top_p, seed, use_cache=True) -> GenerateRequest:
+    """Check the checkpoint, prompt and settings (warnings said once, here); the result goes to a gr.State."""
+    from core.minigpt import checkpoint, sample
+
+    if not path:
+        raise ValueError("No checkpoint selected: train a model first or pick the shipped default.")
+    chosen = registry.resolve("minigpt", path, user_id).path
+    loaded = checkpoint.load(chosen)
     settings = _settings(temperature, top_k, top_p, seed)
-    text = loaded.tokenizer.decode(ids)
+    sample.check_settings(int(tokens), settings["temperature"], settings["top_k"], settings["top_p"])
+    return GenerateRequest(path=str(chosen), ids=_prompt_ids(loaded, prompt), tokens=int(tokens),
+                           settings=settings, use_cache=bool(use_cache))
+
+
+def first_generation(user_id, path, **settings) -> GenerateRequest | None:
+    """On page load: the request for a first continuation, or None when there is no checkpoint at all."""
+    return prepare_generation(user_id, path, **settings) if path else None
+
+
+@shows_errors
+def run_generate(request: GenerateRequest | None):
+    """Generator: streams the continuation, then reports the speed."""
+    from core.minigpt import checkpoint, sample
+
+    if request is None:
+        yield {"output": "", "speed": "No checkpoint yet: train one in Lab 1."}
+        return
+    threads.set_torch_threads()  # torch's default (every core) collapses when learners' jobs share the CPU
+    loaded = checkpoint.load(request.path)
+    text = loaded.tokenizer.decode(request.ids)
     start = last_push = time.perf_counter()
     count = 0
-    try:
-        for token in sample.generate_ids(loaded.model, ids, int(tokens), use_cache=bool(use_cache), **settings):
-            text += loaded.tokenizer.decode([token])
-            count += 1
-            if time.perf_counter() - last_push > STREAM_EVERY_S:
-                last_push = time.perf_counter()
-                yield text, f"generating… {count}/{int(tokens)}"
-    except ValueError as err:
-        raise gr.Error(str(err)) from None
+    for token in sample.generate_ids(loaded.model, request.ids, request.tokens, use_cache=request.use_cache,
+                                     **request.settings):
+        text += loaded.tokenizer.decode([token])
+        count += 1
+        if time.perf_counter() - last_push > STREAM_EVERY_S:
+            last_push = time.perf_counter()
+            yield {"output": text, "speed": f"generating… {count}/{request.tokens}"}
     elapsed = time.perf_counter() - start
-    yield text, (f"{count} characters in {elapsed:.2f} s ({count / elapsed:,.0f} characters/s) "
-                 f"{'with' if use_cache else 'without'} the KV cache")
+    yield {"output": text, "speed": (f"{count} characters in {elapsed:.2f} s ({count / elapsed:,.0f} characters/s) "
+                                     f"{'with' if request.use_cache else 'without'} the KV cache")}
 
 
-def first_generation(user_id, path, *args):
-    """On page load: a first continuation from the default checkpoint (nothing if none is shipped)."""
-    if not path:
-        return "", "No checkpoint yet: train one in Lab 1."
-    *_, last = run_generate(user_id, path, *args)
-    return last
-
-
-def compare_cache(user_id, path, prompt, tokens, temperature, top_k, top_p, seed):
+@shows_errors
+def compare_cache(request: GenerateRequest | None) -> str:
     """Time the same generation with and without the KV cache and check the texts are identical."""
-    loaded = load_checkpoint(path, user_id)
-    ids = _prompt_ids(loaded, prompt)
-    settings = _settings(temperature, top_k, top_p, seed)
+    from core.minigpt import checkpoint, sample
+
+    if request is None:
+        return ""
+    threads.set_torch_threads()
+    loaded = checkpoint.load(request.path)
+    settings = dict(request.settings)
     if settings["seed"] is None:
         settings["seed"] = 0  # both runs must draw the same random numbers
-    cached, t_cache = sample.time_generation(loaded.model, ids, int(tokens), True, **settings)
-    plain, t_plain = sample.time_generation(loaded.model, ids, int(tokens), False, **settings)
+    n = request.tokens
+    cached, t_cache = sample.time_generation(loaded.model, request.ids, n, True, **settings)
+    plain, t_plain = sample.time_generation(loaded.model, request.ids, n, False, **settings)
     same = "identical" if cached == plain else "DIFFERENT (a bug: please report it)"
-    n = int(tokens)
+    ratio = t_plain / t_cache
     return (f"| {n} characters | time | characters/s |\n|---|---|---|\n"
-            f"| with KV cache | {t_cache:.2f} s | {n / t_cache:,.0f} |\n"
-            f"| without (full context every step) | {t_plain:.2f} s | {n / t_plain:,.0f} |\n\n"
-            f"**{t_plain / t_cache:.1f}× faster** with the cache; the two texts are {same}.")
+            f"| with KV cache | {t_cache * 1000:,.1f} ms | {n / t_cache:,.0f} |\n"
+            f"| without (full context every step) | {t_plain * 1000:,.1f} ms | {n / t_plain:,.0f} |\n\n"
+            f"**{ratio:.2f}× {'faster' if ratio >= 1 else 'slower'}** with the cache "
+            f"({t_plain * 1000:,.1f} ms / {t_cache * 1000:,.1f} ms); the two texts are {same}.")
 
 
 # ---------- layout ----------
 
-def build(ctx: LessonContext) -> None:
-    lesson_text("part04_minigpt")
+def show_source(source) -> dict:
+    """The paste box or the upload field, for the corpus source chosen."""
+    return {"pasted": gr.update(visible=source == text_input.PASTE), "upload": gr.update(visible=source == text_input.UPLOAD)}
 
-    markdown("### Lab 1 · Train a MiniGPT\nPick a corpus and a model size, press **Train**, and watch the loss fall from "
-             "ln(V) (pure guessing) towards zero while samples turn from noise into words.")
-    defaults = preset_values("default")
+
+def _corpus_widgets() -> dict:
+    source = gr.Radio(CORPUS_CHOICES, value=text_input.BUILTIN, label="Corpus")
+    pasted = gr.Textbox(label="Your text", lines=6, visible=False, max_length=text_input.MAX_CHARS,
+                        placeholder="Paste at least a few thousand characters of plain text…")
+    upload = gr.File(label="UTF-8 .txt file (up to 5 MB)", file_types=[".txt"], type="filepath", visible=False)
+    widgets = {"pasted": pasted, "upload": upload}
+    source.change(**named_event(show_source, {"source": source}, widgets), api_name=False, show_progress="hidden")
+    return {"source": source, "pasted": pasted, "upload": upload}
+
+
+def _hyper_widgets() -> dict:
+    """One widget per Hyper field. Their values come from the preset on page load (preset_values): the
+    presets live next to the training loop, which imports torch, and the app must start without it."""
+    shape = GPTConfig()  # placeholders for the moment before the page's load event fills the preset in
+    with gr.Accordion("Hyperparameters", open=True):
+        widgets = {
+            "n_layer": gr.Slider(*LIMITS["n_layer"], value=shape.n_layer, step=1, label="Layers (blocks)"),
+            "n_head": gr.Slider(*LIMITS["n_head"], value=shape.n_head, step=1, label="Attention heads"),
+            "n_embd": gr.Slider(*LIMITS["n_embd"], value=shape.n_embd, step=16, label="Embedding size"),
+            "block_size": gr.Slider(*LIMITS["block_size"], value=shape.block_size, step=8, label="Context (characters)"),
+            "batch_size": gr.Slider(1, 128, value=16, step=1, label="Batch size"),
+            "learning_rate": gr.Slider(1e-4, 2e-2, value=5e-3, step=1e-4, label="Learning rate",
+                                       info="AdamW's rate; with Muon, the blocks' matrices use Muon's own "
+                                            "(see the lesson)"),
+            "steps": gr.Slider(10, 5000, value=480, step=10, label="Training steps"),
+            "dropout": gr.Slider(*LIMITS["dropout"], value=shape.dropout, step=0.05, label="Dropout"),
+            "bf16": gr.Checkbox(value=False, label="bfloat16 autocast (faster on CPUs with AVX-512 BF16)"),
+            "optimizer": gr.Radio(OPTIMIZER_LABELS, value="muon", label="Optimizer",
+                                  info="Muon orthogonalises each weight matrix's update (see the lesson)"),
+            "short_window": gr.Slider(0, 128, value=0, step=8, label="Short windows every other step (0 = off)",
+                                      info="more practice at the first characters of a window, where context is short"),
+        }
+    return widgets
+
+
+def _run_view() -> dict:
+    """Lab 1's results column: status, chart and samples together, then the run picker and its download."""
+    status = markdown("", elem_id="minigpt-status")
+    with gr.Row(equal_height=False):
+        chart = gr.Plot(label="Loss", scale=3, min_width=320, elem_id="minigpt-chart")
+        samples = gr.Textbox(label="Samples (newest last)", lines=14, max_lines=14, scale=2, min_width=260,
+                             interactive=False, autoscroll=True, elem_id="minigpt-samples")
+    with gr.Row(equal_height=False):
+        picker = gr.Dropdown(label="Run shown", choices=checkpoint_choices("minigpt", None), scale=3,
+                             interactive=True, elem_id="minigpt-run-picker")
+        with gr.Column(scale=2, min_width=200):
+            download_btn = gr.Button("Download the run (.zip)", size="sm")
+            download = gr.File(label="Run: weights, config, loss history, samples", visible=False,
+                               interactive=False, elem_id="minigpt-download")
+    return {"status": status, "chart": chart, "samples": samples, "picker": picker, "download": download,
+            "download_btn": download_btn, "shown": gr.State(None), "saved": gr.State(None)}
+
+
+def _train_lab(ctx: LessonContext) -> gr.State:
+    """Lab 1. Returns the state that names each newly saved run, which Lab 2's checkpoint list follows."""
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
-            source = gr.Radio([BUILTIN, PASTE, UPLOAD], value=BUILTIN, label="Corpus")
-            pasted = gr.Textbox(label="Your text", lines=6, visible=False, max_length=MAX_PASTE_CHARS,
-                                placeholder="Paste at least a few thousand characters of plain text…")
-            upload = gr.File(label="UTF-8 .txt file (up to 5 MB)", file_types=[".txt"], type="filepath", visible=False)
-            preset_name = gr.Radio([(label, name) for name, label in PRESET_LABELS.items()], value="default", label="Preset")
-            with gr.Accordion("Hyperparameters", open=True):
-                n_layer = gr.Slider(*LIMITS["n_layer"], value=defaults[0], step=1, label="Layers (blocks)")
-                n_head = gr.Slider(*LIMITS["n_head"], value=defaults[1], step=1, label="Attention heads")
-                n_embd = gr.Slider(*LIMITS["n_embd"], value=defaults[2], step=16, label="Embedding size")
-                block_size = gr.Slider(*LIMITS["block_size"], value=defaults[3], step=8, label="Context (characters)")
-                batch_size = gr.Slider(1, 128, value=defaults[4], step=1, label="Batch size")
-                learning_rate = gr.Slider(1e-4, 2e-2, value=defaults[5], step=1e-4, label="Learning rate",
-                                          info=f"AdamW's rate; with Muon, the blocks' matrices use Muon's own "
-                                               f"({train.preset('default')[1].muon_lr} in the default preset)")
-                steps = gr.Slider(10, 5000, value=defaults[6], step=10, label="Training steps")
-                dropout = gr.Slider(*LIMITS["dropout"], value=defaults[7], step=0.05, label="Dropout")
-                bf16 = gr.Checkbox(value=defaults[8], label="bfloat16 autocast (faster on CPUs with AVX-512 BF16)")
-                optimizer = gr.Radio(OPTIMIZER_LABELS, value=defaults[9], label="Optimizer",
-                                     info="Muon orthogonalises each weight matrix's update (see the lesson)")
-                short_window = gr.Slider(0, 128, value=defaults[10], step=8, label="Short windows every other step (0 = off)",
-                                         info="more practice at the first characters of a window, where context is short")
+            corpus = _corpus_widgets()
+            preset = gr.Radio([(label, name) for name, label in PRESET_LABELS.items()], value="default", label="Preset")
+            with gr.Row():
+                train_btn = gr.Button(TRAIN_LABEL, variant="primary", elem_id="minigpt-train")
+                stop_btn = gr.Button(STOP_LABEL, variant="stop", interactive=False, elem_id="minigpt-stop")
             size = markdown("", elem_id="minigpt-size")
-            with gr.Row():
-                train_btn = gr.Button("Train", variant="primary")
-                stop_btn = gr.Button("Stop", variant="stop")
+            hyper = _hyper_widgets()
         with gr.Column(scale=3):
-            status = markdown("", elem_id="minigpt-status")
-            with gr.Row(equal_height=False):
-                chart = gr.Plot(label="Loss", scale=3, min_width=320)
-                samples = gr.Textbox(label="Samples (newest first)", lines=14, max_lines=14, scale=2, min_width=260,
-                                     interactive=False, elem_id="minigpt-samples")
+            view = _run_view()
+    _wire_settings(ctx, corpus, preset, hyper, size)
+    _wire_training(ctx, {**corpus, **hyper, "preset": preset, "user_id": ctx.user_id}, view,
+                   {"train_btn": train_btn, "stop_btn": stop_btn})
+    return view["saved"]
+
+
+def _wire_settings(ctx: LessonContext, corpus: dict, preset, hyper: dict, size) -> None:
+    """The preset fills the hyperparameters (and does so on load); every setting updates the size line."""
+    ctx.demo.load(**named_event(preset_values, {"preset": preset}, hyper), api_name=False)
+    preset.input(**named_event(preset_values, {"preset": preset}, hyper), api_name=False)
+    size_inputs = {**corpus, **{k: hyper[k] for k in ("n_layer", "n_head", "n_embd", "block_size", "dropout",
+                                                      "batch_size", "optimizer")}}
+    # .change fires for typed and dragged values alike; the paste box uses .input (its .change would also
+    # fire for every programmatic update) and only the latest value is computed when events pile up
+    triggers = [c.change for c in size_inputs.values() if c is not corpus["pasted"]]
+    gr.on([*triggers, corpus["pasted"].input, ctx.demo.load], size_summary, inputs_kwargs=size_inputs, outputs=size,
+          trigger_mode="always_last", show_progress="hidden", api_name=False)
+
+
+def _wire_training(ctx: LessonContext, form: dict, view: dict, buttons: dict) -> None:
+    plan, job = gr.State(None), gr.State(None)
+    states = {"plan": plan, "job": job}
+    outputs = {k: view[k] for k in ("status", "chart", "samples", "picker", "download", "shown", "saved")}
+    # 1. check (outputs: two states only, so a refused start badges nothing); 2. busy buttons; 3. train; 4. idle
+    start = buttons["train_btn"].click(**named_event(prepare_training, form, states), api_name=False)
+    start.success(**named_event(busy, outputs=buttons), api_name=False, show_progress="hidden").success(
+        **named_event(run_training, {"user_id": ctx.user_id, "plan": plan}, outputs), api_name=False,
+        show_progress="minimal", concurrency_limit=threads.training_slots(),
+        concurrency_id=threads.TRAINING_CONCURRENCY_ID,
+    ).then(**named_event(idle, outputs={**buttons, **states}), api_name=False, show_progress="hidden")
+    # no cancels=: the loop sees the request after its step and ends with a normal report (closing the tab
+    # still closes the generator, and core.minigpt.train saves what was learned)
+    buttons["stop_btn"].click(**named_event(request_stop, {"job": job}, {"stop_btn": buttons["stop_btn"]}),
+                              api_name=False, show_progress="hidden", queue=False)
+    shown_outputs = {k: v for k, v in outputs.items() if k != "saved"}
+    ctx.demo.load(**named_event(show_run, {"user_id": ctx.user_id}, shown_outputs), api_name=False)
+    view["picker"].input(**named_event(show_run, {"user_id": ctx.user_id, "path": view["picker"]}, shown_outputs),
+                         api_name=False)
+    view["download_btn"].click(download_run, inputs_kwargs={"shown": view["shown"]}, outputs=view["download"],
+                               api_name=False)
+
+
+def _generate_lab(ctx: LessonContext, saved_run: gr.State) -> None:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=260):
+            ckpt = gr.Dropdown(label="Checkpoint", choices=checkpoint_choices("minigpt", None), interactive=True)
+            form = {
+                "user_id": ctx.user_id, "path": ckpt,
+                "prompt": gr.Textbox(label="Prompt", value="Python is", max_length=MAX_PROMPT_CHARS),
+                "tokens": gr.Slider(1, 1000, value=300, step=1, label="Characters to generate"),
+                "temperature": gr.Slider(0, 2, value=0.8, step=0.05, label="Temperature (0 = greedy)"),
+                "top_k": gr.Slider(0, 100, value=0, step=1, label="Top-k (0 = off)"),
+                "top_p": gr.Slider(0.05, 1, value=1.0, step=0.05, label="Top-p (1 = off)"),
+                "seed": gr.Number(value=42, precision=0, label="Seed (empty = random)"),
+                "use_cache": gr.Checkbox(value=True, label="Use the KV cache"),
+            }
             with gr.Row():
-                download_btn = gr.Button("Download the run (.zip)", size="sm")
-                download = gr.File(label="Run: weights, config, loss history, samples", visible=False, interactive=False)
+                gen_btn = gr.Button("Generate", variant="primary")
+                compare_btn = gr.Button("KV cache vs no cache")
+        with gr.Column(scale=3):
+            output = gr.Textbox(label="Prompt + continuation", lines=12, interactive=False, elem_id="minigpt-output")
+            speed = markdown("", elem_id="minigpt-speed")
+            comparison = markdown("", elem_id="minigpt-compare")
+    request, compare_request = gr.State(None), gr.State(None)
+    gen_outputs = {"output": output, "speed": speed}
+    # check first (the output is a state), then stream: a refused prompt leaves the last text unbadged
+    gen_btn.click(prepare_generation, inputs_kwargs=form, outputs=request, api_name=False).success(
+        **named_event(run_generate, {"request": request}, gen_outputs), api_name=False, show_progress="minimal")
+    compare_btn.click(prepare_generation, inputs_kwargs=form, outputs=compare_request, api_name=False).success(
+        compare_cache, inputs_kwargs={"request": compare_request}, outputs=comparison, api_name=False,
+        show_progress="minimal")
+    lists = {"user_id": ctx.user_id, "current": ckpt}
+    ctx.tab.select(refresh_checkpoints, inputs_kwargs=lists, outputs=ckpt, api_name=False, show_progress="hidden")
+    saved_run.change(refresh_checkpoints, inputs_kwargs={"user_id": ctx.user_id, "current": saved_run}, outputs=ckpt,
+                     api_name=False, show_progress="hidden")
+    # on load: the learner's best finished run (or the shipped model) writes a first continuation
+    ctx.demo.load(refresh_checkpoints, inputs_kwargs=lists, outputs=ckpt, api_name=False).then(
+        first_generation, inputs_kwargs=form, outputs=request, api_name=False).success(
+        **named_event(run_generate, {"request": request}, gen_outputs), api_name=False)
+
+
+def build(ctx: LessonContext) -> None:
+    lesson_text("part04_minigpt")
+    markdown("### Lab 1 · Train a MiniGPT\nPick a corpus and a model size, press **Train**, and watch the loss fall from "
+             "ln(V) (pure guessing) towards zero while samples turn from noise into words.")
+    saved_run = _train_lab(ctx)
     try_this(
         "Train the default preset on the built-in corpus (about a minute with 2 cores to itself; "
         "a server that shares its cores between learners takes longer): the train loss falls below 0.1 "
@@ -311,60 +594,11 @@ def build(ctx: LessonContext) -> None:
         "Set the layers to 1 and the embedding size to 32 (~17k parameters): the loss stalls much higher. Capacity matters.",
         "Set the learning rate to 0.02 with batch size 4: the curve becomes jagged. Then try 0.0005: it learns, slowly.",
     )
-
     markdown("### Lab 2 · Generate text\nContinue a prompt with the shipped model or one you trained. "
              "Each character is drawn from the model's prediction, shaped by temperature, top-k and top-p.")
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=1, min_width=260):
-            ckpt = gr.Dropdown(label="Checkpoint", choices=checkpoint_choices("minigpt", None), interactive=True)
-            prompt = gr.Textbox(label="Prompt", value="Python is", max_length=MAX_PROMPT_CHARS)
-            n_tokens = gr.Slider(1, 1000, value=300, step=1, label="Characters to generate")
-            temperature = gr.Slider(0, 2, value=0.8, step=0.05, label="Temperature (0 = greedy)")
-            top_k = gr.Slider(0, 100, value=0, step=1, label="Top-k (0 = off)")
-            top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="Top-p (1 = off)")
-            seed = gr.Number(value=42, precision=0, label="Seed (empty = random)")
-            use_cache = gr.Checkbox(value=True, label="Use the KV cache")
-            with gr.Row():
-                gen_btn = gr.Button("Generate", variant="primary")
-                compare_btn = gr.Button("KV cache vs no cache")
-        with gr.Column(scale=3):
-            output = gr.Textbox(label="Prompt + continuation", lines=12, interactive=False, elem_id="minigpt-output")
-            speed = markdown("", elem_id="minigpt-speed")
-            comparison = markdown("", elem_id="minigpt-compare")
+    _generate_lab(ctx, saved_run)
     try_this(
         "Generate with temperature 0 (greedy), then 1.5: safe repetition versus adventurous misspellings.",
         "Set top-p to 0.5 at temperature 1.2: the nucleus cuts off the unlikely tail and the text is clean again.",
         "Press **KV cache vs no cache** with 500 characters: the same text, several times faster with the cache.",
     )
-
-    # ---- wiring ----
-    def show_source(choice):
-        return gr.update(visible=choice == PASTE), gr.update(visible=choice == UPLOAD)
-
-    source.change(show_source, source, [pasted, upload], api_name=False)
-    size_inputs = [source, pasted, upload, n_layer, n_head, n_embd, block_size, dropout, batch_size, optimizer]
-    for component in [source, upload, n_layer, n_head, n_embd, block_size, dropout, batch_size, optimizer]:
-        component.change(size_summary, size_inputs, size, api_name=False, show_progress="hidden")
-    pasted.blur(size_summary, size_inputs, size, api_name=False, show_progress="hidden")
-    hyper = [n_layer, n_head, n_embd, block_size, batch_size, learning_rate, steps, dropout, bf16, optimizer, short_window]
-    preset_name.input(preset_values, preset_name, hyper, api_name=False)
-
-    run_dir = gr.State(None)
-    train_event = train_btn.click(
-        run_training, [ctx.user_id, source, pasted, upload, *hyper, preset_name],
-        [status, chart, samples, ckpt, run_dir, download], api_name=False, show_progress="minimal",
-        concurrency_limit=threads.training_slots(), concurrency_id=threads.TRAINING_CONCURRENCY_ID,
-    )
-    stop_btn.click(None, cancels=[train_event], api_name=False).then(
-        after_stop, [ctx.user_id, run_dir, status], [ckpt, status], api_name=False)
-    download_btn.click(download_run, run_dir, download, api_name=False)
-
-    gen_inputs = [ctx.user_id, ckpt, prompt, n_tokens, temperature, top_k, top_p, seed]
-    gen_btn.click(run_generate, gen_inputs + [use_cache], [output, speed], api_name=False, show_progress="minimal")
-    compare_btn.click(compare_cache, gen_inputs, comparison, api_name=False, show_progress="minimal")
-    ctx.tab.select(refresh_checkpoints, [ctx.user_id, ckpt], ckpt, api_name=False)
-
-    ctx.demo.load(show_shipped_curve, outputs=[status, chart, samples], api_name=False)
-    ctx.demo.load(size_summary, size_inputs, size, api_name=False)
-    ctx.demo.load(refresh_checkpoints, [ctx.user_id, ckpt], ckpt, api_name=False).then(
-        first_generation, gen_inputs + [use_cache], [output, speed], api_name=False)

@@ -1,29 +1,47 @@
-"""The MiniGPT tab: handlers called directly (numbers checked independently) and one real browser run."""
+"""The MiniGPT tab: handlers called directly (numbers checked independently) and real browser runs."""
+import ast
+import inspect
 import math
+import os
 import re
+import subprocess
+import sys
+import time
 import zipfile
+from dataclasses import asdict, fields, replace
+from pathlib import Path
 
 import gradio as gr
 import pytest
 import torch
 import torch.nn.functional as F
 
-from core import registry, sessions
-from core.minigpt import checkpoint, data
+from core import registry, sessions, stop_requests, text_input
+from core.minigpt import checkpoint, data, train
 from core.minigpt.config import GPTConfig
 from core.minigpt.model import MiniGPT
 from lessons import part04_minigpt as tab
 from lessons.common import checkpoint_choices
 
-SMALL = dict(n_layer=1, n_head=2, n_embd=32, block_size=16, batch_size=4, learning_rate=5e-3, steps=20, dropout=0.0, bf16=False,
-             optimizer="adamw", short_window=0)
+BUILTIN, PASTE, UPLOAD = text_input.BUILTIN, text_input.PASTE, text_input.UPLOAD
+SMALL = dict(n_layer=1, n_head=2, n_embd=32, block_size=16, batch_size=4, learning_rate=5e-3, steps=20, dropout=0.0,
+             bf16=False, optimizer="adamw", short_window=0)
 
 
-def train_small(user_id, source=tab.BUILTIN, pasted=None, upload=None, **overrides):
-    s = {**SMALL, **overrides}
-    return list(tab.run_training(user_id, source, pasted, upload, s["n_layer"], s["n_head"], s["n_embd"], s["block_size"],
-                                 s["batch_size"], s["learning_rate"], s["steps"], s["dropout"], s["bf16"],
-                                 s["optimizer"], s["short_window"], "default"))
+def prepare(user_id, source=BUILTIN, pasted=None, upload=None, preset="default", **overrides):
+    return tab.prepare_training(user_id=user_id, source=source, pasted=pasted, upload=upload, preset=preset,
+                                **{**SMALL, **overrides})
+
+
+def train_small(user_id, source=BUILTIN, pasted=None, upload=None, **overrides):
+    plan = prepare(user_id, source, pasted, upload, **overrides)["plan"]
+    return list(tab.run_training(user_id=user_id, plan=plan))
+
+
+def generate(user_id, path, prompt, tokens, temperature, top_k, top_p, seed, use_cache=True):
+    request = tab.prepare_generation(user_id=user_id, path=path, prompt=prompt, tokens=tokens, temperature=temperature,
+                                     top_k=top_k, top_p=top_p, seed=seed, use_cache=use_cache)
+    return list(tab.run_generate(request=request))
 
 
 @pytest.fixture(scope="module")
@@ -34,48 +52,93 @@ def trained():
     return user, outputs
 
 
+def test_importing_the_tab_does_not_import_torch():
+    code = "import sys; import lessons.part04_minigpt; print(sorted({'torch', 'transformers', 'peft', 'trl'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2])
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_function_in_the_tab_is_short():
+    tree = ast.parse(inspect.getsource(tab))
+    lengths = {n.name: n.end_lineno - n.lineno + 1 for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    assert max(lengths.values()) <= 60, sorted(lengths.items(), key=lambda kv: -kv[1])[:3]
+
+
 def test_live_parameter_count_equals_the_models():
     text = data.builtin_corpus()
     for shape in [(4, 4, 128, 64), (2, 2, 64, 32), (1, 1, 16, 8)]:
-        line = tab.size_summary(tab.BUILTIN, None, None, *shape, 0.0, 12)
+        line = tab.size_summary(BUILTIN, None, None, *shape, 0.0, 12)
         shown = int(re.search(r"\*\*([\d,]+) parameters\*\*", line).group(1).replace(",", ""))
         n_layer, n_head, n_embd, block = shape
         model = MiniGPT(GPTConfig(vocab_size=len(set(text)), block_size=block, n_layer=n_layer, n_head=n_head, n_embd=n_embd))
         assert shown == sum(p.numel() for p in model.parameters())
     # weights + gradients + AdamW moments = 16 bytes per parameter
-    line = tab.size_summary(tab.BUILTIN, None, None, 4, 4, 128, 64, 0.0, 12)
+    line = tab.size_summary(BUILTIN, None, None, 4, 4, 128, 64, 0.0, 12)
     params = GPTConfig(vocab_size=len(set(text))).num_params()
     assert f"weights {params * 4 / 2**20:.1f} MB" in line and f"AdamW moments {params * 8 / 2**20:.1f} MB" in line
-    assert "divisible" in tab.size_summary(tab.BUILTIN, None, None, 2, 3, 64, 32, 0.0, 12)
+    assert "divisible" in tab.size_summary(BUILTIN, None, None, 2, 3, 64, 32, 0.0, 12)
+    assert tab.size_summary(BUILTIN, None, None, None, 3, 64, 32, 0.0, 12) == "⚠️ Give every size a value."
     muon = GPTConfig(vocab_size=len(set(text))).memory_estimate(12, "muon")["optimizer"]
     assert f"Muon momentum + AdamW moments {muon / 2**20:.1f} MB" in tab.size_summary(
-        tab.BUILTIN, None, None, 4, 4, 128, 64, 0.0, 12, "muon")
+        BUILTIN, None, None, 4, 4, 128, 64, 0.0, 12, "muon")
+    # a paste counts its own characters
+    assert "vocabulary of 3 characters" in tab.size_summary(PASTE, "abcabc", None, 1, 1, 16, 8, 0.0, 4)
 
 
-def test_bad_corpora_give_clear_errors(tmp_path):
+def test_bad_corpora_give_clear_errors_and_leave_no_folder(tmp_path):
     user = sessions.new_user_id()
     with pytest.raises(gr.Error, match="paste box is empty"):
-        train_small(user, tab.PASTE, "   ")
+        prepare(user, PASTE, "   ")
     with pytest.raises(gr.Error, match="has 20 characters; it needs at least 34 for a context of 16"):
-        train_small(user, tab.PASTE, "abcdefghij" * 2)
+        prepare(user, PASTE, "abcdefghij" * 2)
     with pytest.raises(gr.Error, match="one distinct character"):
-        train_small(user, tab.PASTE, "a" * 100)
+        prepare(user, PASTE, "a" * 100)
     with pytest.raises(gr.Error, match="No file uploaded"):
-        train_small(user, tab.UPLOAD, None, None)
+        prepare(user, UPLOAD, None, None)
     bad = tmp_path / "latin1.txt"
     bad.write_bytes("d\u00e9j\u00e0 vu ".encode("latin-1") * 50)
     with pytest.raises(gr.Error, match="not UTF-8"):
-        train_small(user, tab.UPLOAD, None, str(bad))
+        prepare(user, UPLOAD, None, str(bad))
     with pytest.raises(gr.Error, match="divisible"):
-        train_small(user, n_head=3)
+        prepare(user, n_head=3)
+    with pytest.raises(gr.Error, match="Give n layer a value"):
+        prepare(user, n_layer=None)
+    with pytest.raises(gr.Error, match="Unknown session"):
+        prepare(None)
     assert not (sessions.runs_root() / user).exists() or not any((sessions.runs_root() / user / "minigpt").iterdir())
+
+
+def test_an_upload_is_read_like_everywhere_else(tmp_path):
+    """Through core.text_input: a BOM and Windows line ends are not content, and the run is named after the file."""
+    user = sessions.new_user_id()
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"\xef\xbb\xbf" + b"the cat sat on the mat.\r\n" * 20)
+    plan = prepare(user, UPLOAD, None, str(notes))["plan"]
+    assert plan.text == "the cat sat on the mat.\n" * 20
+    assert plan.run_info == {"preset": None, "corpus": "notes.txt"} and plan.recipe.sample_prompt == ""
+    Path(plan.run_dir).rmdir()
+
+
+def test_a_preset_run_is_named_by_its_preset():
+    user = sessions.new_user_id()
+    settings = {**asdict(tab.Hyper.of_preset("default")), "steps": 30}  # a shorter run of the same recipe
+    result = tab.prepare_training(user_id=user, source=BUILTIN, pasted=None, upload=None, preset="default", **settings)
+    assert result["plan"].run_info == {"preset": "default", "corpus": "built-in corpus"}
+    assert result["job"] == result["plan"].run_dir and Path(result["job"]).is_dir()
+    settings["n_layer"] = 2  # a changed shape is no longer the preset: the label shows the shape instead
+    other = tab.prepare_training(user_id=user, source=BUILTIN, pasted=None, upload=None, preset="default", **settings)
+    assert other["plan"].run_info["preset"] is None
+    for r in (result, other):
+        Path(r["job"]).rmdir()
 
 
 def test_training_streams_and_the_chart_shows_the_real_losses(trained):
     user, outputs = trained
-    status, fig, samples, dropdown, run_dir, download = outputs[-1]
-    assert "step 20/20" in status and "done" in status
-    assert len(outputs) >= 3  # the step-0 report, intermediate reports, the final one
+    final = outputs[-1]
+    assert "step 20/20" in final["status"] and "done" in final["status"]
+    assert len(outputs) >= 3 and all("ETA" in o["status"] for o in outputs[:-1])  # live, then a final report
+    assert "ETA" not in final["status"]
+    fig, run_dir = final["chart"], final["shown"]
     traces = {t.name: t for t in fig.data}
     assert set(traces) == {"train", "validation"}
     vocab = len(set(data.builtin_corpus()))
@@ -91,106 +154,160 @@ def test_training_streams_and_the_chart_shows_the_real_losses(trained):
         losses.append(F.cross_entropy(model(x)[0].reshape(-1, vocab), y.reshape(-1)).item())
     assert traces["validation"].y[-1] == pytest.approx(sum(losses) / len(losses), rel=1e-4)
     assert traces["validation"].y[0] == pytest.approx(math.log(vocab), abs=0.2)
-    assert "— step 20 —\nPython is" in samples
-    assert dropdown.value == run_dir and run_dir in [p for _, p in dropdown.choices]
-    assert download["value"].endswith(".zip")
+    assert "=== step 20 ===\nPython is" in final["samples"]
+    assert final["samples"] == (Path(run_dir) / train.SAMPLES_TXT).read_text()  # the live view is the saved file
+    assert final["picker"].value == run_dir and final["saved"] == run_dir
+    assert final["download"]["value"].endswith(".zip")
+
+
+def test_the_run_is_named_by_what_it_is(trained):
+    user, outputs = trained
+    final, meta = outputs[-1], checkpoint.load(outputs[-1]["shown"]).meta
+    label = registry.resolve("minigpt", final["shown"], user).label
+    assert label.startswith(f"1×2×32, ctx 16 · built-in corpus · 20/20 steps · loss {meta['train_loss']:.3f} · finished")
+    assert f"saved as **{label}**" in final["status"]
+    assert (label, final["shown"]) in final["picker"].choices
 
 
 def test_runs_are_private_to_their_session(trained):
     user, outputs = trained
-    run_dir = outputs[-1][4]
+    run_dir = outputs[-1]["shown"]
     assert run_dir in [p for _, p in checkpoint_choices("minigpt", user)]
     other = sessions.new_user_id()
     assert run_dir not in [p for _, p in checkpoint_choices("minigpt", other)]
     with pytest.raises(gr.Error, match="not available in this session"):
-        list(tab.run_generate(other, run_dir, "Python", 5, 0, 0, 1, 1, True))
+        generate(other, run_dir, "Python", 5, 0, 0, 1, 1)
+    with pytest.raises(gr.Error, match="not available in this session"):
+        tab.show_run(user_id=other, path=run_dir)
 
 
 def test_download_zip_has_weights_config_losses_and_samples(trained):
     user, outputs = trained
-    path = tab.download_run(outputs[-1][4])["value"]
+    path = tab.download_run(shown=outputs[-1]["shown"])["value"]
     names = {n.split("/")[-1] for n in zipfile.ZipFile(path).namelist()}
     assert names == {"model.safetensors", "config.json", "loss_history.csv", "samples.txt"}
     with pytest.raises(gr.Error, match="Train a model first"):
-        tab.download_run(None)
+        tab.download_run(shown=None)
+
+
+def test_a_reload_brings_the_run_back_whole(trained):
+    user, outputs = trained
+    final = outputs[-1]
+    back = tab.show_run(user_id=user)  # page load: the learner's newest run
+    assert back["shown"] == final["shown"] and back["picker"].value == final["shown"]
+    assert [t.name for t in back["chart"].data] == [t.name for t in final["chart"].data] == ["train", "validation"]
+    for saved, live in zip(back["chart"].data, final["chart"].data):  # the saved csv holds 6 decimals
+        assert list(saved.x) == list(live.x) and list(saved.y) == pytest.approx(list(live.y), abs=1e-6)
+    assert back["samples"] == final["samples"]
+    assert zipfile.ZipFile(back["download"]["value"]).testzip() is None and back["download"]["visible"]
+    assert registry.resolve("minigpt", final["shown"], user).label in back["status"]
+
+
+def test_page_load_without_runs_shows_the_shipped_curve():
+    shipped = registry.shipped_checkpoints("minigpt")
+    view = tab.show_run(user_id=sessions.new_user_id())
+    if not shipped:
+        assert view["shown"] is None and "Press **Train**" in view["status"]
+        return
+    loaded = checkpoint.load(shipped[0].path)
+    assert f"{loaded.model.num_params():,} parameters" in view["status"] and shipped[0].name in view["status"]
+    assert {t.name for t in view["chart"].data} == {"train", "validation"}
+    assert view["chart"].data[0].y[-1] == pytest.approx(loaded.meta["train_loss"], rel=1e-5)
+    assert view["picker"].value == str(shipped[0].path)
+    assert view["shown"] is None and not view["download"]["visible"]  # nothing is written beside a shipped model
+
+
+def test_stop_ends_the_run_as_a_result():
+    """The Stop request is seen after the current step: a normal last report, the run saved and listed."""
+    user = sessions.new_user_id()
+    result = prepare(user, steps=2000)
+    outputs = []
+    for view in tab.run_training(user_id=user, plan=result["plan"]):
+        outputs.append(view)
+        if len(outputs) == 2:  # a few steps in
+            assert tab.request_stop(job=result["job"])["stop_btn"].value == tab.STOPPING_LABEL
+    final = outputs[-1]
+    meta = checkpoint.load(result["job"]).meta
+    step = meta["steps_done"]
+    assert 0 < step < 2000 and meta["stop_reason"] == "stopped"
+    label = registry.resolve("minigpt", result["job"], user).label
+    assert "stopped" in label and f"{step}/2000 steps" in label
+    assert final["status"].startswith(f"**Stopped at step {step} of 2000**, saved as **{label}**")
+    assert "ETA" not in final["status"]
+    assert final["chart"].data[0].x[-1] == step and f"=== step {step} ===" in final["samples"]
+    assert final["picker"].value == result["job"] and final["download"]["value"].endswith(".zip")
+    assert not stop_requests.stop_requested(result["job"])  # the request is gone with the run
+
+
+def test_stop_while_waiting_for_a_slot_trains_nothing():
+    user = sessions.new_user_id()
+    result = prepare(user)
+    stop_requests.request_stop(result["job"])
+    [view] = list(tab.run_training(user_id=user, plan=result["plan"]))
+    assert view == {"status": "Stopped before training started: nothing was trained or saved."}
+    assert not Path(result["job"]).exists()
+
+
+def test_buttons_say_what_is_happening():
+    busy, idle = tab.busy(), tab.idle()
+    assert busy["train_btn"].value == "Training…" and not busy["train_btn"].interactive and busy["stop_btn"].interactive
+    assert idle["train_btn"].value == "Train" and idle["train_btn"].interactive and not idle["stop_btn"].interactive
+    assert idle["plan"] is None and idle["job"] is None  # the plan's text is not kept after the run
+    assert tab.request_stop(job=None)["stop_btn"].value == "Stop"  # nothing running: nothing to stop
 
 
 def test_greedy_generation_matches_an_argmax_loop(trained):
     user, outputs = trained
-    run_dir = outputs[-1][4]
-    *_, (text, speed) = tab.run_generate(user, run_dir, "Python is", 6, 0, 0, 1.0, 0, True)
-    assert "characters/s" in speed and "with the KV cache" in speed
+    run_dir = outputs[-1]["shown"]
+    final = generate(user, run_dir, "Python is", 6, 0, 0, 1.0, 0)[-1]
+    assert "characters/s" in final["speed"] and "with the KV cache" in final["speed"]
     loaded = checkpoint.load(run_dir)
     ids = loaded.tokenizer.encode("Python is")
     for _ in range(6):  # 9 + 6 <= context 16: no cropping involved
         logits = loaded.model(torch.tensor([ids]))[0][0, -1]
         ids.append(int(logits.argmax()))
-    assert text == loaded.tokenizer.decode(ids)
+    assert final["output"] == loaded.tokenizer.decode(ids)
 
 
 def test_generation_is_seeded_and_reports_unknown_characters(trained, monkeypatch):
     user, outputs = trained
-    run_dir = outputs[-1][4]
+    run_dir = outputs[-1]["shown"]
     warnings = []
     monkeypatch.setattr(gr, "Warning", warnings.append)
-    a = list(tab.run_generate(user, run_dir, "Python is \u00e9", 40, 1.0, 0, 1.0, 5, True))[-1][0]
-    b = list(tab.run_generate(user, run_dir, "Python is ", 40, 1.0, 0, 1.0, 5, False))[-1][0]
+    a = generate(user, run_dir, "Python is \u00e9", 40, 1.0, 0, 1.0, 5, True)[-1]["output"]
+    b = generate(user, run_dir, "Python is ", 40, 1.0, 0, 1.0, 5, False)[-1]["output"]
     assert a == b and a.startswith("Python is ") and len(a) == 50
-    assert any("'\u00e9'" in w for w in warnings)
+    assert len(warnings) == 1 and "'\u00e9'" in warnings[0]  # said once, when the prompt is checked
     with pytest.raises(gr.Error, match="prompt is empty"):
-        list(tab.run_generate(user, run_dir, "\u00e9\u00e9", 5, 1.0, 0, 1.0, 5, True))
+        generate(user, run_dir, "\u00e9\u00e9", 5, 1.0, 0, 1.0, 5)
     with pytest.raises(gr.Error, match="keep it under"):
-        list(tab.run_generate(user, run_dir, "a" * 3000, 5, 1.0, 0, 1.0, 5, True))
+        generate(user, run_dir, "a" * 3000, 5, 1.0, 0, 1.0, 5)
     with pytest.raises(gr.Error, match="No checkpoint selected"):
-        list(tab.run_generate(user, None, "Python", 5, 1.0, 0, 1.0, 5, True))
+        generate(user, None, "Python", 5, 1.0, 0, 1.0, 5)
+    with pytest.raises(gr.Error, match="seed must be a whole number"):
+        generate(user, run_dir, "Python", 5, 1.0, 0, 1.0, 2**70)
+    with pytest.raises(gr.Error, match="Temperature must be between"):
+        generate(user, run_dir, "Python", 5, 9.0, 0, 1.0, 1)
+    assert list(tab.run_generate(request=None))[-1]["speed"].startswith("No checkpoint yet")
 
 
-def test_cache_comparison_reports_identical_text(trained):
+def test_cache_comparison_reports_its_own_numbers(trained):
     user, outputs = trained
-    report = tab.compare_cache(user, outputs[-1][4], "Python is", 40, 0.8, 10, 0.9, 3)
-    assert "identical" in report and "faster" in report
-
-
-def test_shipped_checkpoint_curve_on_load():
-    shipped = registry.shipped_checkpoints("minigpt")
-    status, fig, samples = tab.show_shipped_curve()
-    if not shipped:
-        pytest.skip("no shipped checkpoint in this checkout")
-    loaded = checkpoint.load(shipped[0].path)
-    assert f"{loaded.model.num_params():,} parameters" in status
-    assert {t.name for t in fig.data} == {"train", "validation"}
-    assert fig.data[0].y[-1] == pytest.approx(loaded.meta["train_loss"], rel=1e-5)
-
-
-@pytest.mark.browser
-def test_browser_train_a_few_steps_then_generate(page):
-    from tests.conftest import open_tab
-
-    open_tab(page, "4 · MiniGPT")
-    for label, value in [("Layers (blocks)", "1"), ("Embedding size", "32"), ("Context (characters)", "16"),
-                         ("Batch size", "4"), ("Training steps", "20")]:
-        box = page.get_by_label(f"number input for {label}")
-        box.fill(value)
-        box.press("Enter")
-    page.get_by_role("button", name="Train", exact=True).click()
-    status = page.locator("#minigpt-status")
-    status.get_by_text("step 20/20").wait_for(timeout=120_000)
-    assert "done" in status.inner_text()
-    page.locator("#minigpt-samples textarea").wait_for()
-    assert "Python is" in page.locator("#minigpt-samples textarea").input_value()
-    page.get_by_role("button", name="Generate", exact=True).click()
-    page.locator("#minigpt-speed").get_by_text("characters/s").wait_for(timeout=60_000)
-    assert page.locator("#minigpt-output textarea").input_value().startswith("Python is")
-
-
-def test_after_stop_lists_the_stopped_run(trained, monkeypatch):
-    user, outputs = trained
-    infos = []
-    monkeypatch.setattr(gr, "Info", infos.append)
-    update, status = tab.after_stop(user, outputs[-1][4], "step 40/200 · train loss 2.5 · elapsed 3 s · ETA 12 s")
-    assert update.value == outputs[-1][4] and infos and "Stopped" in infos[0]
-    assert status == "step 40/200 · train loss 2.5 · elapsed 3 s · stopped"
-    assert tab.after_stop(user, None, "") == (gr.update(), "Stopped.")
+    request = tab.prepare_generation(user_id=user, path=outputs[-1]["shown"], prompt="Python is", tokens=40,
+                                     temperature=0.8, top_k=10, top_p=0.9, seed=3)
+    report = tab.compare_cache(request=request)
+    cached, plain = (float(t.replace(",", "")) for t in re.findall(r"\| ([\d,.]+) ms \|", report))
+    rates = [int(r.replace(",", "")) for r in re.findall(r"ms \| ([\d,]+) \|", report)]
+    assert rates == pytest.approx([40 / (cached / 1000), 40 / (plain / 1000)], rel=0.01, abs=1)
+    ratio, word = re.search(r"\*\*([\d.]+)× (faster|slower)\*\*", report).groups()
+    assert float(ratio) == pytest.approx(plain / cached, abs=0.006 + 0.06 / cached)  # times printed to 0.1 ms
+    assert word == ("faster" if plain >= cached else "slower")
+    assert f"({plain:,.1f} ms / {cached:,.1f} ms)" in report and "the two texts are identical" in report
+    # and they are: the same seeded generation with and without the cache, drawn here independently
+    from core.minigpt import sample
+    loaded = checkpoint.load(request.path)
+    assert (list(sample.generate_ids(loaded.model, request.ids, 40, use_cache=True, **request.settings))
+            == list(sample.generate_ids(loaded.model, request.ids, 40, use_cache=False, **request.settings)))
 
 
 def test_muon_and_short_windows_from_the_tab(monkeypatch):
@@ -198,17 +315,154 @@ def test_muon_and_short_windows_from_the_tab(monkeypatch):
     monkeypatch.setattr(gr, "Warning", warnings.append)
     user = sessions.new_user_id()
     outputs = train_small(user, optimizer="muon", short_window=8, steps=10)
-    run = checkpoint.load(outputs[-1][4])
+    run = checkpoint.load(outputs[-1]["shown"])
     assert run.meta["train_config"]["optimizer"] == "muon" and run.meta["train_config"]["short_window"] == 8
     assert not warnings
     outputs = train_small(user, optimizer="muon", short_window=16, steps=10)  # not shorter than the context
-    assert checkpoint.load(outputs[-1][4]).meta["train_config"]["short_window"] == 0
-    assert warnings and warnings[0] == ("The short windows (16) are not shorter than the context (16): "
-                                 "training without them.")
+    assert checkpoint.load(outputs[-1]["shown"]).meta["train_config"]["short_window"] == 0
+    assert warnings == ["The short windows (16) are not shorter than the context (16): training without them."]
 
 
-def test_presets_fill_every_hyperparameter():
-    for name in tab.PRESET_LABELS:
-        values = tab.preset_values(name)
-        assert len(values) == 11 and values[9] in ("adamw", "muon")
-    assert tab.preset_values("default")[9] == "muon" and tab.preset_values("adamw")[9] == "adamw"
+def test_presets_fill_every_hyperparameter_by_name():
+    names = [f.name for f in fields(tab.Hyper)]
+    for preset in tab.PRESET_LABELS:
+        values = tab.preset_values(preset)
+        model, recipe = train.preset(preset)
+        assert list(values) == names
+        assert values["n_embd"] == model.n_embd and values["block_size"] == model.block_size
+        assert values["steps"] == recipe.steps and values["optimizer"] == recipe.optimizer
+        assert tab.Hyper.from_values(**values) == tab.Hyper.of_preset(preset)
+    assert tab.preset_values("default")["optimizer"] == "muon" and tab.preset_values("adamw")["optimizer"] == "adamw"
+    # the widgets are built from the same names
+    with gr.Blocks():
+        assert list(tab._hyper_widgets()) == names
+    # the recipe keeps the preset's own settings where the tab has no widget
+    recipe, note = replace(tab.Hyper.of_preset("default"), steps=100).recipe("default", own_text=False)
+    assert recipe.muon_lr == train.preset("default")[1].muon_lr and recipe.steps == 100 and note is None
+
+
+# ---------- in a real browser ----------
+
+def _fill(page, label, value):
+    box = page.get_by_label(f"number input for {label}")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def _tiny_settings(page, steps):
+    for label, value in [("Layers (blocks)", 1), ("Embedding size", 32), ("Context (characters)", 16),
+                         ("Batch size", 4), ("Training steps", steps)]:
+        _fill(page, label, value)
+
+
+def _open_minigpt(page):
+    from tests.conftest import open_tab
+
+    page.set_default_timeout(90_000)  # 2 shared cores: a busy machine is slow, not wrong
+    open_tab(page, "4 · MiniGPT")
+    page.locator("#minigpt-status").get_by_text("Press").wait_for()  # the page's load events have filled the tab:
+    page.locator("#minigpt-size").get_by_text("× context 192").wait_for(timeout=120_000)  # the preset is in
+
+
+def _error_badges(page):
+    """Gradio marks every output of a failed event with a status tracker that says 'Error'."""
+    return page.locator(".wrap.error, .error-badge, [data-testid='status-tracker'] .error").count()
+
+
+@pytest.mark.browser
+def test_browser_first_open_settles_within_about_a_second(page):
+    from tests.conftest import open_tab
+
+    page.set_default_timeout(180_000)  # on an oversubscribed machine, measure (and skip) rather than time out
+    time.sleep(1)  # the learner reads the first tab for a moment; the page's load events run meanwhile
+    start = time.perf_counter()
+    open_tab(page, "4 · MiniGPT")
+    page.locator("#minigpt-status").get_by_text("parameters").wait_for()
+    page.locator("#minigpt-chart .js-plotly-plot .scatterlayer .trace").first.wait_for()
+    page.locator("#minigpt-speed").get_by_text("characters/s").wait_for()
+    page.locator("#minigpt-size").get_by_text("parameters").wait_for()
+    elapsed = time.perf_counter() - start
+    load = os.getloadavg()[0]
+    print(f"\nfirst open of tab 4: {elapsed:.2f} s from the click until status, chart, size and a first generation "
+          f"show (load average {load:.1f} on {os.cpu_count()} cores)")
+    if load > os.cpu_count():
+        pytest.skip(f"the machine is oversubscribed (load {load:.1f}): {elapsed:.1f} s measures the other jobs")
+    assert elapsed < 2.0  # ~1 s on an idle machine
+
+
+@pytest.mark.browser
+def test_browser_train_a_few_steps_then_generate_and_reload(page):
+    _open_minigpt(page)
+    _tiny_settings(page, 20)
+    page.locator("#minigpt-size").get_by_text("at batch 4 × context 16").wait_for()  # typed values update the size
+    page.locator("#minigpt-train").click()
+    status = page.locator("#minigpt-status")
+    status.get_by_text("step 20/20").wait_for(timeout=120_000)
+    assert "done" in status.inner_text() and "saved as" in status.inner_text()
+    label = re.search(r"saved as (.+?) \(pick it", status.inner_text()).group(1)
+    assert label.startswith("1×4×32, ctx 16 · built-in corpus · 20/20 steps · loss ")
+    assert "=== step 20 ===\nPython is" in page.locator("#minigpt-samples textarea").input_value()
+    assert label in page.locator("#minigpt-run-picker input").input_value()
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.locator("#minigpt-speed").get_by_text("characters/s").wait_for(timeout=60_000)
+    assert page.locator("#minigpt-output textarea").input_value().startswith("Python is")
+
+    page.reload()  # the learner comes back: the run is there whole
+    page.get_by_text("Running on").wait_for()
+    from tests.conftest import open_tab
+    open_tab(page, "4 · MiniGPT")
+    status.get_by_text("Your run").wait_for()
+    assert label in status.inner_text()
+    assert page.locator("#minigpt-chart .js-plotly-plot .scatterlayer .trace").count() == 2
+    assert "=== step 20 ===\nPython is" in page.locator("#minigpt-samples textarea").input_value()
+    link = page.locator("#minigpt-download a[href*='.zip']").first
+    link.wait_for()
+    response = page.request.get(link.get_attribute("href"))
+    assert response.ok and response.body()[:2] == b"PK"  # a real zip
+
+
+@pytest.mark.browser
+def test_browser_a_refused_start_says_so_once_and_badges_nothing(page):
+    _open_minigpt(page)
+    _fill(page, "Attention heads", 3)  # 128 is not divisible by 3
+    page.locator("#minigpt-size").get_by_text("divisible").wait_for()
+    page.locator("#minigpt-train").click()
+    toast = page.locator(".toast-body.error")
+    toast.first.wait_for()
+    time.sleep(1.0)  # any duplicate would arrive now
+    assert toast.count() == 1 and "divisible" in toast.first.inner_text()
+    assert _error_badges(page) == 0
+    assert page.locator("#minigpt-train").is_enabled()
+    page.locator(".toast-body .toast-close").first.click()
+    page.get_by_role("button", name="Generate", exact=True).click()  # the next lab does not raise the old error
+    page.locator("#minigpt-speed").get_by_text("characters/s").wait_for(timeout=60_000)
+    assert page.locator(".toast-body.error").count() == 0 and _error_badges(page) == 0
+
+
+@pytest.mark.browser
+def test_browser_busy_state_and_stop_as_a_result(page):
+    page.set_viewport_size({"width": 1280, "height": 800})
+    _open_minigpt(page)
+    _tiny_settings(page, 5000)
+    train_btn, stop_btn, status = page.locator("#minigpt-train"), page.locator("#minigpt-stop"), page.locator("#minigpt-status")
+    assert stop_btn.is_disabled()
+    train_btn.click()
+    page.get_by_role("button", name="Training…").wait_for()
+    assert train_btn.is_disabled() and stop_btn.is_enabled()
+    status.get_by_text("ETA").wait_for(timeout=60_000)
+    page.wait_for_function("() => /step [1-9]/.test(document.querySelector('#minigpt-status').innerText)")
+    # the button, its status line and its chart are in view together on a 1280x800 screen
+    train_btn.scroll_into_view_if_needed()
+    boxes = [loc.bounding_box() for loc in (train_btn, status, page.locator("#minigpt-chart"))]
+    top, bottom = min(b["y"] for b in boxes), max(b["y"] + b["height"] for b in boxes)
+    assert bottom - top <= 800, boxes
+    stop_btn.click()
+    status.get_by_text("Stopped at step").wait_for(timeout=60_000)
+    text = status.inner_text()
+    assert "saved as" in text and "stopped" in text and "ETA" not in text
+    page.get_by_role("button", name="Train", exact=True).wait_for()
+    assert train_btn.is_enabled() and stop_btn.is_disabled()
+    assert _error_badges(page) == 0
+    assert page.locator("#minigpt-chart .js-plotly-plot .scatterlayer .trace").count() == 2
+    assert "=== step" in page.locator("#minigpt-samples textarea").input_value()
+    assert "stopped" in page.locator("#minigpt-run-picker input").input_value()

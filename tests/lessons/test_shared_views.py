@@ -1,7 +1,9 @@
 """The shared views every tab uses: token colouring and checkpoint lists."""
+import json
+import os
 import re
 
-from core import sessions
+from core import registry, sessions
 from lessons.common import checkpoint_choices, checkpoint_dropdown
 from lessons.tokens import MUTED_STYLE, tokens_html
 
@@ -21,6 +23,16 @@ def test_muted_tokens_are_grey_and_say_why():
     assert out.count("(context only)") == 2 and 'title="id 9: &#x27;Answer&#x27;"' in out
 
 
+def _adapter(user, name, losses, stopped, mtime):
+    run = sessions.new_run_dir(user, "lora", name)
+    (run / "run.json").write_text(json.dumps({"base_model": "pocket", "data": "mine.jsonl", "settings": {"max_steps": 80},
+                                              "steps": list(range(1, len(losses) + 1)), "losses": losses,
+                                              "stopped_early": stopped}))
+    (run / "adapter_config.json").write_text("{}")
+    os.utime(run, (mtime, mtime))
+    return run
+
+
 def test_checkpoint_lists_are_per_learner(tmp_path, monkeypatch):
     monkeypatch.setenv("PLAYGROUND_RUNS_DIR", str(tmp_path))
     alice, bob = sessions.new_user_id(), sessions.new_user_id()
@@ -28,5 +40,48 @@ def test_checkpoint_lists_are_per_learner(tmp_path, monkeypatch):
     (run / "adapter_config.json").write_text("{}")
     assert (run.name + " (your run)", str(run)) in checkpoint_choices("lora", alice)
     assert str(run) not in [p for _, p in checkpoint_choices("lora", bob)]
-    assert checkpoint_dropdown("lora", alice).value == str(run)  # newest own run first
+    assert checkpoint_dropdown("lora", alice, current=str(run)).value == str(run)  # the learner's pick stays
     assert checkpoint_dropdown("lora", bob, current=str(run)).value != str(run)  # never another learner's
+
+
+def test_checkpoint_dropdown_preselects_the_best_finished_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_RUNS_DIR", str(tmp_path))
+    alice = sessions.new_user_id()
+    shipped = [str(c.path) for c in registry.shipped_checkpoints("lora")]
+    stopped = _adapter(alice, "stopped", [3.0, 2.9], True, 3_000)  # newest, but a 2-step stopped run
+    assert checkpoint_dropdown("lora", alice).value == (shipped[0] if shipped else str(stopped))
+    finished = _adapter(alice, "finished", [3.0] * 79 + [1.5], False, 1_000)
+    _adapter(alice, "worse", [3.0] * 79 + [2.5], False, 2_000)
+    dropdown = checkpoint_dropdown("lora", alice)
+    assert [v for _, v in dropdown.choices][:3] == [str(stopped), str(tmp_path / alice / "lora" / "worse"), str(finished)]
+    assert dropdown.value == str(finished)  # lowest final loss among finished runs, not the newest
+    assert dict((v, label) for label, v in dropdown.choices)[str(finished)].startswith("pocket · mine.jsonl · 80/80 steps")
+    assert checkpoint_dropdown("lora", alice, current="/somewhere/else").value == str(finished)
+
+
+def test_named_event_passes_values_by_name_both_ways():
+    import gradio as gr
+    import pytest
+
+    from lessons.common import named_event
+
+    with gr.Blocks():
+        a, b, out1, out2 = gr.Number(), gr.Number(), gr.Textbox(), gr.Textbox()
+
+    def add(x, y):
+        return {"total": str(x + y)}
+
+    def count(x, y):
+        yield {"total": "0"}
+        yield {"total": str(x), "note": f"y was {y}"}
+
+    event = named_event(add, {"x": a, "y": b}, {"total": out1, "note": out2})
+    assert event["inputs_kwargs"] == {"x": a, "y": b} and event["outputs"] == [out1, out2]
+    assert event["fn"](x=2, y=3) == {out1: "5"}  # names left out (note) keep their value
+    stream = named_event(count, {"x": a, "y": b}, {"total": out1, "note": out2})
+    assert list(stream["fn"](x=2, y=7)) == [{out1: "0"}, {out1: "2", out2: "y was 7"}]
+    assert stream["fn"].__name__ == "count"
+    with pytest.raises(KeyError, match="shown"):
+        named_event(lambda: {"shown": 1}, outputs={"total": out1})["fn"]()
+    with pytest.raises(TypeError, match="dict of named outputs"):
+        named_event(lambda: "5", outputs={"total": out1})["fn"]()
