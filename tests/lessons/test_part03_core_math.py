@@ -43,7 +43,8 @@ def test_tab_builds_with_its_three_labs():
     assert not any(isinstance(b, gr.Tab) for b in demo.blocks.values())
     # defaults are computed on load, so no plot starts empty
     loaded = {fn.fn.__name__ for fn in demo.fns.values() if fn.targets and fn.targets[0][1] == "load"}
-    assert {"softmax_lab", "stability_lab", "cross_entropy_lab", "loss_meaning", "batch_lab", "descent_lab"} <= loaded
+    # (each *_view runs its lab on the last good box values, the defaults at first)
+    assert {"softmax_view", "stability_view", "ce_view", "meaning_view", "batch_view", "descent_view"} <= loaded
 
 
 @pytest.mark.parametrize("temperature", [0.3, 1.0, 2.5])
@@ -103,11 +104,65 @@ def test_temperature_zero_is_greedy_with_a_warning_and_no_infinities():
     ("hello, world", "", "'hello' is not a number"),
     (", ".join(["0.5"] * 10 ** 6), "", "characters"),
     ("1, nan, 2", "", "not a finite number"),
-    ("1, 2, 3", "a, b", "3 logits but 2 labels"),
 ])
 def test_bad_logits_get_a_clear_message(logits, labels, message):
     with pytest.raises(gr.Error, match=message):
         lab.softmax_lab(logits, labels, 1.0, 3, 0.9, 100, 0)
+
+
+def test_a_new_logit_count_fits_the_labels_with_one_warning():
+    # 1000, 1001, 1002 typed while the label box still has six labels: extras dropped, said once
+    with pytest.warns(UserWarning, match="3 logits but 6 labels: dropped table, roof, moon") as said:
+        summary, fig_p, *_ = lab.softmax_lab(lab.STABILITY_LOGITS, lab.SOFTMAX_LABELS, 1.0, 3, 0.9, 100, 0)
+    assert len(said) == 1
+    assert list(fig_p.data[0].x) == ["mat", "floor", "sofa"] and "**sofa**" in summary
+    with pytest.warns(UserWarning, match="4 logits but 2 labels: added token 3, token 4"):
+        fig_p = lab.softmax_lab("1, 2, 3, 4", "a, b", 1.0, 3, 0.9, 100, 0)[1]
+    assert list(fig_p.data[0].x) == ["a", "b", "token 3", "token 4"]
+    with pytest.raises(gr.Error, match="Two labels are the same"):
+        lab.softmax_lab("1, 2, 3", "a, a, b, c", 1.0, 3, 0.9, 100, 0)
+
+
+def test_typed_boxes_are_checked_once_and_sliders_use_the_last_good_values():
+    from lessons.inputs import Checked, announce
+
+    start = Checked.start(lab.SOFTMAX_LOGITS, lab.SOFTMAX_LABELS)
+    # a typo: refused, said by announce once; the same text again (blur after Enter) stops silently
+    labels_box, typo = lab.check_logits_labels("1, two, 3", lab.SOFTMAX_LABELS, start)
+    assert "'two' is not a number" in typo.error and typo.fresh
+    with pytest.raises(gr.Error, match="'two' is not a number") as said:
+        announce(typo)
+    assert said.value.visible
+    labels_box, again = lab.check_logits_labels("1, two, 3", lab.SOFTMAX_LABELS, typo)
+    with pytest.raises(gr.Error) as silent:
+        announce(again)
+    assert not silent.value.visible
+    # the sliders keep drawing the last good logits, with no message about the typo
+    summary = lab.softmax_view(again, 1.0, 3, 0.9, 100, 0)[0]
+    assert "ln 6 =" in summary
+    # three logits with six labels: the label box is fitted and that is what the lab uses
+    with pytest.warns(UserWarning, match="dropped"):
+        labels_box, fixed = lab.check_logits_labels(lab.STABILITY_LOGITS, lab.SOFTMAX_LABELS, again)
+    assert labels_box == "mat, floor, sofa" and fixed.good == (lab.STABILITY_LOGITS, "mat, floor, sofa")
+    announce(fixed)  # fresh and usable: the chain goes on to the lab
+    assert "ln 3 =" in lab.softmax_view(fixed, 1.0, 3, 0.9, 100, 0)[0]
+
+
+def test_every_chart_is_valid_plotly():
+    """Charts are plain data: plotly's own validation (go.Figure) must accept every one of them."""
+    import plotly.graph_objects as go
+
+    charts = [*lab.softmax_lab(*SOFTMAX_DEFAULTS)[1:], *lab.softmax_lab("1, 2", "", 0.0, 1, 0.5, 10, 0)[1:],
+              *lab.cross_entropy_lab(lab.CE_LOGITS, lab.CE_LABELS, "dog", 1.0)[1:]]
+    for key in lab.O.SURFACES:
+        s = lab.O.SURFACES[key]
+        summary, path, loss, fit = lab.descent_lab(key, "Adam", s.lr, 20, *(s.start + (0.0,))[:2], 20)
+        charts += [path, loss] + ([json.loads(fit.value["plot"])] if fit.visible else [])
+    for c in charts:
+        figure = go.Figure(c if isinstance(c, dict) else c.to_plotly_json())  # raises on a misspelt property
+        assert figure.layout.template.layout.font.family.startswith("Inter")
+        if not isinstance(c, dict):
+            assert json.loads(c.to_json())["layout"]["title"]["text"] == figure.layout.title.text
 
 
 def test_stability_table_naive_against_max_trick():
