@@ -61,11 +61,12 @@ def announce(state: Checked) -> None:
 
 
 def on_typed(boxes: list, check: Callable, check_outputs: list, state: gr.State, lab: Callable,
-             lab_inputs: list, lab_outputs: list) -> None:
-    """Wire Enter and leaving the box (blur) of each box: check, announce, then the lab."""
+             lab_inputs: list, lab_outputs: list, extra: list = ()) -> None:
+    """Wire Enter and leaving the box (blur) of each box: check, announce, then the lab.
+    `check` takes (*boxes, *extra, state): `extra` are controls the verdict depends on (e.g. a unit)."""
     for box in boxes:
         for event in (box.submit, box.blur):
-            event(check, [*boxes, state], [*check_outputs, state], show_progress="hidden", api_name=False).then(
+            event(check, [*boxes, *extra, state], [*check_outputs, state], show_progress="hidden", api_name=False).then(
                 announce, state, None, show_progress="hidden", api_name=False).success(
                 lab, lab_inputs, lab_outputs, show_progress="hidden", api_name=False)
 

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from _plotly_utils.utils import to_typed_array_spec
 
-from lessons.tokens import visible
+from lessons.tokens import label_text
 
 # Colour-blind-friendly (Okabe–Ito based); first two are "train" and "validation" everywhere.
 PALETTE = ["#3b5bdb", "#e8590c", "#2b8a3e", "#c2255c", "#0c8599", "#f59f00", "#7048e8", "#495057"]
@@ -125,8 +125,8 @@ def loss_curves(title: str, y_title: str, train=(), val=(), val_name: str = "val
 def heatmap(matrix, x_labels, y_labels, title: str, colorscale: str = HEATMAP_SCALE, value_format: str = ".3f",
             height: int = 360, **kwargs) -> Chart:
     """A heatmap with the actual tokens/characters on both axes and exact values on hover."""
-    x_labels = [visible(s) for s in x_labels]
-    y_labels = [visible(s) for s in y_labels]
+    x_labels = [label_text(s) for s in x_labels]
+    y_labels = [label_text(s) for s in y_labels]
     fig = chart(title, height=height)
     fig.add("heatmap", z=matrix, x=list(range(len(x_labels))), y=list(range(len(y_labels))),
             customdata=_cell_labels(x_labels, y_labels), colorscale=colorscale,

@@ -192,7 +192,7 @@ def shipped_tiny(tmp_path, monkeypatch):
 
 
 @pytest.mark.browser
-def test_step_through_and_model_maps_in_the_browser(shipped_tiny, page):
+def test_step_through_and_model_maps_in_the_browser(shipped_tiny, page, tmp_path):
     open_tab(page, "5 · Attention")
     page.get_by_text("Step 1 of 10 · Input X").wait_for()
     next_step = page.get_by_role("button", name="Next step ▶")
@@ -216,4 +216,41 @@ def test_step_through_and_model_maps_in_the_browser(shipped_tiny, page):
     assert page.locator(".annotation-text", has_text="L2 H2").count() == 1
     page.locator("#attention-enlarge-layer").get_by_text("2", exact=True).click()
     page.locator(".gtitle", has_text="Layer 2, head 1: where each character looks").wait_for()
-    page.screenshot(path="/tmp/shots-issue6/browser-test.png", full_page=True)
+    page.screenshot(path=str(tmp_path / "part05.png"), full_page=True)
+
+
+def test_a_typed_sentence_is_checked_once_and_other_controls_use_the_last_good_one():
+    from lessons.inputs import Checked, announce
+
+    start = Checked.start(tab.DEFAULT_SENTENCE, "words", tab.RANDOM)
+    typo = tab.check_sentence("w " * 17, "words", tab.RANDOM, start)
+    with pytest.raises(gr.Error, match="17 words"):
+        announce(typo)
+    with pytest.raises(gr.Error) as silent:  # the blur after Enter: same text, no second message
+        announce(tab.check_sentence("w " * 17, "words", tab.RANDOM, typo))
+    assert not silent.value.visible
+    # Next step with the typo still in the box: the last good sentence, no error
+    controls = [v for k, v in DEFAULTS.items() if k != "sentence"]
+    out = tab.step_view_next(typo, *controls)
+    assert "Step 2 of 10" in out[1] and out[6].value == 5  # six tokens of the default sentence
+
+
+def test_every_chart_is_valid_plotly(learner_run):
+    import plotly.graph_objects as go
+
+    user_id, folder = learner_run
+    charts = [show(n_heads=2, step=s, query=2)[k] for s in (1, 8) for k in ("matrix", "bars")]
+    charts += list(tab.saturation_view(64)[:2]) + list(tab.model_view(folder, "the cat", 1, 2, user_id)[1:3])
+    for c in charts:
+        figure = go.Figure(c.to_plotly_json())  # plotly's own validation: raises on a misspelt property
+        assert figure.layout.title.text
+
+
+def test_importing_the_lab_modules_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; import lessons.part03_core_math, lessons.part05_attention, lessons.part06_tokenization; "
+            "print('torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split() == ["False", "False"]
