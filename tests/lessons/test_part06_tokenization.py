@@ -139,8 +139,9 @@ def test_comparison_counts_match_tiktoken_and_characters():
 
 def test_examples_and_availability_text():
     for name in EXAMPLES:
-        text, why = tab.example_text(name)
+        text, why, checked = tab.example_text(name)
         assert text == EXAMPLES[name][0] and why.startswith("**Why look here:**")
+        assert checked.good == (text, 8192, 2.5)  # what the comparison then shows
     table = tab.availability_text()
     for name in ("cl100k_base", "o200k_base", "r50k_base", "gpt2"):
         assert f"`{name}`" in table
@@ -156,6 +157,67 @@ def test_save_tokenizer_into_the_learners_folder():
     path = update["value"]
     assert path.startswith(str(sessions.user_dir(user)))
     assert bpe.load(path).merges == session.trainer.merges
+
+
+def test_stop_ends_play_as_a_result_with_no_eta():
+    session = tab.start(*settings())[0]
+    frames = tab.play(session, *settings(target=2048), speed=1000)
+    first = next(frames)
+    assert first[-2]["interactive"] is False and first[-1]["interactive"] is True  # Play busy, Stop enabled
+    running = next(frames)  # half a second of merges later
+    assert "ETA" in running[1]
+    reached = len(running[0].trainer.merges)
+    tab.request_stop(running[0])  # what the Stop button does, while Play runs
+    *_, last = frames
+    assert f"stopped at merge {reached:,}" in last[1] and "ETA" not in last[1]
+    assert last[-2]["value"] == "Play" and last[-2]["interactive"] is True and last[-1]["interactive"] is False
+    assert 12 < reached < 1792 and last[0].trainer.merges == recount(CORPUS, reached)[0]  # no merge after the request
+    assert not last[0].stop_requested  # the next Play starts afresh
+
+
+def test_every_free_text_box_is_bounded_in_the_handler():
+    with pytest.raises(gr.Error, match="keep them under 400"):
+        tab.reset(*settings(special="<|x|>" * 2_000_000))  # 10 MB: refused before any work
+    with pytest.raises(gr.Error, match="at most 16"):
+        tab.check_settings(*settings(special=" ".join(f"<{i}>" for i in range(17))))
+    session = tab.start(*settings())[0]
+    with pytest.raises(gr.Error, match="decode at most"):
+        tab.decode_box(session, "1 " * tab.MAX_INPUT_CHARS)
+    with pytest.raises(gr.Error, match="'abc' is not a token id"):  # a sentence, not Python's int() message
+        tab.decode_box(session, "12 abc")
+    with pytest.raises(gr.Error, match="compare at most"):
+        tab.compare(session, "x" * (tab.MAX_INPUT_CHARS + 1), 8192, 2.5)
+    with pytest.raises(gr.Error, match="Give the context length"):
+        tab.compare(session, "abc", None, 2.5)
+
+
+def test_uploads_are_read_like_every_other_tab(tmp_path):
+    # a BOM and Windows line ends are not content (core.text_input): same bytes as tab 4 trains on
+    upload = tmp_path / "notes.txt"
+    upload.write_bytes(b"\xef\xbb\xbfab ab\r\nab ab\r\n")
+    session = tab.reset(*settings(source=tab.SOURCES[2], upload=str(upload)))[0]
+    assert session.trainer.n_bytes == len("ab ab\nab ab\n")
+
+
+def test_a_closed_tab_releases_its_trainer():
+    import gradio as gr_
+
+    from lessons.common import LessonContext
+
+    with gr_.Blocks() as demo:
+        with gr_.Tabs(), gr_.Tab("alone") as t:
+            tab.build(LessonContext(demo=demo, tab=t, user_id=gr_.BrowserState(None)))
+    state = next(b for b in demo.blocks.values() if isinstance(b, gr_.State) and b.value is None)
+    assert any(t[1] == "unload" for fn in demo.fns.values() for t in fn.targets)
+    from gradio.state_holder import StateHolder
+
+    demo.state_holder = StateHolder()
+    demo.state_holder.set_blocks(demo)
+    session_state = demo.state_holder["learner-1"]
+    session_state[state._id] = tab.start(*settings())[0]
+    assert tab.release(demo, state, "learner-1") is True
+    assert session_state[state._id] is None
+    assert tab.release(demo, state, "learner-1") is False and tab.release(demo, state, "nobody") is False
 
 
 @pytest.mark.browser
