@@ -414,9 +414,9 @@ def _fit_plot(surface: O.Surface, theta: np.ndarray, step: int) -> gr.Plot:
 
 # --- layout and wiring ----------------------------------------------------------------------
 
-def _half_plot() -> gr.Plot:
+def _half_plot(value=None) -> gr.Plot:
     # two to a row on a wide screen; below ~660 px the second wraps under the first
-    return gr.Plot(show_label=False, min_width=320)
+    return gr.Plot(value, show_label=False, min_width=320)
 
 
 def _live(component, fn, inputs, outputs, event="change"):
@@ -438,19 +438,21 @@ def _softmax_lab(ctx: LessonContext) -> None:
             samples = gr.Slider(10, 10_000, value=1000, step=10, label="Sampled tokens N")
             seed = gr.Number(0, label="Random seed", precision=0, minimum=0, maximum=2 ** 31 - 1)
         with gr.Column(scale=3):
-            summary = markdown("", elem_id="softmax-summary")
+            # the defaults are the same for every learner: drawn once here, so the tab shows them the
+            # moment it opens (no page-load event per learner, nothing waits behind other tabs' loads)
+            first = softmax_lab(SOFTMAX_LOGITS, SOFTMAX_LABELS, 1.0, 3, 0.9, 1000, 0)
+            summary = markdown(first[0], elem_id="softmax-summary")
             with gr.Row():
-                probs_plot, log_plot = _half_plot(), _half_plot()
+                probs_plot, log_plot = _half_plot(first[1]), _half_plot(first[2])
             with gr.Row():
-                entropy_plot, sample_plot = _half_plot(), _half_plot()
-            filter_plot = gr.Plot(show_label=False)
+                entropy_plot, sample_plot = _half_plot(first[3]), _half_plot(first[4])
+            filter_plot = gr.Plot(first[5], show_label=False)
     state = gr.State(Checked.start(SOFTMAX_LOGITS, SOFTMAX_LABELS))
     inputs = [state, temperature, top_k, top_p, samples, seed]
     outputs = [summary, probs_plot, log_plot, entropy_plot, sample_plot, filter_plot]
     on_typed([logits, labels], check_logits_labels, [labels], state, softmax_view, inputs, outputs)
     for control in (temperature, top_k, top_p, samples, seed):
         _live(control, softmax_view, inputs, outputs)
-    ctx.demo.load(softmax_view, inputs, outputs, api_name=False, show_progress="hidden")
     try_this("Drag the temperature to 0.1, then to 5, and watch the entropy move from 0 (certain) towards ln V (uniform).",
              "Set N to 10 and change the seed a few times: small samples wander; with 10,000 the histogram hugs the bars.",
              "Set top-p to 0.5: only the tokens that make up the first half of the probability mass survive.")
@@ -462,10 +464,9 @@ def _stability_lab(ctx: LessonContext) -> None:
         with gr.Column(scale=1, min_width=260):
             big_logits = gr.Textbox(STABILITY_LOGITS, label="Logits", max_length=1600, elem_id="stability-logits")
         with gr.Column(scale=3):
-            stability = markdown("", elem_id="stability-table")
+            stability = markdown(stability_lab(STABILITY_LOGITS), elem_id="stability-table")
     state = gr.State(Checked.start(STABILITY_LOGITS))
     on_typed([big_logits], check_stability, [], state, stability_view, [state], [stability])
-    ctx.demo.load(stability_view, state, stability, api_name=False, show_progress="hidden")
     try_this("Try 1, 2, 3: both columns agree. Then 709, 710, 711: exp(710) is already too big for float64.")
 
 
@@ -477,16 +478,16 @@ def _cross_entropy_lab(ctx: LessonContext) -> None:
             target = gr.Dropdown(P.parse_labels(CE_LABELS, 3), value="cat", label="Correct next token")
             push = gr.Slider(-6, 6, value=0, step=0.1, label="Push the correct token's logit by", elem_id="ce-push")
         with gr.Column(scale=3):
-            summary = markdown("", elem_id="ce-summary")
+            first = cross_entropy_lab(CE_LOGITS, CE_LABELS, "cat", 0)
+            summary = markdown(first[0], elem_id="ce-summary")
             with gr.Row():
-                curve_plot, grad_plot = _half_plot(), _half_plot()
+                curve_plot, grad_plot = _half_plot(first[1]), _half_plot(first[2])
     state = gr.State(Checked.start(CE_LOGITS, CE_LABELS))
     inputs, outputs = [state, target, push], [summary, curve_plot, grad_plot]
     on_typed([logits, labels], check_logits_labels, [labels], state, ce_retarget, inputs, [target, *outputs])
     # .input: the learner's own pick only (ce_retarget setting the list must not redraw twice)
     _live(target, ce_view, inputs, outputs, event="input")
     _live(push, ce_view, inputs, outputs)
-    ctx.demo.load(ce_view, inputs, outputs, api_name=False, show_progress="hidden")
     try_this("Pick fish (p ≈ 0.10): the loss is 2.32. Push its logit up by 3 and watch the point slide down the curve.",
              "Push the correct logit down to −6: the loss grows without limit as p → 0, and the gradient bar approaches −1.",
              "Set all logits equal (1, 1, 1): the loss is exactly ln 3 = 1.099, the uniform guess.")
@@ -499,10 +500,9 @@ def _loss_meaning_lab(ctx: LessonContext) -> None:
             vocab = gr.Number(65, label="Vocabulary size V", precision=0, minimum=2, maximum=10_000_000)
             loss = gr.Number(0.09, label="A loss value", minimum=0, maximum=50)
         with gr.Column(scale=3):
-            meaning = markdown("", elem_id="loss-meaning")
+            meaning = markdown(loss_meaning(65, 0.09), elem_id="loss-meaning")
     state = gr.State(Checked.start(65, 0.09))
     on_typed([vocab, loss], check_meaning, [], state, meaning_view, [state], [meaning])
-    ctx.demo.load(meaning_view, state, meaning, api_name=False, show_progress="hidden")
 
 
 def _batch_lab(ctx: LessonContext) -> None:
@@ -515,6 +515,7 @@ def _batch_lab(ctx: LessonContext) -> None:
             batch_table = markdown("", elem_id="batch-table")
     state = gr.State(Checked.start(BATCH))
     on_typed([batch], check_batch, [], state, batch_view, [state], [batch_table])
+    # computed on load, not at build: it checks against torch, which a server start should not import
     ctx.demo.load(batch_view, state, batch_table, api_name=False, show_progress="hidden")
     try_this("Set V to 50257 (GPT-2's vocabulary): an untrained GPT-2 should start near a loss of 10.8.",
              "Change the last line's target from 2 to 0: the batch's mean loss drops, because that position "
@@ -534,10 +535,12 @@ def _descent_lab(ctx: LessonContext) -> None:
                 y0 = gr.Number(default.start[1], label="start y", min_width=100)
             shown = gr.Slider(0, DEFAULT_STEPS, value=DEFAULT_STEPS, step=1, label="Show the path up to step")
         with gr.Column(scale=3):
-            summary = markdown("", elem_id="descent-summary")
-            path_plot = gr.Plot(show_label=False)
+            first = descent_lab(DEFAULT_SURFACE, "SGD", default.lr, DEFAULT_STEPS, *default.start, DEFAULT_STEPS)
+            summary = markdown(first[0], elem_id="descent-summary")
+            path_plot = gr.Plot(first[1], show_label=False)
             with gr.Row():
-                loss_plot, fit_plot = _half_plot(), _half_plot()
+                loss_plot = _half_plot(first[2])
+                fit_plot = gr.Plot(show_label=False, min_width=320, visible=first[3].visible)
     state = gr.State(Checked.start(*default.start))
     inputs, outputs = [surface, optimizer, lr, steps, state, shown], [summary, path_plot, loss_plot, fit_plot]
     quiet = dict(show_progress="hidden", api_name=False)
@@ -549,7 +552,6 @@ def _descent_lab(ctx: LessonContext) -> None:
     # slider's own change event may not fire: its value can stay the same)
     steps.change(step_range, steps, shown, trigger_mode="always_last", **quiet).then(descent_view, inputs, outputs, **quiet)
     on_typed([x0, y0], check_start, [], state, descent_view, inputs, outputs)
-    ctx.demo.load(descent_view, inputs, outputs, **quiet)
     try_this("On the elongated valley, raise SGD's learning rate from 0.4 to 0.49: the zig-zag across the valley grows. "
              "At 0.55 it diverges, and the app says so.",
              "Set lr = 0.05: SGD crawls along the flat x direction (loss ≈ 0.72 after 40 steps); "

@@ -366,16 +366,18 @@ def _step_through_lab(ctx: LessonContext) -> gr.Dropdown:
             seed = gr.Number(0, label="Seed of the random embeddings and weights", precision=0, minimum=0, maximum=2**31 - 1)
             run = gr.Button("Run attention", variant="primary")
         with gr.Column(scale=3):
-            token_view = gr.HTML()
-            step_md = markdown("", elem_id="attention-step")
+            # the default step-through is the same for everyone: drawn once here, shown as the tab opens
+            first = step_through(DEFAULT_SENTENCE, "words", 8, 1, True, True, 0, 1, 1, None)
+            token_view = gr.HTML(first[0])
+            step_md = markdown(first[1], elem_id="attention-step")
             with gr.Row():
                 previous = gr.Button("◀ Previous step", size="sm")
-                step = gr.Slider(1, 10, value=1, step=1, label="Step", scale=3)
+                step = gr.Slider(1, first[4].maximum, value=1, step=1, label="Step", scale=3)
                 following = gr.Button("Next step ▶", size="sm")
             head = gr.Radio([1], value=1, label="Head shown", visible=False)
-            matrix_plot = gr.Plot(show_label=False)
-            query = gr.Dropdown(label="Query token: its row of weights", choices=[], value=None)
-            bars_plot = gr.Plot(show_label=False)
+            matrix_plot = gr.Plot(first[2], show_label=False)
+            query = gr.Dropdown(label="Query token: its row of weights", choices=first[6].choices, value=first[6].value)
+            bars_plot = gr.Plot(first[3], show_label=False)
     try_this(
         "Step to **softmax**, then untick *Causal mask*: the zeros above the diagonal fill in, and the first token "
         "stops putting all its weight on itself.",
@@ -395,7 +397,6 @@ def _step_through_lab(ctx: LessonContext) -> gr.Dropdown:
         event(step_view, trigger_mode="always_last", **show)
     following.click(step_view_next, **show)
     previous.click(step_view_previous, **show)
-    ctx.demo.load(step_view, **show)
     return source
 
 
@@ -404,17 +405,17 @@ def _saturation_lab(ctx: LessonContext) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
             d_k = gr.Radio(D_K_CHOICES, value=64, label="Width of a head d_k")
-            saturation_md = markdown("")
+            first = saturation_view(64)  # the same for everyone: drawn once, shown as the tab opens
+            saturation_md = markdown(first[2])
         with gr.Column(scale=3):
-            saturation_bars = gr.Plot(show_label=False)
-            saturation_lines = gr.Plot(show_label=False)
+            saturation_bars = gr.Plot(first[0], show_label=False)
+            saturation_lines = gr.Plot(first[1], show_label=False)
     try_this(
         "Move d_k from 4 to 1024: without the scaling (orange) one key takes nearly all the weight, so the gradients "
         "reaching the other keys vanish; with it (blue) the spread stays the same.",
     )
     io = dict(inputs=d_k, outputs=[saturation_bars, saturation_lines, saturation_md], show_progress="hidden", api_name=False)
     d_k.input(saturation_view, **io)
-    ctx.demo.load(saturation_view, **io)
 
 
 def _model_lab(ctx: LessonContext, source: gr.Dropdown) -> None:

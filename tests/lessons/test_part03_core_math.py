@@ -41,10 +41,16 @@ def test_tab_builds_with_its_three_labs():
     assert [s.split(" · ")[0] for s in sections] == ["Lesson", "Lab 1", "Lab 2", "Lab 3"]
     # no inner tabs: the app's tab bar holds the guide's eleven parts only
     assert not any(isinstance(b, gr.Tab) for b in demo.blocks.values())
-    # defaults are computed on load, so no plot starts empty
+    # no plot starts empty: the defaults (the same for everyone) are drawn once when the tab is built,
+    # so the tab shows them as it opens; only the batch table, which checks against torch, waits for the load
+    plots = [b for b in demo.blocks.values() if isinstance(b, gr.Plot) and b.visible]
+    assert len(plots) == 9 and all(json.loads(p.value["plot"])["data"] for p in plots)
+    texts = {b.elem_id: b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown) and b.elem_id}
+    assert "nats" in texts["softmax-summary"] and "breaks" in texts["stability-table"]
+    assert "perplexity" in texts["ce-summary"] and "After 40 steps" in texts["descent-summary"]
+    assert "ln 65 = 4.174" in texts["loss-meaning"]
     loaded = {fn.fn.__name__ for fn in demo.fns.values() if fn.targets and fn.targets[0][1] == "load"}
-    # (each *_view runs its lab on the last good box values, the defaults at first)
-    assert {"softmax_view", "stability_view", "ce_view", "meaning_view", "batch_view", "descent_view"} <= loaded
+    assert loaded == {"batch_view"}
 
 
 @pytest.mark.parametrize("temperature", [0.3, 1.0, 2.5])
@@ -365,3 +371,93 @@ def test_labs_in_the_browser(page):
     steps.fill("25")
     steps.press("Enter")
     page.locator("#descent-summary").get_by_text("Showing step 25 of 25").wait_for()
+
+
+# ---------------------------------------------------------------------------- behaviours in a browser
+
+def _panel(page):
+    return page.locator("[role=tabpanel]").filter(has=page.locator("#softmax-summary"))
+
+
+def _toasts(page, text):
+    return page.locator(".toast-body").filter(has_text=text).count()
+
+
+def first_open_seconds(page, label, ready_js, ready_arg) -> float:
+    """Seconds from clicking the tab until `ready_js` holds in the page (its first results are drawn)."""
+    import time
+
+    page.wait_for_timeout(1500)  # the page's own loads are done: measure the tab, not the page
+    start = time.perf_counter()
+    open_tab(page, label)
+    page.wait_for_function(ready_js, arg=ready_arg, polling=50)
+    return time.perf_counter() - start
+
+
+TAB3_READY = """(n) => { const s = document.querySelector('#softmax-summary');
+  if (!s || !s.innerText.includes('nats')) return false;
+  return s.closest('[role=tabpanel]').querySelectorAll('.js-plotly-plot .main-svg').length >= n; }"""
+
+
+@pytest.mark.browser
+def test_first_open_settles_quickly(page):
+    seconds = first_open_seconds(page, "3 · Core math", TAB3_READY, 9)
+    print(f"\ntab 3 first open: {seconds:.2f} s (target ~1 s on an idle machine)")
+    assert seconds < 6  # generous: 2 shared cores under other tests; the figure is reported, see the print
+
+
+@pytest.mark.browser
+def test_a_typo_is_said_once_and_never_again(page):
+    open_tab(page, "3 · Core math")
+    summary = page.locator("#softmax-summary")
+    summary.get_by_text("nats").wait_for()
+    logits = page.locator("#softmax-logits textarea")
+    logits.fill("1, two, 3")
+    logits.press("Enter")
+    page.locator(".toast-body").filter(has_text="'two' is not a number").first.wait_for()
+    # leaving the box (blur), moving a slider and typing in the next lab: no second message
+    page.locator("#stability-logits textarea").click()
+    slider = page.locator("#softmax-temperature input[type=range]")
+    slider.focus()
+    slider.press("ArrowRight")
+    summary.get_by_text("T = 1.05").wait_for()  # the slider redraws the last good logits
+    page.wait_for_timeout(1500)
+    assert _toasts(page, "'two' is not a number") == 1
+    assert _panel(page).get_by_text("Error", exact=True).count() == 0  # no badge on any result
+
+
+@pytest.mark.browser
+def test_a_new_logit_count_fits_the_labels(page):
+    open_tab(page, "3 · Core math")
+    summary = page.locator("#softmax-summary")
+    summary.get_by_text("nats").wait_for()
+    logits = page.locator("#softmax-logits textarea")
+    logits.fill("1000, 1001, 1002")
+    logits.press("Enter")
+    page.locator(".toast-body").filter(has_text="3 logits but 6 labels").first.wait_for()
+    summary.get_by_text("ln 3 =").wait_for()  # the new logits are shown, not stale numbers
+    assert page.locator("#softmax-labels textarea").input_value() == "mat, floor, sofa"
+    assert "top token sofa" in summary.inner_text()
+    page.wait_for_timeout(1000)
+    assert _toasts(page, "3 logits but 6 labels") == 1
+    assert _panel(page).get_by_text("Error", exact=True).count() == 0
+
+
+@pytest.mark.browser
+def test_phone_width_scrolls_formulas_and_keeps_table_words_whole(browser, app_url):
+    context = browser.new_context(viewport={"width": 400, "height": 800})
+    page = context.new_page()
+    page.goto(app_url)
+    page.get_by_text("Running on").wait_for()
+    open_tab(page, "3 · Core math")
+    page.locator("#stability-table table").wait_for()
+    styles = page.evaluate("""() => {
+        const d = document.querySelector('.katex-display'), td = document.querySelector('#stability-table td');
+        const cs = (e) => getComputedStyle(e);
+        return {formula: cs(d).overflowX, cell: cs(td).wordBreak, wrap: cs(td).overflowWrap,
+                page: document.documentElement.scrollWidth};
+    }""")
+    context.close()
+    assert styles["formula"] == "auto"  # a wide formula scrolls inside its own box
+    assert styles["cell"] == "normal" and styles["wrap"] == "normal"  # a number or word is never split
+    assert styles["page"] <= 400  # nothing pushes the page itself sideways

@@ -254,3 +254,47 @@ def test_importing_the_lab_modules_does_not_import_torch():
             "print('torch' in sys.modules, 'transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.split() == ["False", "False"]
+
+
+TAB5_READY = """(n) => { const s = document.querySelector('#attention-step');
+  if (!s || !s.innerText.includes('Step 1 of')) return false;
+  return s.closest('[role=tabpanel]').querySelectorAll('.js-plotly-plot .main-svg').length >= n; }"""
+
+
+@pytest.mark.browser
+def test_first_open_and_a_typo_said_once(page):
+    from tests.lessons.test_part03_core_math import first_open_seconds
+
+    seconds = first_open_seconds(page, "5 · Attention", TAB5_READY, 4)
+    print(f"\ntab 5 first open: {seconds:.2f} s (target ~1 s on an idle machine)")
+    assert seconds < 6  # generous: 2 shared cores under other tests; the figure is reported, see the print
+    sentence = page.locator("#attention-sentence textarea")
+    sentence.fill("w " * 17)
+    sentence.press("Enter")
+    page.locator(".toast-body").filter(has_text="17 words").first.wait_for()
+    # leaving the box and stepping on: the last good sentence, and no second message
+    page.get_by_role("button", name="Next step ▶").click()
+    page.get_by_text("Step 2 of 10").wait_for()
+    page.wait_for_timeout(1000)
+    assert page.locator(".toast-body").filter(has_text="17 words").count() == 1
+    panel = page.locator("[role=tabpanel]").filter(has=page.locator("#attention-step"))
+    assert panel.get_by_text("Error", exact=True).count() == 0
+
+
+def test_the_default_labs_are_drawn_when_the_tab_is_built():
+    import json
+
+    import gradio as gr_
+
+    from lessons.common import LessonContext
+
+    with gr_.Blocks() as demo:
+        with gr_.Tabs(), gr_.Tab("alone") as t:
+            tab.build(LessonContext(demo=demo, tab=t, user_id=gr_.BrowserState(None)))
+    step_md = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "attention-step")
+    assert "Step 1 of 10 · Input X" in step_md.value
+    plots = [b for b in demo.blocks.values() if isinstance(b, gr_.Plot) and b.value]
+    titles = [json.loads(p.value["plot"])["layout"]["title"]["text"] for p in plots]
+    assert any(t.startswith("Step 1.") for t in titles) and any("d_k = 64" in t for t in titles)
+    loaded = {fn.fn.__name__ for fn in demo.fns.values() if fn.targets and fn.targets[0][1] == "load"}
+    assert "step_view" not in loaded and "saturation_view" not in loaded  # nothing per learner to wait for

@@ -254,3 +254,33 @@ def test_step_through_in_a_browser(page, tmp_path):
     page.wait_for_timeout(1500)
     assert 23 < stopped_at == reached() < 1792
     page.screenshot(path=str(tmp_path / "part06.png"), full_page=True)
+
+
+@pytest.mark.browser
+def test_play_is_busy_then_stop_is_a_result(page):
+    open_tab(page, "6 · Tokenization")
+    status = page.locator("#bpe-status")
+    status.get_by_text("Merges 12 / 256").wait_for()
+    speed = page.locator("#bpe-speed input[type=number]")
+    speed.fill("20")
+    speed.press("Enter")
+    page.get_by_role("button", name="Play").click()
+    playing = page.get_by_role("button", name="Playing…")
+    playing.wait_for()
+    assert playing.is_disabled() and page.locator("#bpe-stop").is_enabled()
+    status.get_by_text("ETA").wait_for()
+    page.locator("#bpe-stop").click()
+    status.get_by_text("stopped at merge").wait_for()
+    assert "ETA" not in status.inner_text()  # nothing live-looking is left behind
+    page.get_by_role("button", name="Play", exact=True).wait_for()
+    assert page.get_by_role("button", name="Play", exact=True).is_enabled() and page.locator("#bpe-stop").is_disabled()
+    panel = page.locator("[role=tabpanel]").filter(has=status)
+    assert panel.get_by_text("Error", exact=True).count() == 0
+    # a bad setting: one message, and no badge on the results it never touched
+    special = page.locator("#bpe-special textarea")
+    special.fill(" ".join(f"<{i}>" for i in range(20)))
+    page.get_by_role("button", name="Step", exact=True).click()
+    page.locator(".toast-body").filter(has_text="at most 16").first.wait_for()
+    page.wait_for_timeout(1000)
+    assert page.locator(".toast-body").filter(has_text="at most 16").count() == 1
+    assert panel.get_by_text("Error", exact=True).count() == 0 and "stopped at merge" in status.inner_text()
