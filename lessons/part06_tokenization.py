@@ -382,6 +382,22 @@ def compare_view(state: Checked, session):
 
 
 # layout ------------------------------------------------------------------------------------------
+def _bpe_results():
+    """Lab 1's right column: (status line, last merge, top pairs, length curve, coloured preview)."""
+    status = markdown("", elem_id="bpe-status")
+    last = markdown("", elem_id="bpe-last-merge")
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=260):
+            top = gr.Dataframe(headers=["pair (ids)", "pair (text)", "count"], label="Most frequent pairs now (the first is merged next)",
+                               interactive=False, elem_id="bpe-top-pairs")
+        with gr.Column(min_width=260):
+            curve = gr.Plot(label="Sequence length and compression")
+    markdown(f"**The start of the text, token by token** (first {PREVIEW_CHARS:,} characters; the newest token is "
+             "outlined in orange; hover a token for its id)")
+    preview = gr.HTML(elem_id="bpe-preview")
+    return status, last, top, curve, preview
+
+
 def _bpe_lab(ctx: LessonContext, state: gr.State):
     """Lab 1; returns its page-load event, which the other labs follow (they need its first tokenizer)."""
     markdown("### Lab 1 · Train a byte-pair-encoding tokenizer, one merge at a time")
@@ -408,17 +424,7 @@ def _bpe_lab(ctx: LessonContext, state: gr.State):
             save_btn = gr.Button("Save tokenizer (text file)", size="sm")
             saved = gr.File(label="Your tokenizer: pattern, special tokens, one merge per line", visible=False, interactive=False)
         with gr.Column(scale=3):
-            status = markdown("", elem_id="bpe-status")
-            last = markdown("", elem_id="bpe-last-merge")
-            with gr.Row(equal_height=False):
-                with gr.Column(min_width=260):
-                    top = gr.Dataframe(headers=["pair (ids)", "pair (text)", "count"], label="Most frequent pairs now (the first is merged next)",
-                                       interactive=False, elem_id="bpe-top-pairs")
-                with gr.Column(min_width=260):
-                    curve = gr.Plot(label="Sequence length and compression")
-            markdown(f"**The start of the text, token by token** (first {PREVIEW_CHARS:,} characters; the newest token is "
-                     "outlined in orange; hover a token for its id)")
-            preview = gr.HTML(elem_id="bpe-preview")
+            status, last, top, curve, preview = _bpe_results()
     try_this(
         "Press **Step** a few times and watch the first merges: they glue the most common letter pairs, "
         "often a letter with the space after it ('e ' or ' t').",
