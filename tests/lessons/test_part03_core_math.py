@@ -461,3 +461,18 @@ def test_phone_width_scrolls_formulas_and_keeps_table_words_whole(browser, app_u
     assert styles["formula"] == "auto"  # a wide formula scrolls inside its own box
     assert styles["cell"] == "normal" and styles["wrap"] == "normal"  # a number or word is never split
     assert styles["page"] <= 400  # nothing pushes the page itself sideways
+
+
+def test_chart_arrays_reach_the_browser_exactly():
+    """Chart.to_json sends NumPy arrays as plotly.js typed arrays: decoded, they are the same numbers."""
+    from lessons.plots import chart
+
+    path = np.random.default_rng(0).standard_normal((30, 2))
+    fig = chart("t").add("scatter", x=path[:, 0], y=path[:, 1], customdata=np.arange(30), text=np.array(["a", None] * 15))
+    fig.add("heatmap", z=np.arange(12.0).reshape(3, 4), x=[np.float64(0.5), 1, 2, 3])
+    sent = json.loads(fig.to_json())["data"]
+    np.testing.assert_array_equal(decoded(sent[0]["x"]), path[:, 0])  # a strided column, sent contiguous
+    np.testing.assert_array_equal(decoded(sent[0]["customdata"]), np.arange(30))
+    assert sent[0]["text"][:2] == ["a", None] and sent[1]["x"] == [0.5, 1, 2, 3]
+    assert sent[1]["z"]["shape"] == "3, 4"
+    np.testing.assert_array_equal(decoded(sent[1]["z"]).reshape(3, 4), np.arange(12.0).reshape(3, 4))
