@@ -60,15 +60,24 @@ def announce(state: Checked) -> None:
         raise gr.Error("unchanged", visible=False, print_exception=False)
 
 
+def announce_on_click(state: Checked) -> None:
+    """Step 2 for a button: a click is a new request, so the box's refusal is said again (once per
+    click) and an unchanged, usable box goes on to the lab (e.g. Encode with a tokenizer trained further)."""
+    if state.error:
+        raise learner_error(state.error)
+
+
 def on_typed(boxes: list, check: Callable, check_outputs: list, state: gr.State, lab: Callable,
-             lab_inputs: list, lab_outputs: list, extra: list = ()) -> None:
-    """Wire Enter and leaving the box (blur) of each box: check, announce, then the lab.
-    `check` takes (*boxes, *extra, state): `extra` are controls the verdict depends on (e.g. a unit)."""
-    for box in boxes:
-        for event in (box.submit, box.blur):
-            event(check, [*boxes, *extra, state], [*check_outputs, state], show_progress="hidden", api_name=False).then(
-                announce, state, None, show_progress="hidden", api_name=False).success(
-                lab, lab_inputs, lab_outputs, show_progress="hidden", api_name=False)
+             lab_inputs: list, lab_outputs: list, extra: list = (), buttons: list = ()) -> None:
+    """Wire Enter and leaving the box (blur) of each box, and the lab's own buttons, as: check,
+    announce, then the lab. `check` takes (*boxes, *extra, state): `extra` are controls the verdict
+    depends on (e.g. a unit)."""
+    quiet = dict(show_progress="hidden", api_name=False)
+    events = [(event, announce) for box in boxes for event in (box.submit, box.blur)]
+    events += [(button.click, announce_on_click) for button in buttons]
+    for event, say in events:
+        event(check, [*boxes, *extra, state], [*check_outputs, state], **quiet).then(say, state, None, **quiet).success(
+            lab, lab_inputs, lab_outputs, **quiet)
 
 
 def checker(parse: Callable) -> Callable:

@@ -389,9 +389,9 @@ def _step_through_lab(ctx: LessonContext) -> gr.Dropdown:
     inputs = [state, unit, d_model, n_heads, scaled, causal, seed, step, head, query, source, ctx.user_id]
     outputs = [token_view, step_md, matrix_plot, bars_plot, step, head, query, sentence, unit, state]
     show = dict(inputs=inputs, outputs=outputs, show_progress="hidden", api_name=False)
-    on_typed([sentence], check_sentence, [], state, step_view_new, inputs, outputs, extra=[unit, source])
+    on_typed([sentence], check_sentence, [], state, step_view_new, inputs, outputs, extra=[unit, source], buttons=[run])
     # .input fires on the learner's own changes only, so the handler's updates never loop back
-    for event in (run.click, unit.input, source.input):
+    for event in (unit.input, source.input):
         event(step_view_new, trigger_mode="always_last", **show)
     for event in (scaled.input, causal.input, query.input, seed.input, d_model.input, n_heads.input, step.input, head.input):
         event(step_view, trigger_mode="always_last", **show)
@@ -445,10 +445,10 @@ def _model_lab(ctx: LessonContext, source: gr.Dropdown) -> None:
     state = gr.State(Checked.start(DEFAULT_PROMPT))
     maps_io = dict(inputs=[state, model, layer, model_head, ctx.user_id],
                    outputs=[prompt_view, grid_plot, big_plot, model_md, layer, model_head], show_progress="hidden", api_name=False)
-    on_typed([prompt], check_prompt, [], state, model_view_checked, maps_io["inputs"], maps_io["outputs"])
+    on_typed([prompt], check_prompt, [], state, model_view_checked, maps_io["inputs"], maps_io["outputs"], buttons=[show_maps])
     # model.change covers the learner's pick and a refresh that picks another checkpoint; a refresh that
     # keeps the same one (opening the tab again) changes nothing, so nothing is recomputed
-    for event in (show_maps.click, model.change, layer.input, model_head.input):
+    for event in (model.change, layer.input, model_head.input):
         event(model_view_checked, trigger_mode="always_last", **maps_io)
     # the checkpoint lists: filled when the page opens, refreshed whenever the tab is opened
     refresh = dict(inputs=[ctx.user_id, model], outputs=model, show_progress="hidden", api_name=False)

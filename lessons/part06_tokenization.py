@@ -477,10 +477,8 @@ def _encode_lab(ctx: LessonContext, state: gr.State, loaded):
     quiet = dict(api_name=False, show_progress="hidden")
     enc_state, ids_state = gr.State(Checked.start(ENCODE_DEFAULT)), gr.State(Checked.start(""))
     encoded = [enc_view, ids_box, enc_summary]
-    on_typed([enc_in], check_encode, [], enc_state, encode_view, [enc_state, state], encoded)
-    on_typed([ids_box], check_ids, [], ids_state, decode_view, [ids_state, state], [dec_out])
-    enc_btn.click(encode_view, [enc_state, state], encoded, **quiet)
-    dec_btn.click(check_ids, [ids_box, ids_state], ids_state, **quiet).then(decode_view, [ids_state, state], dec_out, **quiet)
+    on_typed([enc_in], check_encode, [], enc_state, encode_view, [enc_state, state], encoded, buttons=[enc_btn])
+    on_typed([ids_box], check_ids, [], ids_state, decode_view, [ids_state, state], [dec_out], buttons=[dec_btn])
     # after the page load's first merges: the default text encoded, and its ids decoded back
     return loaded.then(start_encoded, [enc_state, state], [*encoded, ids_state, dec_out], **quiet)
 
@@ -521,9 +519,9 @@ def _compare_lab(ctx: LessonContext, state: gr.State, loaded) -> None:
     )
     quiet = dict(api_name=False, show_progress="hidden")
     checked = gr.State(Checked.start(*_COMPARE_DEFAULTS))
-    on_typed([cmp_in, context_length, price], check_compare, [], checked, compare_view, [checked, state], [table, views])
+    on_typed([cmp_in, context_length, price], check_compare, [], checked, compare_view, [checked, state], [table, views],
+             buttons=[cmp_btn])
     example.input(example_text, example, [cmp_in, why, checked], **quiet).then(compare_view, [checked, state], [table, views], **quiet)
-    cmp_btn.click(compare_view, [checked, state], [table, views], **quiet)
     loaded.then(compare_view, [checked, state], [table, views], **quiet)
     ctx.demo.load(availability_text, outputs=availability, **quiet)
 

@@ -151,6 +151,15 @@ def test_typed_boxes_are_checked_once_and_sliders_use_the_last_good_values():
         labels_box, fixed = lab.check_logits_labels(lab.STABILITY_LOGITS, lab.SOFTMAX_LABELS, again)
     assert labels_box == "mat, floor, sofa" and fixed.good == (lab.STABILITY_LOGITS, "mat, floor, sofa")
     announce(fixed)  # fresh and usable: the chain goes on to the lab
+    # a button (Encode, Run, Compare) is a new request: unchanged and usable goes on, a typo is said per click
+    from lessons.inputs import announce_on_click
+
+    _, unchanged = lab.check_logits_labels(lab.STABILITY_LOGITS, "mat, floor, sofa", fixed)
+    assert not unchanged.fresh
+    announce_on_click(unchanged)
+    with pytest.raises(gr.Error, match="'two' is not a number") as said:
+        announce_on_click(again)
+    assert said.value.visible
     assert "ln 3 =" in lab.softmax_view(fixed, 1.0, 3, 0.9, 100, 0)[0]
 
 
