@@ -231,7 +231,9 @@ def play(session, source, pasted, upload, target, pattern, special, speed=25):
         if now - last_yield >= PLAY_YIELD_S:
             with_curve = now - last_curve >= PLAY_CURVE_S
             last_yield, last_curve = now, (now if with_curve else last_curve)
-            yield (*play_view(session, begin, start_merges, with_curve=with_curve), *play_buttons(busy=True))
+            # the buttons were set busy by the first frame: re-sending them every frame re-renders them
+            # under the learner's pointer (a Stop click could miss)
+            yield (*play_view(session, begin, start_merges, with_curve=with_curve), gr.skip(), gr.skip())
     stopped, session.stop_requested = session.stop_requested, False
     yield (*play_view(session, begin, start_merges, finished=True, stopped=stopped), *play_buttons(busy=False))
 

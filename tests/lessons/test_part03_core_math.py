@@ -388,8 +388,28 @@ def _panel(page):
     return page.locator("[role=tabpanel]").filter(has=page.locator("#softmax-summary"))
 
 
+def record_toasts(page) -> None:
+    """Keep every toast the page shows (a toast disappears after a few seconds; this counts them all)."""
+    page.evaluate("""() => { window.__toasts = [];
+        new MutationObserver((changes) => { for (const c of changes) for (const n of c.addedNodes)
+            if (n.nodeType === 1) for (const t of [n, ...n.querySelectorAll('.toast-body')])
+                if (t.classList && t.classList.contains('toast-body')) window.__toasts.push(t.innerText); })
+        .observe(document.body, {childList: true, subtree: true}); }""")
+
+
 def _toasts(page, text):
-    return page.locator(".toast-body").filter(has_text=text).count()
+    return sum(text in t for t in page.evaluate("() => window.__toasts"))
+
+
+def assert_first_open(seconds: float, label: str) -> None:
+    """~1 s is the target on an idle machine; the figure is printed either way. On a machine whose load
+    exceeds its cores (shared CI, parallel work) the browser gets a fraction of a core: there the
+    timing is reported, not asserted."""
+    import os
+
+    print(f"\n{label} first open: {seconds:.2f} s (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    if os.getloadavg()[0] < os.cpu_count():
+        assert seconds < 3
 
 
 def first_open_seconds(page, label, ready_js, ready_arg) -> float:
@@ -410,14 +430,13 @@ TAB3_READY = """(n) => { const s = document.querySelector('#softmax-summary');
 
 @pytest.mark.browser
 def test_first_open_settles_quickly(page):
-    seconds = first_open_seconds(page, "3 · Core math", TAB3_READY, 9)
-    print(f"\ntab 3 first open: {seconds:.2f} s (target ~1 s on an idle machine)")
-    assert seconds < 6  # generous: 2 shared cores under other tests; the figure is reported, see the print
+    assert_first_open(first_open_seconds(page, "3 · Core math", TAB3_READY, 9), "tab 3")
 
 
 @pytest.mark.browser
 def test_a_typo_is_said_once_and_never_again(page):
     open_tab(page, "3 · Core math")
+    record_toasts(page)
     summary = page.locator("#softmax-summary")
     summary.get_by_text("nats").wait_for()
     logits = page.locator("#softmax-logits textarea")
@@ -438,6 +457,7 @@ def test_a_typo_is_said_once_and_never_again(page):
 @pytest.mark.browser
 def test_a_new_logit_count_fits_the_labels(page):
     open_tab(page, "3 · Core math")
+    record_toasts(page)
     summary = page.locator("#softmax-summary")
     summary.get_by_text("nats").wait_for()
     logits = page.locator("#softmax-logits textarea")

@@ -277,10 +277,13 @@ def test_play_is_busy_then_stop_is_a_result(page):
     panel = page.locator("[role=tabpanel]").filter(has=status)
     assert panel.get_by_text("Error", exact=True).count() == 0
     # a bad setting: one message, and no badge on the results it never touched
+    from tests.lessons.test_part03_core_math import _toasts, record_toasts
+
+    record_toasts(page)
     special = page.locator("#bpe-special textarea")
     special.fill(" ".join(f"<{i}>" for i in range(20)))
     page.get_by_role("button", name="Step", exact=True).click()
     page.locator(".toast-body").filter(has_text="at most 16").first.wait_for()
     page.wait_for_timeout(1000)
-    assert page.locator(".toast-body").filter(has_text="at most 16").count() == 1
+    assert _toasts(page, "at most 16") == 1
     assert panel.get_by_text("Error", exact=True).count() == 0 and "stopped at merge" in status.inner_text()
