@@ -14,6 +14,6 @@ CSS = """
 /* On a phone (~400 px) a wide formula or table scrolls sideways instead of being cut off, and a
    table cell breaks only between words, never inside one (every tab's Markdown). */
 .prose .katex-display { overflow-x: auto; overflow-y: hidden; max-width: 100%; padding: 2px 0; }
-.prose table { display: block; max-width: 100%; overflow-x: auto; }
+.prose table { display: block; width: max-content; max-width: 100%; overflow-x: auto; }
 .prose th, .prose td { word-break: normal; overflow-wrap: normal; hyphens: none; }
 """
