@@ -332,6 +332,13 @@ def descent_lab(key: str, optimizer: str, lr: float, steps: int, x0, y0, shown_s
     The last plot exists only for the regression surfaces (hidden otherwise): the data points and
     the line that the parameters at shown_step stand for.
     """
+    summary, path_plot, loss_plot, fit = descent_charts(key, optimizer, lr, steps, x0, y0, shown_step)
+    return summary, path_plot, loss_plot, gr.Plot(value=fit, visible=True) if fit is not None else gr.Plot(visible=False)
+
+
+def descent_charts(key: str, optimizer: str, lr: float, steps: int, x0, y0, shown_step: int):
+    """descent_lab's results as plain values (the fit chart is None where there is none): what the
+    tab's build draws first, where creating a gr.Plot update would add a stray component to the page."""
     surface = O.SURFACES[key]
     start = (x0, y0)[: surface.dim]
     if any(c is None for c in start):
@@ -346,7 +353,7 @@ def descent_lab(key: str, optimizer: str, lr: float, steps: int, x0, y0, shown_s
     path_plot = (_contour_path if surface.dim == 2 else _curve_path)(surface, run, shown, f"{optimizer}, lr = {lr:g}")
     # legend under the plot: on a phone a legend beside the title would cover it
     path_plot.layout.update(legend=dict(orientation="h", y=-0.24, yanchor="top", x=0, xanchor="left"), margin=dict(b=90))
-    return summary, path_plot, _loss_per_step(run, shown), _fit_plot(surface, run.points[shown], shown)
+    return summary, path_plot, _loss_per_step(run, shown), _fit_chart(surface, run.points[shown], shown)
 
 
 def descent_view(key, optimizer, lr, steps, state: Checked, shown_step):
@@ -396,9 +403,9 @@ def _loss_per_step(run, shown: int) -> Chart:
     return fig.axes(y=dict(type="log") if run.losses.min() > 0 else dict(title=dict(text="loss")))
 
 
-def _fit_plot(surface: O.Surface, theta: np.ndarray, step: int) -> gr.Plot:
+def _fit_chart(surface: O.Surface, theta: np.ndarray, step: int) -> Chart | None:
     if surface.predict is None:
-        return gr.Plot(visible=False)
+        return None
     x, y = surface.points
     line_x = np.array([x.min(), x.max()])
     fig = chart(f"Data and line, step {step}", "x", "y", height=SMALL)
@@ -408,8 +415,7 @@ def _fit_plot(surface: O.Surface, theta: np.ndarray, step: int) -> gr.Plot:
             hovertemplate="x = %{x:.3f}<br>prediction = %{y:.3f}<extra></extra>")
     fig.add("scatter", x=line_x, y=surface.predict(np.asarray(surface.minimum), line_x), mode="lines", name="best fit",
             line=dict(color=PALETTE[2], dash="dot"), hoverinfo="skip")
-    fig.axes(y=dict(range=[y.min() - 2, y.max() + 2]))
-    return gr.Plot(value=fig, visible=True)
+    return fig.axes(y=dict(range=[y.min() - 2, y.max() + 2]))
 
 
 # --- layout and wiring ----------------------------------------------------------------------
@@ -535,12 +541,12 @@ def _descent_lab(ctx: LessonContext) -> None:
                 y0 = gr.Number(default.start[1], label="start y", min_width=100)
             shown = gr.Slider(0, DEFAULT_STEPS, value=DEFAULT_STEPS, step=1, label="Show the path up to step")
         with gr.Column(scale=3):
-            first = descent_lab(DEFAULT_SURFACE, "SGD", default.lr, DEFAULT_STEPS, *default.start, DEFAULT_STEPS)
+            first = descent_charts(DEFAULT_SURFACE, "SGD", default.lr, DEFAULT_STEPS, *default.start, DEFAULT_STEPS)
             summary = markdown(first[0], elem_id="descent-summary")
             path_plot = gr.Plot(first[1], show_label=False)
             with gr.Row():
                 loss_plot = _half_plot(first[2])
-                fit_plot = gr.Plot(show_label=False, min_width=320, visible=first[3].visible)
+                fit_plot = gr.Plot(first[3], show_label=False, min_width=320, visible=first[3] is not None)
     state = gr.State(Checked.start(*default.start))
     inputs, outputs = [surface, optimizer, lr, steps, state, shown], [summary, path_plot, loss_plot, fit_plot]
     quiet = dict(show_progress="hidden", api_name=False)

@@ -76,6 +76,16 @@ def step_through(sentence, unit, d_model, n_heads, scaled, causal, seed, step, h
         if cropped != (sentence or "").strip():
             gr.Warning(f"A MiniGPT reads characters, and the step-through shows at most {attention.MAX_TOKENS}: using “{cropped}”.")
             sentence_update = sentence = cropped
+    v = step_values(sentence, unit, d_model, n_heads, scaled, causal, seed, step, head, query, source, user_id, move)
+    return (v["tokens_html"], v["text"], v["matrix"], v["bars"], gr.Slider(maximum=v["n_steps"], value=v["step"]),
+            gr.Radio(choices=list(range(1, v["n_heads"] + 1)), value=v["head"], visible=v["n_heads"] > 1),
+            gr.Dropdown(choices=v["queries"], value=v["query"]), sentence_update, unit_update)
+
+
+def step_values(sentence, unit, d_model, n_heads, scaled, causal, seed, step, head, query, source=RANDOM, user_id=None,
+                move=0) -> dict:
+    """What the step-through shows, as plain values (no component updates: the tab's build uses them
+    for the first view, and creating a component there would add it to the page)."""
     tokens, x, w, note = _inputs(sentence, unit, d_model, seed, source, user_id)
     steps = attention.attention_steps(x, n_heads=int(n_heads), causal=bool(causal), scaled=bool(scaled), **w)
     n_heads = int(n_heads)
@@ -83,18 +93,10 @@ def step_through(sentence, unit, d_model, n_heads, scaled, causal, seed, step, h
     number = min(max(int(step or 1) + move, 1), len(described))
     head = min(max(int(head or 1), 1), n_heads)
     query = int(query) if query is not None and 0 <= int(query) < len(tokens) else len(tokens) - 1
-    current = described[number - 1]
-    return (
-        tokens_html(tokens),
-        _step_text(described, number, head, n_heads) + note,
-        step_figure(current, number, head, query),
-        query_bars(steps["weights"], tokens, query, n_heads),
-        gr.Slider(maximum=len(described), value=number),
-        gr.Radio(choices=list(range(1, n_heads + 1)), value=head, visible=n_heads > 1),
-        gr.Dropdown(choices=[(f"{i + 1}: {visible(t)}", i) for i, t in enumerate(tokens)], value=query),
-        sentence_update,
-        unit_update,
-    )
+    return dict(tokens_html=tokens_html(tokens), text=_step_text(described, number, head, n_heads) + note,
+                matrix=step_figure(described[number - 1], number, head, query),
+                bars=query_bars(steps["weights"], tokens, query, n_heads), n_steps=len(described), step=number,
+                n_heads=n_heads, head=head, query=query, queries=[(f"{i + 1}: {visible(t)}", i) for i, t in enumerate(tokens)])
 
 
 def step_new_input(sentence, unit, d_model, n_heads, scaled, causal, seed, step, head, query, source=RANDOM, user_id=None):
@@ -367,17 +369,17 @@ def _step_through_lab(ctx: LessonContext) -> gr.Dropdown:
             run = gr.Button("Run attention", variant="primary")
         with gr.Column(scale=3):
             # the default step-through is the same for everyone: drawn once here, shown as the tab opens
-            first = step_through(DEFAULT_SENTENCE, "words", 8, 1, True, True, 0, 1, 1, None)
-            token_view = gr.HTML(first[0])
-            step_md = markdown(first[1], elem_id="attention-step")
+            first = step_values(DEFAULT_SENTENCE, "words", 8, 1, True, True, 0, 1, 1, None)
+            token_view = gr.HTML(first["tokens_html"])
+            step_md = markdown(first["text"], elem_id="attention-step")
             with gr.Row():
                 previous = gr.Button("◀ Previous step", size="sm")
-                step = gr.Slider(1, first[4].maximum, value=1, step=1, label="Step", scale=3)
+                step = gr.Slider(1, first["n_steps"], value=1, step=1, label="Step", scale=3)
                 following = gr.Button("Next step ▶", size="sm")
             head = gr.Radio([1], value=1, label="Head shown", visible=False)
-            matrix_plot = gr.Plot(first[2], show_label=False)
-            query = gr.Dropdown(label="Query token: its row of weights", choices=first[6].choices, value=first[6].value)
-            bars_plot = gr.Plot(first[3], show_label=False)
+            matrix_plot = gr.Plot(first["matrix"], show_label=False)
+            query = gr.Dropdown(label="Query token: its row of weights", choices=first["queries"], value=first["query"])
+            bars_plot = gr.Plot(first["bars"], show_label=False)
     try_this(
         "Step to **softmax**, then untick *Causal mask*: the zeros above the diagonal fill in, and the first token "
         "stops putting all its weight on itself.",

@@ -43,6 +43,7 @@ def test_tab_builds_with_its_three_labs():
     assert not any(isinstance(b, gr.Tab) for b in demo.blocks.values())
     # no plot starts empty: the defaults (the same for everyone) are drawn once when the tab is built,
     # so the tab shows them as it opens; only the batch table, which checks against torch, waits for the load
+    assert sum(isinstance(b, gr.Plot) for b in demo.blocks.values()) == 10  # no stray component from the defaults
     plots = [b for b in demo.blocks.values() if isinstance(b, gr.Plot) and b.visible]
     assert len(plots) == 9 and all(json.loads(p.value["plot"])["data"] for p in plots)
     texts = {b.elem_id: b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown) and b.elem_id}

@@ -295,5 +295,8 @@ def test_the_default_labs_are_drawn_when_the_tab_is_built():
     plots = [b for b in demo.blocks.values() if isinstance(b, gr_.Plot) and b.value]
     titles = [json.loads(p.value["plot"])["layout"]["title"]["text"] for p in plots]
     assert any(t.startswith("Step 1.") for t in titles) and any("d_k = 64" in t for t in titles)
+    # drawing the defaults at build adds no component of its own (a handler's gr.Slider(...) update would)
+    count = lambda kind: sum(isinstance(b, kind) for b in demo.blocks.values())  # noqa: E731
+    assert (count(gr_.Slider), count(gr_.Dropdown), count(gr_.Radio), count(gr_.Plot)) == (3, 3, 5, 6)
     loaded = {fn.fn.__name__ for fn in demo.fns.values() if fn.targets and fn.targets[0][1] == "load"}
     assert "step_view" not in loaded and "saturation_view" not in loaded  # nothing per learner to wait for
