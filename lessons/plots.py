@@ -11,11 +11,13 @@ Two ways to draw, with the same look:
 from __future__ import annotations
 
 import base64
+import functools
 
 import numpy as np
 import orjson
 import plotly.graph_objects as go
 import plotly.io as pio
+from plotly.colors import get_colorscale
 
 from lessons.tokens import label_text
 
@@ -102,6 +104,9 @@ class Chart:
         self.data: list[Props] = []
 
     def add(self, trace_type: str, **props) -> Chart:
+        if isinstance(props.get("colorscale"), str):
+            # plotly.py spells a named scale out; plotly.js has its own (different) "RdBu", "Blues"...
+            props["colorscale"] = _named_scale(props["colorscale"])
         self.data.append(Props(type=trace_type, **props))
         return self
 
@@ -119,6 +124,11 @@ class Chart:
 
     def to_figure(self) -> go.Figure:
         return go.Figure(self.to_plotly_json())
+
+
+@functools.lru_cache(maxsize=None)
+def _named_scale(name: str) -> tuple:
+    return tuple(tuple(stop) for stop in get_colorscale(name))
 
 
 def chart(title: str, x_title: str = "", y_title: str = "", height: int = 360, **layout) -> Chart:
