@@ -506,3 +506,13 @@ def test_chart_arrays_reach_the_browser_exactly():
     assert sent[0]["text"][:2] == ["a", None] and sent[1]["x"] == [0.5, 1, 2, 3]
     assert sent[1]["z"]["shape"] == "3, 4"
     np.testing.assert_array_equal(decoded(sent[1]["z"]).reshape(3, 4), np.arange(12.0).reshape(3, 4))
+
+
+def test_named_colour_scales_are_sent_as_plotly_py_spells_them():
+    import plotly.graph_objects as go
+
+    from lessons.plots import chart
+
+    mine = json.loads(chart("t").add("heatmap", z=[[1, 2]], colorscale="RdBu").to_json())["data"][0]["colorscale"]
+    theirs = json.loads(go.Figure(go.Heatmap(z=[[1, 2]], colorscale="RdBu")).to_json())["data"][0]["colorscale"]
+    assert mine == theirs  # plotly.js's own "RdBu" runs the other way round
