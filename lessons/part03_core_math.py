@@ -2,20 +2,23 @@
 
 Three labs, one after the other. Every number comes from core.probability / core.optimizers; the handlers
 below only parse widgets, call core and draw. Handlers are module-level so tests and bench/ can
-call them directly.
+call them directly. Charts are `lessons.plots.Chart`s (plain data): a slider move costs a few
+milliseconds of server time, not the ~60 ms that plotly's object tree took.
+
+Typed boxes go through `lessons.inputs` (check, announce once, then the lab), sliders through `_live`
+with the last good box values, so a typo is said once and never again by another control.
 """
 from __future__ import annotations
 
-import html
-
 import gradio as gr
 import numpy as np
-import plotly.graph_objects as go
 
 from core import optimizers as O
 from core import probability as P
-from lessons.common import LessonContext, lesson_text, markdown, try_this
-from lessons.plots import PALETTE, figure
+from lessons.common import LessonContext, lesson_text, markdown, shows_errors, try_this
+from lessons.inputs import Checked, checker, on_typed
+from lessons.plots import PALETTE, Chart, chart
+from lessons.tokens import label_text
 
 SOFTMAX_LOGITS = "3.2, 2.1, 1.8, 1.2, 0.5, -1.0"
 SOFTMAX_LABELS = "mat, floor, sofa, table, roof, moon"
@@ -29,34 +32,56 @@ DEFAULT_STEPS = 40
 SMALL = 300  # plot height when two plots share a row
 
 
-def _parsed(parse, *args):
-    """core raises ValueError with a learner-readable message; the tab shows it as an error."""
-    try:
-        return parse(*args)
-    except ValueError as err:
-        raise gr.Error(str(err)) from None
-
-
 def _as_text(label: str) -> str:
     """A vocabulary label inside Markdown: shown literally, never as formatting or a formula."""
-    # gradio reads $…$ as LaTeX before Markdown runs (escaping does not help), so swap the sign
-    return html.escape(label).replace("$", "＄").translate({ord(c): f"\\{c}" for c in "*_`[]#"})
+    return label_text(label, markdown=True)
 
 
-def _bars(fig: go.Figure, labels, values, name: str, colour: str, fmt: str = ".4f", **kwargs) -> go.Figure:
+def fit_labels(labels_text: str | None, n: int) -> str:
+    """The label box fitted to n logits: default labels for missing ones, extras dropped, one warning.
+
+    A learner who adds a logit has not yet touched the labels; refusing the new logit for that would
+    punish the natural order of edits."""
+    text = (labels_text or "").strip()
+    if not text:
+        return text
+    labels = [label.strip() for label in text.split(",")]
+    if len(labels) == n:
+        return text
+    defaults = P.default_labels(n)
+    fitted = labels[:n] + [d for d in defaults[len(labels):] if d not in labels][: max(0, n - len(labels))]
+    gr.Warning(f"There are {n} logits but {len(labels)} labels: "
+               + (f"added {', '.join(fitted[len(labels):])}." if len(labels) < n else f"dropped {', '.join(labels[n:])}."))
+    return ", ".join(fitted)
+
+
+def _labels(labels_text: str | None, n: int) -> list[str]:
+    return P.parse_labels(fit_labels(labels_text, n), n)
+
+
+def _bars(fig: Chart, labels, values, name: str, colour: str, fmt: str = ".4f", **props) -> Chart:
     # labels such as "1", "2" must stay names of tokens, not become numbers on the x axis
-    fig.update_xaxes(type="category")
-    kwargs.setdefault("hovertemplate", f"%{{x}}<br>{name}: %{{y:{fmt}}}<extra></extra>")
-    fig.add_trace(go.Bar(x=labels, y=values, name=name, marker_color=colour, **kwargs))
+    fig.axes(x=dict(type="category"))
+    props.setdefault("hovertemplate", f"%{{x}}<br>{name}: %{{y:{fmt}}}<extra></extra>")
+    return fig.add("bar", x=labels, y=values, name=name, marker=dict(color=colour), **props)
+
+
+def _hline(fig: Chart, y: float, text: str, colour: str) -> Chart:
+    """A dashed horizontal reference line with its label (what fig.add_hline drew, as plain data)."""
+    fig.layout.setdefault("shapes", []).append(
+        dict(type="line", xref="x domain", x0=0, x1=1, yref="y", y0=y, y1=y, line=dict(color=colour, dash="dash")))
+    fig.layout.setdefault("annotations", []).append(
+        dict(text=text, xref="x domain", x=1, xanchor="right", yref="y", y=y, yanchor="top", showarrow=False))
     return fig
 
 
 # --- Softmax lab ----------------------------------------------------------------------------
 
+@shows_errors
 def softmax_lab(logits_text: str, labels_text: str, temperature: float, top_k: int, top_p: float, samples: int, seed):
     """(summary, probabilities, log-probabilities, entropy vs T, sampling histogram, top-k/top-p)."""
-    logits = _parsed(P.parse_logits, logits_text)
-    labels = _parsed(P.parse_labels, labels_text, len(logits))
+    logits = P.parse_logits(logits_text)
+    labels = _labels(labels_text, len(logits))
     if temperature == 0:
         gr.Warning("Temperature 0 means greedy decoding: all probability goes to the top token (argmax), no division by zero.")
     probs = P.softmax(logits, temperature)
@@ -66,45 +91,77 @@ def softmax_lab(logits_text: str, labels_text: str, temperature: float, top_k: i
     summary = (f"At **T = {temperature:g}** the top token **{_as_text(labels[top])}** gets p = {probs[top]:.4f}. "
                f"**Entropy** H = −Σ p ln p = **{entropy:.4f} nats** (0 = certain; ln {len(logits)} = "
                f"{P.uniform_loss(len(logits)):.4f} = uniform over all {len(logits)} tokens).")
+    counts, freqs = P.sample_frequencies(probs, samples, seed)
+    return (summary, _probability_bars(labels, probs, temperature), _log_bars(labels, log_probs),
+            _entropy_curve(logits, temperature, entropy), _sample_bars(labels, probs, counts, freqs, samples, temperature),
+            _filter_bars(labels, probs, top_k, top_p))
 
-    fig_p = _bars(figure(f"Probabilities at T = {temperature:g}", "token", "probability", height=SMALL),
-                  labels, probs, "p", PALETTE[0], text=[f"{p:.3f}" for p in probs], textposition="outside")
-    fig_p.update_yaxes(range=[0, 1.1])
 
+def _probability_bars(labels, probs, temperature) -> Chart:
+    fig = chart(f"Probabilities at T = {temperature:g}", "token", "probability", height=SMALL)
+    _bars(fig, labels, probs, "p", PALETTE[0], text=[f"{p:.3f}" for p in probs], textposition="outside")
+    return fig.axes(y=dict(range=[0, 1.1]))
+
+
+def _log_bars(labels, log_probs) -> Chart:
     finite = np.isfinite(log_probs)
-    fig_log = _bars(figure("Log-probabilities ln p", "token", "ln p (nats)", height=SMALL), labels,
-                    np.where(finite, log_probs, None), "ln p", PALETTE[4],
-                    text=[f"{v:.2f}" if ok else "−∞" for v, ok in zip(log_probs, finite)], textposition="outside")
-    fig_log.update_yaxes(range=[1.2 * min(log_probs[finite].min(), -1.0), 0.3])
+    fig = chart("Log-probabilities ln p", "token", "ln p (nats)", height=SMALL)
+    _bars(fig, labels, np.where(finite, log_probs, None), "ln p", PALETTE[4],
+          text=[f"{v:.2f}" if ok else "−∞" for v, ok in zip(log_probs, finite)], textposition="outside")
+    fig.axes(y=dict(range=[1.2 * min(log_probs[finite].min(), -1.0), 0.3]))
     if not finite.all():
-        fig_log.add_annotation(text="−∞: probability exactly 0 at T = 0", showarrow=False, xref="paper", yref="paper",
-                               x=0.98, y=0.05, xanchor="right")
-
-    fig_h = figure("Entropy vs temperature", "temperature T", "entropy (nats)", height=SMALL)
-    fig_h.add_trace(go.Scatter(x=TEMPERATURES, y=P.entropy_curve(logits, TEMPERATURES), mode="lines", name="H(T)",
-                               line=dict(color=PALETTE[6]), hovertemplate="T = %{x:.2f}<br>H = %{y:.4f} nats<extra></extra>"))
-    fig_h.add_trace(go.Scatter(x=[temperature], y=[entropy], mode="markers", name="your T",
-                               marker=dict(size=12, color=PALETTE[1]),
-                               hovertemplate="T = %{x:g}<br>H = %{y:.4f} nats<extra></extra>"))
-    fig_h.add_hline(y=P.uniform_loss(len(logits)), line_dash="dash", line_color=PALETTE[7],
-                    annotation_text=f"uniform: ln {len(logits)}", annotation_position="bottom right")
-
-    counts, freqs = _parsed(P.sample_frequencies, probs, samples, seed)
-    fig_s = figure(f"{int(samples):,} samples at T = {temperature:g}", "token", "share of draws", height=SMALL)
-    _bars(fig_s, labels, probs, "probability", PALETTE[0])
-    _bars(fig_s, labels, freqs, "sampled share", PALETTE[1], customdata=counts,
-          hovertemplate="%{x}<br>sampled share: %{y:.4f} (%{customdata} draws)<extra></extra>")
-
-    fig_f = figure(f"Top-k (k = {int(top_k)}) and top-p (p = {top_p:g}), renormalised", "token", "probability", height=SMALL)
-    _bars(fig_f, labels, probs, "softmax", PALETTE[7])
-    _bars(fig_f, labels, P.top_k_filter(probs, top_k), "top-k", PALETTE[2])
-    _bars(fig_f, labels, P.top_p_filter(probs, top_p), "top-p", PALETTE[5])
-    return summary, fig_p, fig_log, fig_h, fig_s, fig_f
+        fig.layout["annotations"] = [dict(text="−∞: probability exactly 0 at T = 0", showarrow=False, xref="paper",
+                                          yref="paper", x=0.98, y=0.05, xanchor="right")]
+    return fig
 
 
+def _entropy_curve(logits, temperature, entropy) -> Chart:
+    fig = chart("Entropy vs temperature", "temperature T", "entropy (nats)", height=SMALL)
+    fig.add("scatter", x=TEMPERATURES, y=P.entropy_curve(logits, TEMPERATURES), mode="lines", name="H(T)",
+            line=dict(color=PALETTE[6]), hovertemplate="T = %{x:.2f}<br>H = %{y:.4f} nats<extra></extra>")
+    fig.add("scatter", x=[temperature], y=[entropy], mode="markers", name="your T", marker=dict(size=12, color=PALETTE[1]),
+            hovertemplate="T = %{x:g}<br>H = %{y:.4f} nats<extra></extra>")
+    return _hline(fig, P.uniform_loss(len(logits)), f"uniform: ln {len(logits)}", PALETTE[7])
+
+
+def _sample_bars(labels, probs, counts, freqs, samples, temperature) -> Chart:
+    fig = chart(f"{int(samples):,} samples at T = {temperature:g}", "token", "share of draws", height=SMALL)
+    _bars(fig, labels, probs, "probability", PALETTE[0])
+    return _bars(fig, labels, freqs, "sampled share", PALETTE[1], customdata=counts,
+                 hovertemplate="%{x}<br>sampled share: %{y:.4f} (%{customdata} draws)<extra></extra>")
+
+
+def _filter_bars(labels, probs, top_k, top_p) -> Chart:
+    fig = chart(f"Top-k (k = {int(top_k)}) and top-p (p = {top_p:g}), renormalised", "token", "probability", height=SMALL)
+    _bars(fig, labels, probs, "softmax", PALETTE[7])
+    _bars(fig, labels, P.top_k_filter(probs, top_k), "top-k", PALETTE[2])
+    return _bars(fig, labels, P.top_p_filter(probs, top_p), "top-p", PALETTE[5])
+
+
+def check_logits_labels(logits_text: str, labels_text: str, previous: Checked):
+    """First step of a typed change in a logits + labels pair (softmax and cross-entropy labs):
+    (the label box, fitted to the logits if needed; the new state)."""
+    state = previous.sees(logits_text, labels_text)
+    if not state.fresh:
+        return gr.skip(), state
+    try:
+        n = len(P.parse_logits(logits_text))
+        fitted = fit_labels(labels_text, n)
+        P.parse_labels(fitted, n)
+    except ValueError as err:
+        return gr.skip(), state.refused(err)
+    return (fitted if fitted != (labels_text or "").strip() else gr.skip()), state.accepted(logits_text, fitted)
+
+
+def softmax_view(state: Checked, temperature, top_k, top_p, samples, seed):
+    """The softmax lab from the last good boxes: what sliders and the page load call."""
+    return softmax_lab(*state.good, temperature, top_k, top_p, samples, seed)
+
+
+@shows_errors
 def stability_lab(logits_text: str) -> str:
     """Markdown table: the textbook formula next to the max trick, intermediate values included."""
-    logits = _parsed(P.parse_logits, logits_text)
+    logits = P.parse_logits(logits_text)
     steps = P.stability_steps(logits)
     rows = ["| z | exp(z) | naive p | z − max | exp(z − max) | p with the max trick |", "|---:|---:|---:|---:|---:|---:|"]
     for i in range(len(logits)):
@@ -119,19 +176,28 @@ def stability_lab(logits_text: str) -> str:
     return "\n".join(rows) + "\n\n" + verdict
 
 
+check_stability = checker(P.parse_logits)
+
+
+def stability_view(state: Checked) -> str:
+    return stability_lab(*state.good)
+
+
 # --- Cross-entropy lab ----------------------------------------------------------------------
 
+@shows_errors
 def ce_targets(logits_text: str, labels_text: str, current: str | None):
     """The target dropdown follows the vocabulary; it keeps the learner's choice when it still exists."""
-    logits = _parsed(P.parse_logits, logits_text)
-    labels = _parsed(P.parse_labels, labels_text, len(logits))
+    logits = P.parse_logits(logits_text)
+    labels = _labels(labels_text, len(logits))
     return gr.Dropdown(choices=labels, value=current if current in labels else labels[0])
 
 
+@shows_errors
 def cross_entropy_lab(logits_text: str, labels_text: str, target: str | None, push: float):
     """(summary, -log p curve with the current point, probabilities and gradient bars)."""
-    base = _parsed(P.parse_logits, logits_text)
-    labels = _parsed(P.parse_labels, labels_text, len(base))
+    base = P.parse_logits(logits_text)
+    labels = _labels(labels_text, len(base))
     if target not in labels:
         target = labels[0]
     index = labels.index(target)
@@ -149,34 +215,49 @@ def cross_entropy_lab(logits_text: str, labels_text: str, target: str | None, pu
                f"{name}'s logit goes **up** and all the others go **down**.")
     if push:
         summary += f"\n\n(The logit of {name} is pushed by {push:+g}: {base[index]:g} → {logits[index]:g}.)"
+    return summary, _loss_curve(len(logits), probs[index], loss, target), _gradient_bars(labels, probs, grad)
 
+
+def _loss_curve(n: int, p_target: float, loss: float, target: str) -> Chart:
     p_axis, curve = P.loss_curve()
-    uniform_p = 1 / len(logits)
-    fig_curve = figure("Loss = −ln p(correct token)", "probability of the correct token", "loss (nats)", height=SMALL)
-    fig_curve.add_trace(go.Scatter(x=p_axis, y=curve, mode="lines", name="−ln p", line=dict(color=PALETTE[0]),
-                                   hovertemplate="p = %{x:.4f}<br>loss = %{y:.4f}<extra></extra>"))
-    fig_curve.add_trace(go.Scatter(x=[uniform_p], y=[P.uniform_loss(len(logits))], mode="markers",
-                                   name=f"uniform guess 1/{len(logits)}",
-                                   marker=dict(size=10, color=PALETTE[7], symbol="diamond"),
-                                   hovertemplate="p = %{x:.4f}<br>loss = %{y:.4f}<extra></extra>"))
-    fig_curve.add_trace(go.Scatter(x=[probs[index]], y=[loss], mode="markers", name=f"p({target})",
-                                   marker=dict(size=13, color=PALETTE[1]),
-                                   hovertemplate="p = %{x:.4f}<br>loss = %{y:.4f}<extra></extra>"))
-    fig_curve.update_xaxes(range=[0, 1.02])
-
-    fig_grad = figure("Probabilities and the gradient d loss / d logits", "token", "value", height=SMALL)
-    _bars(fig_grad, labels, probs, "p (softmax)", PALETTE[0])
-    _bars(fig_grad, labels, grad, "gradient = p − one-hot", PALETTE[1], text=[f"{g:+.3f}" for g in grad], textposition="outside")
-    fig_grad.update_yaxes(range=[-1.15, 1.15])
-    return summary, fig_curve, fig_grad
+    hover = "p = %{x:.4f}<br>loss = %{y:.4f}<extra></extra>"
+    fig = chart("Loss = −ln p(correct token)", "probability of the correct token", "loss (nats)", height=SMALL)
+    fig.add("scatter", x=p_axis, y=curve, mode="lines", name="−ln p", line=dict(color=PALETTE[0]), hovertemplate=hover)
+    fig.add("scatter", x=[1 / n], y=[P.uniform_loss(n)], mode="markers", name=f"uniform guess 1/{n}",
+            marker=dict(size=10, color=PALETTE[7], symbol="diamond"), hovertemplate=hover)
+    fig.add("scatter", x=[p_target], y=[loss], mode="markers", name=f"p({label_text(target)})",
+            marker=dict(size=13, color=PALETTE[1]), hovertemplate=hover)
+    return fig.axes(x=dict(range=[0, 1.02]))
 
 
+def _gradient_bars(labels, probs, grad) -> Chart:
+    fig = chart("Probabilities and the gradient d loss / d logits", "token", "value", height=SMALL)
+    _bars(fig, labels, probs, "p (softmax)", PALETTE[0])
+    _bars(fig, labels, grad, "gradient = p − one-hot", PALETTE[1], text=[f"{g:+.3f}" for g in grad], textposition="outside")
+    return fig.axes(y=dict(range=[-1.15, 1.15]))
+
+
+def ce_view(state: Checked, target: str | None, push: float):
+    """The cross-entropy lab from the last good boxes (push slider, target pick, page load)."""
+    return cross_entropy_lab(*state.good, target, push)
+
+
+def ce_retarget(state: Checked, target: str | None, push: float):
+    """After new boxes: the target list follows the labels, then the lab redraws."""
+    return (ce_targets(*state.good, target), *ce_view(state, target, push))
+
+
+def _meaning_problem(vocab_size, loss) -> None:
+    if vocab_size is None or not 2 <= vocab_size <= 10_000_000:
+        raise ValueError("The vocabulary size must be a whole number from 2 to 10,000,000 (65 for the guide's characters).")
+    if loss is None or not 0 <= loss <= 50:
+        raise ValueError("A loss is a number from 0 upwards (try 0.09, the guide's final loss; 50 is the most this box takes).")
+
+
+@shows_errors
 def loss_meaning(vocab_size, loss) -> str:
     """ln V for an untrained model, and a loss read back as a probability, with the numbers."""
-    if vocab_size is None or not 2 <= vocab_size <= 10_000_000:
-        raise gr.Error("The vocabulary size must be a whole number from 2 to 10,000,000 (65 for the guide's characters).")
-    if loss is None or not 0 <= loss <= 50:
-        raise gr.Error("A loss is a number from 0 upwards (try 0.09, the guide's final loss; 50 is the most this box takes).")
+    _meaning_problem(vocab_size, loss)
     v = int(vocab_size)
     start, p = P.uniform_loss(v), P.probability_from_loss(loss)
     return (f"**An untrained model** spreads probability evenly over the V = {v:,} tokens: p = 1/{v:,} = {1 / v:.5f} on the "
@@ -186,9 +267,17 @@ def loss_meaning(vocab_size, loss) -> str:
             f"**{p:.3f}**: perplexity {P.perplexity(loss):.3f}, {p * v:,.0f}× the uniform guess.")
 
 
+check_meaning = checker(_meaning_problem)
+
+
+def meaning_view(state: Checked) -> str:
+    return loss_meaning(*state.good)
+
+
+@shows_errors
 def batch_lab(text: str) -> str:
     """Per-position losses, their mean, and PyTorch's F.cross_entropy on the same batch."""
-    logits, targets = _parsed(P.parse_batch, text)
+    logits, targets = P.parse_batch(text)
     per_position = P.cross_entropy_per_position(logits, targets)
     probs = P.softmax(logits)
     rows = ["| position | logits | target | p(target) | loss = −ln p |", "|---:|---|---:|---:|---:|"]
@@ -198,6 +287,13 @@ def batch_lab(text: str) -> str:
     reference = P.torch_cross_entropy(logits, targets)
     return ("\n".join(rows) + f"\n\n**Mean loss over {len(targets)} positions: {mean:.6f}**. "
             f"`torch.nn.functional.cross_entropy(logits, targets)` gives **{reference:.6f}** on the same batch.")
+
+
+check_batch = checker(P.parse_batch)
+
+
+def batch_view(state: Checked) -> str:
+    return batch_lab(*state.good)
 
 
 # --- Gradient descent lab -------------------------------------------------------------------
@@ -211,99 +307,122 @@ def surface_defaults(key: str):
                       visible=surface.dim == 2))
 
 
+def surface_changed(key: str):
+    """A new surface: its defaults, and the start point they set is the one the sliders use."""
+    lr, x0, y0 = surface_defaults(key)
+    return lr, x0, y0, Checked.start(x0.value, y0.value)
+
+
 def step_range(steps: int):
     return gr.Slider(maximum=int(steps), value=int(steps))
 
 
+def _start_point(x0, y0) -> None:
+    if x0 is None or y0 is None:
+        raise ValueError("Give the start point a number for each coordinate.")
+
+
+check_start = checker(_start_point)
+
+
+@shows_errors
 def descent_lab(key: str, optimizer: str, lr: float, steps: int, x0, y0, shown_step: int):
     """(what happened in words, the path on the surface up to shown_step, loss per step, the fitted line).
 
     The last plot exists only for the regression surfaces (hidden otherwise): the data points and
     the line that the parameters at shown_step stand for.
     """
+    summary, path_plot, loss_plot, fit = descent_charts(key, optimizer, lr, steps, x0, y0, shown_step)
+    return summary, path_plot, loss_plot, gr.Plot(value=fit, visible=True) if fit is not None else gr.Plot(visible=False)
+
+
+def descent_charts(key: str, optimizer: str, lr: float, steps: int, x0, y0, shown_step: int):
+    """descent_lab's results as plain values (the fit chart is None where there is none): what the
+    tab's build draws first, where creating a gr.Plot update would add a stray component to the page."""
     surface = O.SURFACES[key]
     start = (x0, y0)[: surface.dim]
     if any(c is None for c in start):
-        raise gr.Error("Give the start point a number for each coordinate.")
-    run = _parsed(O.run_descent, surface, optimizer, lr, steps, start)
+        raise ValueError("Give the start point a number for each coordinate.")
+    run = O.run_descent(surface, optimizer, lr, steps, start)
     shown = min(int(shown_step), run.steps_taken)
     message = run.message()
     if run.diverged:
         message = f"⚠️ **{message}** The path is drawn up to the last finite point."
     limit = f" On this surface plain SGD diverges above lr = {surface.sgd_limit:.3g}." if surface.sgd_limit else ""
     summary = f"{message}\n\n{surface.title}: loss = {surface.formula}.{limit} Showing step {shown} of {run.steps_taken}."
-
-    path, losses = run.points[: shown + 1], run.losses[: shown + 1]
-    hover = "step %{customdata}<br>" + "<br>".join(f"{n} = %{{{c}:.4f}}" for n, c in zip(surface.axis_names, "xy"))
-    title = f"{optimizer}, lr = {lr:g}"
-    if surface.dim == 2:
-        xs, ys, z, z_title = surface.contour()
-        fig = figure(title, surface.axis_names[0], surface.axis_names[1], height=420)
-        fig.add_trace(go.Contour(x=xs, y=ys, z=z, colorscale="Blues", reversescale=True, ncontours=25, name=z_title,
-                                 colorbar=dict(title=dict(text=z_title, side="right"), thickness=12),
-                                 hovertemplate=f"{surface.axis_names[0]} = %{{x:.3f}}<br>{surface.axis_names[1]} = %{{y:.3f}}"
-                                               f"<br>{z_title} = %{{z:.4g}}<extra></extra>"))
-        fig.add_trace(go.Scatter(x=path[:, 0], y=path[:, 1], mode="lines+markers", name="path", customdata=np.arange(len(path)),
-                                 line=dict(color=PALETTE[1], width=2), marker=dict(size=5),
-                                 hovertemplate=hover + "<extra></extra>"))
-        fig.add_trace(go.Scatter(x=[surface.minimum[0]], y=[surface.minimum[1]], mode="markers", name="minimum",
-                                 marker=dict(symbol="star", size=14, color=PALETTE[2]), hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=path[-1:, 0], y=path[-1:, 1], mode="markers", name=f"step {shown}",
-                                 marker=dict(size=13, color=PALETTE[3], line=dict(color="white", width=1.5)), hoverinfo="skip"))
-        fig.update_xaxes(range=list(surface.x_range))
-        fig.update_yaxes(range=list(surface.y_range))
-    else:
-        xs, curve = surface.grid()
-        fig = figure(title, surface.axis_names[0], "loss", height=420)
-        fig.add_trace(go.Scatter(x=xs, y=curve, mode="lines", name="loss", line=dict(color=PALETTE[0]),
-                                 hovertemplate=f"{surface.axis_names[0]} = %{{x:.3f}}<br>loss = %{{y:.4f}}<extra></extra>"))
-        fig.add_trace(go.Scatter(x=path[:, 0], y=losses, mode="lines+markers", name="path", customdata=np.arange(len(path)),
-                                 line=dict(color=PALETTE[1], width=1.5), marker=dict(size=6),
-                                 hovertemplate=f"step %{{customdata}}<br>{surface.axis_names[0]} = %{{x:.4f}}"
-                                               "<br>loss = %{y:.4g}<extra></extra>"))
-        fig.add_trace(go.Scatter(x=path[-1:, 0], y=losses[-1:], mode="markers", name=f"step {shown}",
-                                 marker=dict(size=13, color=PALETTE[3]), hoverinfo="skip"))
-        fig.update_xaxes(range=list(surface.x_range))
-        fig.update_yaxes(range=[-0.05 * curve.max(), curve.max() * 1.05])
-
+    path_plot = (_contour_path if surface.dim == 2 else _curve_path)(surface, run, shown, f"{optimizer}, lr = {lr:g}")
     # legend under the plot: on a phone a legend beside the title would cover it
-    fig.update_layout(legend=dict(orientation="h", y=-0.24, yanchor="top", x=0, xanchor="left"), margin=dict(b=90))
-
-    fig_loss = figure("Loss per step", "step", "loss (log scale)", height=SMALL)
-    fig_loss.add_trace(go.Scatter(x=np.arange(len(run.losses)), y=run.losses, mode="lines", name="loss",
-                                  line=dict(color=PALETTE[0]),
-                                  hovertemplate="step %{x}<br>loss = %{y:.6g}<extra></extra>"))
-    fig_loss.add_trace(go.Scatter(x=[shown], y=[run.losses[shown]], mode="markers", name=f"step {shown}",
-                                  marker=dict(size=11, color=PALETTE[3]),
-                                  hovertemplate="step %{x}<br>loss = %{y:.6g}<extra></extra>"))
-    if run.losses.min() > 0:
-        fig_loss.update_yaxes(type="log")
-    else:
-        fig_loss.update_yaxes(title_text="loss")
-    return summary, fig, fig_loss, _fit_plot(surface, run.points[shown], shown)
+    path_plot.layout.update(legend=dict(orientation="h", y=-0.24, yanchor="top", x=0, xanchor="left"), margin=dict(b=90))
+    return summary, path_plot, _loss_per_step(run, shown), _fit_chart(surface, run.points[shown], shown)
 
 
-def _fit_plot(surface: O.Surface, theta: np.ndarray, step: int) -> gr.Plot:
+def descent_view(key, optimizer, lr, steps, state: Checked, shown_step):
+    """The descent lab with the last good start point (sliders, the optimizer, the page load)."""
+    return descent_lab(key, optimizer, lr, steps, *state.good, shown_step)
+
+
+def _contour_path(surface: O.Surface, run, shown: int, title: str) -> Chart:
+    path = run.points[: shown + 1]
+    names = surface.axis_names
+    hover = "step %{customdata}<br>" + "<br>".join(f"{n} = %{{{c}:.4f}}" for n, c in zip(names, "xy"))
+    xs, ys, z, z_title = surface.contour()
+    fig = chart(title, names[0], names[1], height=420)
+    fig.add("contour", x=xs, y=ys, z=z, colorscale="Blues", reversescale=True, ncontours=25, name=z_title,
+            colorbar=dict(title=dict(text=z_title, side="right"), thickness=12),
+            hovertemplate=f"{names[0]} = %{{x:.3f}}<br>{names[1]} = %{{y:.3f}}<br>{z_title} = %{{z:.4g}}<extra></extra>")
+    fig.add("scatter", x=path[:, 0], y=path[:, 1], mode="lines+markers", name="path", customdata=np.arange(len(path)),
+            line=dict(color=PALETTE[1], width=2), marker=dict(size=5), hovertemplate=hover + "<extra></extra>")
+    fig.add("scatter", x=[surface.minimum[0]], y=[surface.minimum[1]], mode="markers", name="minimum",
+            marker=dict(symbol="star", size=14, color=PALETTE[2]), hoverinfo="skip")
+    fig.add("scatter", x=path[-1:, 0], y=path[-1:, 1], mode="markers", name=f"step {shown}",
+            marker=dict(size=13, color=PALETTE[3], line=dict(color="white", width=1.5)), hoverinfo="skip")
+    return fig.axes(x=dict(range=list(surface.x_range)), y=dict(range=list(surface.y_range)))
+
+
+def _curve_path(surface: O.Surface, run, shown: int, title: str) -> Chart:
+    path, losses = run.points[: shown + 1], run.losses[: shown + 1]
+    name = surface.axis_names[0]
+    xs, curve = surface.grid()
+    fig = chart(title, name, "loss", height=420)
+    fig.add("scatter", x=xs, y=curve, mode="lines", name="loss", line=dict(color=PALETTE[0]),
+            hovertemplate=f"{name} = %{{x:.3f}}<br>loss = %{{y:.4f}}<extra></extra>")
+    fig.add("scatter", x=path[:, 0], y=losses, mode="lines+markers", name="path", customdata=np.arange(len(path)),
+            line=dict(color=PALETTE[1], width=1.5), marker=dict(size=6),
+            hovertemplate=f"step %{{customdata}}<br>{name} = %{{x:.4f}}<br>loss = %{{y:.4g}}<extra></extra>")
+    fig.add("scatter", x=path[-1:, 0], y=losses[-1:], mode="markers", name=f"step {shown}",
+            marker=dict(size=13, color=PALETTE[3]), hoverinfo="skip")
+    return fig.axes(x=dict(range=list(surface.x_range)), y=dict(range=[-0.05 * curve.max(), curve.max() * 1.05]))
+
+
+def _loss_per_step(run, shown: int) -> Chart:
+    fig = chart("Loss per step", "step", "loss (log scale)", height=SMALL)
+    fig.add("scatter", x=np.arange(len(run.losses)), y=run.losses, mode="lines", name="loss", line=dict(color=PALETTE[0]),
+            hovertemplate="step %{x}<br>loss = %{y:.6g}<extra></extra>")
+    fig.add("scatter", x=[shown], y=[run.losses[shown]], mode="markers", name=f"step {shown}",
+            marker=dict(size=11, color=PALETTE[3]), hovertemplate="step %{x}<br>loss = %{y:.6g}<extra></extra>")
+    return fig.axes(y=dict(type="log") if run.losses.min() > 0 else dict(title=dict(text="loss")))
+
+
+def _fit_chart(surface: O.Surface, theta: np.ndarray, step: int) -> Chart | None:
     if surface.predict is None:
-        return gr.Plot(visible=False)
+        return None
     x, y = surface.points
     line_x = np.array([x.min(), x.max()])
-    fig = figure(f"Data and line, step {step}", "x", "y", height=SMALL)
-    fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name="data", marker=dict(color=PALETTE[7]),
-                             hovertemplate="sampled from y = 2x + 1 + noise<br>x = %{x:.3f}<br>y = %{y:.3f}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=line_x, y=surface.predict(theta, line_x), mode="lines", name="model", line=dict(color=PALETTE[1]),
-                             hovertemplate="x = %{x:.3f}<br>prediction = %{y:.3f}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=line_x, y=surface.predict(np.asarray(surface.minimum), line_x), mode="lines", name="best fit",
-                             line=dict(color=PALETTE[2], dash="dot"), hoverinfo="skip"))
-    fig.update_yaxes(range=[y.min() - 2, y.max() + 2])
-    return gr.Plot(value=fig, visible=True)
+    fig = chart(f"Data and line, step {step}", "x", "y", height=SMALL)
+    fig.add("scatter", x=x, y=y, mode="markers", name="data", marker=dict(color=PALETTE[7]),
+            hovertemplate="sampled from y = 2x + 1 + noise<br>x = %{x:.3f}<br>y = %{y:.3f}<extra></extra>")
+    fig.add("scatter", x=line_x, y=surface.predict(theta, line_x), mode="lines", name="model", line=dict(color=PALETTE[1]),
+            hovertemplate="x = %{x:.3f}<br>prediction = %{y:.3f}<extra></extra>")
+    fig.add("scatter", x=line_x, y=surface.predict(np.asarray(surface.minimum), line_x), mode="lines", name="best fit",
+            line=dict(color=PALETTE[2], dash="dot"), hoverinfo="skip")
+    return fig.axes(y=dict(range=[y.min() - 2, y.max() + 2]))
 
 
 # --- layout and wiring ----------------------------------------------------------------------
 
-def _half_plot() -> gr.Plot:
+def _half_plot(value=None) -> gr.Plot:
     # two to a row on a wide screen; below ~660 px the second wraps under the first
-    return gr.Plot(show_label=False, min_width=320)
+    return gr.Plot(value, show_label=False, min_width=320)
 
 
 def _live(component, fn, inputs, outputs, event="change"):
@@ -317,88 +436,93 @@ def _softmax_lab(ctx: LessonContext) -> None:
         with gr.Column(scale=1, min_width=260):
             logits = gr.Textbox(SOFTMAX_LOGITS, label="Logits (2 to 50, comma-separated)", max_length=1600,
                                 elem_id="softmax-logits")
-            labels = gr.Textbox(SOFTMAX_LABELS, label="Token labels (optional, one per logit)", max_length=1300)
+            labels = gr.Textbox(SOFTMAX_LABELS, label="Token labels (optional, one per logit)", max_length=1300,
+                                elem_id="softmax-labels")
             temperature = gr.Slider(0, 5, value=1.0, step=0.05, label="Temperature T (0 = greedy)", elem_id="softmax-temperature")
             top_k = gr.Slider(1, P.MAX_LOGITS, value=3, step=1, label="top-k: keep the k most likely tokens")
             top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label="top-p: keep tokens until their total reaches p")
             samples = gr.Slider(10, 10_000, value=1000, step=10, label="Sampled tokens N")
             seed = gr.Number(0, label="Random seed", precision=0, minimum=0, maximum=2 ** 31 - 1)
         with gr.Column(scale=3):
-            summary = markdown("", elem_id="softmax-summary")
+            # the defaults are the same for every learner: drawn once here, so the tab shows them the
+            # moment it opens (no page-load event per learner, nothing waits behind other tabs' loads)
+            first = softmax_lab(SOFTMAX_LOGITS, SOFTMAX_LABELS, 1.0, 3, 0.9, 1000, 0)
+            summary = markdown(first[0], elem_id="softmax-summary")
             with gr.Row():
-                probs_plot, log_plot = _half_plot(), _half_plot()
+                probs_plot, log_plot = _half_plot(first[1]), _half_plot(first[2])
             with gr.Row():
-                entropy_plot, sample_plot = _half_plot(), _half_plot()
-            filter_plot = gr.Plot(show_label=False)
-    inputs = [logits, labels, temperature, top_k, top_p, samples, seed]
+                entropy_plot, sample_plot = _half_plot(first[3]), _half_plot(first[4])
+            filter_plot = gr.Plot(first[5], show_label=False)
+    state = gr.State(Checked.start(SOFTMAX_LOGITS, SOFTMAX_LABELS))
+    inputs = [state, temperature, top_k, top_p, samples, seed]
     outputs = [summary, probs_plot, log_plot, entropy_plot, sample_plot, filter_plot]
-    for box in (logits, labels, seed):
-        box.submit(softmax_lab, inputs, outputs, api_name=False)
-        box.blur(softmax_lab, inputs, outputs, api_name=False)
-    for slider in (temperature, top_k, top_p, samples):
-        _live(slider, softmax_lab, inputs, outputs)
-    ctx.demo.load(softmax_lab, inputs, outputs, api_name=False)
+    on_typed([logits, labels], check_logits_labels, [labels], state, softmax_view, inputs, outputs)
+    for control in (temperature, top_k, top_p, samples, seed):
+        _live(control, softmax_view, inputs, outputs)
     try_this("Drag the temperature to 0.1, then to 5, and watch the entropy move from 0 (certain) towards ln V (uniform).",
              "Set N to 10 and change the seed a few times: small samples wander; with 10,000 the histogram hugs the bars.",
              "Set top-p to 0.5: only the tokens that make up the first half of the probability mass survive.")
 
+
+def _stability_lab(ctx: LessonContext) -> None:
     markdown("#### Numerical stability: the max trick")
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
-            big_logits = gr.Textbox(STABILITY_LOGITS, label="Logits", max_length=1600)
+            big_logits = gr.Textbox(STABILITY_LOGITS, label="Logits", max_length=1600, elem_id="stability-logits")
         with gr.Column(scale=3):
-            stability = markdown("", elem_id="stability-table")
-    big_logits.submit(stability_lab, big_logits, stability, api_name=False)
-    big_logits.blur(stability_lab, big_logits, stability, api_name=False)
-    ctx.demo.load(stability_lab, big_logits, stability, api_name=False)
+            stability = markdown(stability_lab(STABILITY_LOGITS), elem_id="stability-table")
+    state = gr.State(Checked.start(STABILITY_LOGITS))
+    on_typed([big_logits], check_stability, [], state, stability_view, [state], [stability])
     try_this("Try 1, 2, 3: both columns agree. Then 709, 710, 711: exp(710) is already too big for float64.")
 
 
 def _cross_entropy_lab(ctx: LessonContext) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
-            logits = gr.Textbox(CE_LOGITS, label="Logits (2 to 50, comma-separated)", max_length=1600)
-            labels = gr.Textbox(CE_LABELS, label="Token labels (optional)", max_length=1300)
+            logits = gr.Textbox(CE_LOGITS, label="Logits (2 to 50, comma-separated)", max_length=1600, elem_id="ce-logits")
+            labels = gr.Textbox(CE_LABELS, label="Token labels (optional)", max_length=1300, elem_id="ce-labels")
             target = gr.Dropdown(P.parse_labels(CE_LABELS, 3), value="cat", label="Correct next token")
             push = gr.Slider(-6, 6, value=0, step=0.1, label="Push the correct token's logit by", elem_id="ce-push")
         with gr.Column(scale=3):
-            summary = markdown("", elem_id="ce-summary")
+            first = cross_entropy_lab(CE_LOGITS, CE_LABELS, "cat", 0)
+            summary = markdown(first[0], elem_id="ce-summary")
             with gr.Row():
-                curve_plot, grad_plot = _half_plot(), _half_plot()
-    inputs, outputs = [logits, labels, target, push], [summary, curve_plot, grad_plot]
-    for box in (logits, labels):
-        for event in (box.submit, box.blur):
-            event(ce_targets, [logits, labels, target], target, api_name=False).then(
-                cross_entropy_lab, inputs, outputs, api_name=False)
-    target.change(cross_entropy_lab, inputs, outputs, api_name=False)
-    _live(push, cross_entropy_lab, inputs, outputs)
-    ctx.demo.load(cross_entropy_lab, inputs, outputs, api_name=False)
+                curve_plot, grad_plot = _half_plot(first[1]), _half_plot(first[2])
+    state = gr.State(Checked.start(CE_LOGITS, CE_LABELS))
+    inputs, outputs = [state, target, push], [summary, curve_plot, grad_plot]
+    on_typed([logits, labels], check_logits_labels, [labels], state, ce_retarget, inputs, [target, *outputs])
+    # .input: the learner's own pick only (ce_retarget setting the list must not redraw twice)
+    _live(target, ce_view, inputs, outputs, event="input")
+    _live(push, ce_view, inputs, outputs)
     try_this("Pick fish (p ≈ 0.10): the loss is 2.32. Push its logit up by 3 and watch the point slide down the curve.",
              "Push the correct logit down to −6: the loss grows without limit as p → 0, and the gradient bar approaches −1.",
              "Set all logits equal (1, 1, 1): the loss is exactly ln 3 = 1.099, the uniform guess.")
 
+
+def _loss_meaning_lab(ctx: LessonContext) -> None:
     markdown("#### What a loss value means")
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
             vocab = gr.Number(65, label="Vocabulary size V", precision=0, minimum=2, maximum=10_000_000)
             loss = gr.Number(0.09, label="A loss value", minimum=0, maximum=50)
         with gr.Column(scale=3):
-            meaning = markdown("")
-    for box in (vocab, loss):
-        box.submit(loss_meaning, [vocab, loss], meaning, api_name=False)
-        box.blur(loss_meaning, [vocab, loss], meaning, api_name=False)
-    ctx.demo.load(loss_meaning, [vocab, loss], meaning, api_name=False)
+            meaning = markdown(loss_meaning(65, 0.09), elem_id="loss-meaning")
+    state = gr.State(Checked.start(65, 0.09))
+    on_typed([vocab, loss], check_meaning, [], state, meaning_view, [state], [meaning])
 
+
+def _batch_lab(ctx: LessonContext) -> None:
     markdown("#### A batch: the training loss is the mean over positions")
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
-            batch = gr.Textbox(BATCH, lines=5, max_lines=16, max_length=16 * 1600,
+            batch = gr.Textbox(BATCH, lines=5, max_lines=16, max_length=16 * 1600, elem_id="batch-text",
                                label="One position per line: logits -> target index (0 = first token)")
         with gr.Column(scale=3):
             batch_table = markdown("", elem_id="batch-table")
-    batch.submit(batch_lab, batch, batch_table, api_name=False)
-    batch.blur(batch_lab, batch, batch_table, api_name=False)
-    ctx.demo.load(batch_lab, batch, batch_table, api_name=False)
+    state = gr.State(Checked.start(BATCH))
+    on_typed([batch], check_batch, [], state, batch_view, [state], [batch_table])
+    # computed on load, not at build: it checks against torch, which a server start should not import
+    ctx.demo.load(batch_view, state, batch_table, api_name=False, show_progress="hidden")
     try_this("Set V to 50257 (GPT-2's vocabulary): an untrained GPT-2 should start near a loss of 10.8.",
              "Change the last line's target from 2 to 0: the batch's mean loss drops, because that position "
              "was confidently wrong.")
@@ -413,27 +537,27 @@ def _descent_lab(ctx: LessonContext) -> None:
             lr = gr.Slider(0.0005, 2.0, value=default.lr, step=0.0005, label="Learning rate η", elem_id="descent-lr")
             steps = gr.Slider(1, 300, value=DEFAULT_STEPS, step=1, label="Steps", elem_id="descent-steps")
             with gr.Row():
-                x0 = gr.Number(default.start[0], label="start x", min_width=100)
+                x0 = gr.Number(default.start[0], label="start x", min_width=100, elem_id="descent-x0")
                 y0 = gr.Number(default.start[1], label="start y", min_width=100)
             shown = gr.Slider(0, DEFAULT_STEPS, value=DEFAULT_STEPS, step=1, label="Show the path up to step")
         with gr.Column(scale=3):
-            summary = markdown("", elem_id="descent-summary")
-            path_plot = gr.Plot(show_label=False)
+            first = descent_charts(DEFAULT_SURFACE, "SGD", default.lr, DEFAULT_STEPS, *default.start, DEFAULT_STEPS)
+            summary = markdown(first[0], elem_id="descent-summary")
+            path_plot = gr.Plot(first[1], show_label=False)
             with gr.Row():
-                loss_plot, fit_plot = _half_plot(), _half_plot()
-    inputs, outputs = [surface, optimizer, lr, steps, x0, y0, shown], [summary, path_plot, loss_plot, fit_plot]
-    surface.change(surface_defaults, surface, [lr, x0, y0], api_name=False).then(descent_lab, inputs, outputs, api_name=False)
-    optimizer.change(descent_lab, inputs, outputs, api_name=False)
-    _live(lr, descent_lab, inputs, outputs)
-    _live(shown, descent_lab, inputs, outputs)
+                loss_plot = _half_plot(first[2])
+                fit_plot = gr.Plot(first[3], show_label=False, min_width=320, visible=first[3] is not None)
+    state = gr.State(Checked.start(*default.start))
+    inputs, outputs = [surface, optimizer, lr, steps, state, shown], [summary, path_plot, loss_plot, fit_plot]
+    quiet = dict(show_progress="hidden", api_name=False)
+    surface.input(surface_changed, surface, [lr, x0, y0, state], **quiet).then(descent_view, inputs, outputs, **quiet)
+    optimizer.change(descent_view, inputs, outputs, **quiet)
+    _live(lr, descent_view, inputs, outputs)
+    _live(shown, descent_view, inputs, outputs)
     # a new step count first resets the step slider to show the whole path, then redraws (the step
     # slider's own change event may not fire: its value can stay the same)
-    steps.change(step_range, steps, shown, trigger_mode="always_last", show_progress="hidden", api_name=False).then(
-        descent_lab, inputs, outputs, show_progress="hidden", api_name=False)
-    for box in (x0, y0):
-        box.submit(descent_lab, inputs, outputs, api_name=False)
-        box.blur(descent_lab, inputs, outputs, api_name=False)
-    ctx.demo.load(descent_lab, inputs, outputs, api_name=False)
+    steps.change(step_range, steps, shown, trigger_mode="always_last", **quiet).then(descent_view, inputs, outputs, **quiet)
+    on_typed([x0, y0], check_start, [], state, descent_view, inputs, outputs)
     try_this("On the elongated valley, raise SGD's learning rate from 0.4 to 0.49: the zig-zag across the valley grows. "
              "At 0.55 it diverges, and the app says so.",
              "Set lr = 0.05: SGD crawls along the flat x direction (loss ≈ 0.72 after 40 steps); "
@@ -448,7 +572,10 @@ def build(ctx: LessonContext) -> None:
     # Each lab is collapsible, so a learner can fold away the ones already done.
     with gr.Accordion("Lab 1 · Softmax: temperature, sampling, the max trick, top-k and top-p", open=True):
         _softmax_lab(ctx)
+        _stability_lab(ctx)
     with gr.Accordion("Lab 2 · Cross-entropy: loss, gradient, perplexity, a batch", open=True):
         _cross_entropy_lab(ctx)
+        _loss_meaning_lab(ctx)
+        _batch_lab(ctx)
     with gr.Accordion("Lab 3 · Gradient descent: SGD, momentum and Adam on loss surfaces", open=True):
         _descent_lab(ctx)

@@ -1,16 +1,23 @@
-"""Tab: Attention, step by step (Part 5). UI only: every number comes from core.attention."""
+"""Tab: Attention, step by step (Part 5). UI only: every number comes from core.attention.
+
+Three labs, each built by its own `_<name>_lab(ctx)`: the step-through (one matrix at a time), why
+divide by √d_k, and the attention maps inside a trained MiniGPT. Charts are `lessons.plots.Chart`s
+(plain data, a few ms per redraw). The sentence and the prompt go through `lessons.inputs`: checked
+once per typed change, and every other control uses the last good sentence, so a typo is said once.
+"""
 from __future__ import annotations
 
 import functools
 
 import gradio as gr
 import numpy as np
-import plotly.graph_objects as go
 
 from core import attention, registry
-from lessons.common import LessonContext, checkpoint_choices, checkpoint_dropdown, lesson_text, markdown, try_this
-from lessons.plots import DIVERGING_SCALE, HEATMAP_SCALE, PALETTE, figure, heatmap, visible
-from lessons.tokens import tokens_html
+from lessons.common import (LessonContext, checkpoint_choices, checkpoint_dropdown, learner_error, lesson_text, markdown,
+                            shows_errors, try_this)
+from lessons.inputs import Checked, checker, on_typed
+from lessons.plots import DIVERGING_SCALE, HEATMAP_SCALE, PALETTE, Chart, chart, heatmap
+from lessons.tokens import label_text, tokens_html, visible
 
 DEFAULT_SENTENCE = "the cat sat on the mat"
 DEFAULT_PROMPT = "Python is a high-level language."
@@ -35,10 +42,14 @@ def load_checkpoint(path, user_id):
     return checkpoint.load(registry.resolve("minigpt", path, user_id).path)
 
 
+def _text_length(text: str | None, what: str = "sentence") -> None:
+    if len(text or "") > MAX_SENTENCE_CHARS:
+        raise ValueError(f"The {what} has {len(text)} characters; keep it under {MAX_SENTENCE_CHARS}.")
+
+
 def _inputs(sentence, unit, d_model, seed, source, user_id):
     """Tokens, X and weights: seeded random ones, or a MiniGPT's embeddings and first attention layer."""
-    if len(sentence or "") > MAX_SENTENCE_CHARS:
-        raise ValueError(f"The sentence has {len(sentence)} characters; keep it under {MAX_SENTENCE_CHARS}.")
+    _text_length(sentence)
     if not source or source == RANDOM:
         tokens = attention.split_tokens(sentence, unit)
         x, w = attention.random_inputs(tokens, int(d_model), int(seed or 0))
@@ -51,8 +62,11 @@ def _inputs(sentence, unit, d_model, seed, source, user_id):
     return tokens, x, w, note
 
 
+@shows_errors
 def step_through(sentence, unit, d_model, n_heads, scaled, causal, seed, step, head, query, source=RANDOM, user_id=None, move=0):
-    """Everything the step-through shows, for the current controls; `move` is ±1 for Previous/Next."""
+    """Everything the step-through shows, for the current controls; `move` is ±1 for Previous/Next.
+
+    (tokens, step text, matrix, query bars, step slider, head radio, query dropdown, sentence, unit)."""
     sentence_update, unit_update = gr.skip(), gr.skip()
     if source and source != RANDOM:
         # a MiniGPT reads characters: switch, and crop a long sentence to what the step-through shows
@@ -62,33 +76,32 @@ def step_through(sentence, unit, d_model, n_heads, scaled, causal, seed, step, h
         if cropped != (sentence or "").strip():
             gr.Warning(f"A MiniGPT reads characters, and the step-through shows at most {attention.MAX_TOKENS}: using “{cropped}”.")
             sentence_update = sentence = cropped
-    try:
-        tokens, x, w, note = _inputs(sentence, unit, d_model, seed, source, user_id)
-        steps = attention.attention_steps(x, n_heads=int(n_heads), causal=bool(causal), scaled=bool(scaled), **w)
-    except ValueError as err:
-        raise gr.Error(str(err)) from None
+    v = step_values(sentence, unit, d_model, n_heads, scaled, causal, seed, step, head, query, source, user_id, move)
+    return (v["tokens_html"], v["text"], v["matrix"], v["bars"], gr.Slider(maximum=v["n_steps"], value=v["step"]),
+            gr.Radio(choices=list(range(1, v["n_heads"] + 1)), value=v["head"], visible=v["n_heads"] > 1),
+            gr.Dropdown(choices=v["queries"], value=v["query"]), sentence_update, unit_update)
+
+
+def step_values(sentence, unit, d_model, n_heads, scaled, causal, seed, step, head, query, source=RANDOM, user_id=None,
+                move=0) -> dict:
+    """What the step-through shows, as plain values (no component updates: the tab's build uses them
+    for the first view, and creating a component there would add it to the page)."""
+    tokens, x, w, note = _inputs(sentence, unit, d_model, seed, source, user_id)
+    steps = attention.attention_steps(x, n_heads=int(n_heads), causal=bool(causal), scaled=bool(scaled), **w)
     n_heads = int(n_heads)
     described = attention.describe_steps(steps, tokens, n_heads, bool(scaled), bool(causal))
     number = min(max(int(step or 1) + move, 1), len(described))
     head = min(max(int(head or 1), 1), n_heads)
     query = int(query) if query is not None and 0 <= int(query) < len(tokens) else len(tokens) - 1
-    current = described[number - 1]
-    return (
-        tokens_html(tokens),
-        _step_text(described, number, head, n_heads) + note,
-        step_figure(current, number, head, query),
-        query_bars(steps["weights"], tokens, query, n_heads),
-        gr.Slider(maximum=len(described), value=number),
-        gr.Radio(choices=list(range(1, n_heads + 1)), value=head, visible=n_heads > 1),
-        gr.Dropdown(choices=[(f"{i + 1}: {visible(t)}", i) for i, t in enumerate(tokens)], value=query),
-        sentence_update,
-        unit_update,
-    )
+    return dict(tokens_html=tokens_html(tokens), text=_step_text(described, number, head, n_heads) + note,
+                matrix=step_figure(described[number - 1], number, head, query),
+                bars=query_bars(steps["weights"], tokens, query, n_heads), n_steps=len(described), step=number,
+                n_heads=n_heads, head=head, query=query, queries=[(f"{i + 1}: {visible(t)}", i) for i, t in enumerate(tokens)])
 
 
-def step_new_input(*args):
+def step_new_input(sentence, unit, d_model, n_heads, scaled, causal, seed, step, head, query, source=RANDOM, user_id=None):
     """New tokens: the picked query (an index into the old ones) goes back to the last token."""
-    return step_through(*args[:9], None, *args[10:])
+    return step_through(sentence, unit, d_model, n_heads, scaled, causal, seed, step, head, None, source, user_id)
 
 
 def step_next(*args):
@@ -99,6 +112,44 @@ def step_previous(*args):
     return step_through(*args, move=-1)
 
 
+def check_sentence(sentence, unit, source, previous: Checked) -> Checked:
+    """First step of a typed sentence: refused once if it cannot be split as asked (a MiniGPT source
+    crops it instead, so only its length is checked then)."""
+    state = previous.sees(sentence, unit, source)
+    if not state.fresh:
+        return state
+    try:
+        _text_length(sentence)
+        if not source or source == RANDOM:
+            attention.split_tokens(sentence, unit)
+    except ValueError as err:
+        return state.refused(err)
+    return state.accepted(sentence, unit, source)
+
+
+def _viewed(state: Checked, out: tuple) -> tuple:
+    """The step-through's outputs plus the state: a sentence cropped for a MiniGPT becomes the good one."""
+    cropped = out[7]
+    return (*out, state.accepted(cropped, *state.good[1:]) if isinstance(cropped, str) else gr.skip())
+
+
+def step_view(state: Checked, *controls):
+    """The step-through on the last good sentence (every control but the sentence box, the page load)."""
+    return _viewed(state, step_through(state.good[0], *controls))
+
+
+def step_view_new(state: Checked, *controls):
+    return _viewed(state, step_new_input(state.good[0], *controls))
+
+
+def step_view_next(state: Checked, *controls):
+    return _viewed(state, step_through(state.good[0], *controls, move=1))
+
+
+def step_view_previous(state: Checked, *controls):
+    return _viewed(state, step_through(state.good[0], *controls, move=-1))
+
+
 def _step_text(described, number, head, n_heads) -> str:
     step = described[number - 1]
     strip = " → ".join(f"**[{STEP_SHORT[s.key]}]**" if i == number - 1 else STEP_SHORT[s.key] for i, s in enumerate(described))
@@ -107,7 +158,7 @@ def _step_text(described, number, head, n_heads) -> str:
             f"**{step.formula}** · shape **{step.shape_text()}**{which}\n\n{step.note}")
 
 
-def step_figure(step: attention.Step, number: int, head: int, query: int) -> go.Figure:
+def step_figure(step: attention.Step, number: int, head: int, query: int) -> Chart:
     """The step's matrix as a heatmap: tokens on the rows, keys or dimensions on the columns."""
     m = step.matrix[head - 1] if step.per_head else step.matrix
     is_weights = step.key == "weights"
@@ -119,29 +170,26 @@ def step_figure(step: attention.Step, number: int, head: int, query: int) -> go.
     title = f"Step {number}. {step.title}: {step.formula}" + (f" (head {head})" if step.per_head else "")
     fig = heatmap(shown, step.col_labels, step.row_labels, title, height=max(300, 90 + 30 * m.shape[0]), **scale, **cells)
     keys = step.key in ("scores", "scaled_scores", "masked_scores", "weights")
-    fig.update_layout(xaxis_title="key token" if keys else "dimension", yaxis_title="query token" if keys else "token")
-    fig.update_xaxes(showgrid=False)  # grid lines would cross the blank −∞ cells
-    fig.update_yaxes(showgrid=False)
+    # no grid lines: they would cross the blank −∞ cells
+    fig.axes(x=dict(title=dict(text="key token" if keys else "dimension"), showgrid=False),
+             y=dict(title=dict(text="query token" if keys else "token"), showgrid=False))
     # outline the query picked below, so the bars and the matrix row are visibly the same numbers
-    fig.add_shape(type="rect", x0=-0.5, x1=m.shape[1] - 0.5, y0=query - 0.5, y1=query + 0.5,
-                  line=dict(color=PALETTE[1], width=2))
+    fig.layout["shapes"] = [dict(type="rect", x0=-0.5, x1=m.shape[1] - 0.5, y0=query - 0.5, y1=query + 0.5,
+                                 line=dict(color=PALETTE[1], width=2))]
     return fig
 
 
-def query_bars(weights: np.ndarray, tokens: list[str], query: int, n_heads: int) -> go.Figure:
+def query_bars(weights: np.ndarray, tokens: list[str], query: int, n_heads: int) -> Chart:
     """One query's row of attention weights, as bars over the keys (one colour per head)."""
     rows = weights if weights.ndim == 3 else weights[None]
-    labels = [visible(t) for t in tokens]
-    fig = figure(f"Where “{visible(tokens[query])}” (token {query + 1}) looks: its row of weights",
-                 "key token", "attention weight", height=300)
+    labels = [label_text(t) for t in tokens]
+    fig = chart(f"Where “{labels[query]}” (token {query + 1}) looks: its row of weights",
+                "key token", "attention weight", height=300, barmode="group", showlegend=n_heads > 1)
     for h in range(n_heads):
-        fig.add_trace(go.Bar(x=list(range(len(tokens))), y=rows[h, query], name=f"head {h + 1}",
-                             marker_color=PALETTE[h % len(PALETTE)], customdata=labels,
-                             hovertemplate=f"head {h + 1} · key %{{customdata}}<br>weight %{{y:.3f}}<extra></extra>"))
-    fig.update_layout(barmode="group", showlegend=n_heads > 1)
-    fig.update_xaxes(tickmode="array", tickvals=list(range(len(tokens))), ticktext=labels)
-    fig.update_yaxes(range=[0, 1])
-    return fig
+        fig.add("bar", x=list(range(len(tokens))), y=rows[h, query], name=f"head {h + 1}",
+                marker=dict(color=PALETTE[h % len(PALETTE)]), customdata=labels,
+                hovertemplate=f"head {h + 1} · key %{{customdata}}<br>weight %{{y:.3f}}<extra></extra>")
+    return fig.axes(x=dict(tickmode="array", tickvals=list(range(len(tokens))), ticktext=labels), y=dict(range=[0, 1]))
 
 
 # ----------------------------------------------------------------------------- saturation
@@ -160,33 +208,44 @@ def saturation_view(d_k):
     """One query's softmax with and without 1/√d_k, and how peaked softmax gets as d_k grows."""
     d_k = int(d_k)
     if d_k not in D_K_CHOICES:
-        raise gr.Error(f"Pick d_k from {', '.join(map(str, D_K_CHOICES))}.")
+        raise learner_error(f"Pick d_k from {', '.join(map(str, D_K_CHOICES))}.")
     example = attention.saturation_example(d_k, n_keys=SATURATION_KEYS)
     curve = saturation_curve()
     i = D_K_CHOICES.index(d_k)
-
-    keys = [f"key {j + 1}" for j in range(SATURATION_KEYS)]
-    bars = figure(f"One query, {SATURATION_KEYS} keys, d_k = {d_k}: softmax of the scores", "key", "attention weight", height=300)
-    bars.add_trace(go.Bar(x=keys, y=example["weights_unscaled"], name="softmax(QKᵀ)", marker_color=PALETTE[1],
-                          customdata=example["scores"], hovertemplate="score %{customdata:.2f}<br>weight %{y:.3f}<extra></extra>"))
-    bars.add_trace(go.Bar(x=keys, y=example["weights_scaled"], name="softmax(QKᵀ/√d_k)", marker_color=PALETTE[0],
-                          customdata=example["scores"] / np.sqrt(d_k), hovertemplate="scaled score %{customdata:.2f}<br>weight %{y:.3f}<extra></extra>"))
-    bars.update_layout(barmode="group")
-    bars.update_yaxes(range=[0, 1])
-
-    lines = figure(f"How peaked softmax gets as d_k grows (average over {SATURATION_QUERIES} queries)", "d_k (log scale)", "largest weight in a row", height=300)
-    lines.add_trace(go.Scatter(x=curve["d_k"], y=curve["max_weight_unscaled"], name="without 1/√d_k", mode="lines+markers", line_color=PALETTE[1]))
-    lines.add_trace(go.Scatter(x=curve["d_k"], y=curve["max_weight_scaled"], name="with 1/√d_k", mode="lines+markers", line_color=PALETTE[0]))
-    lines.add_hline(y=1 / SATURATION_KEYS, line_dash="dot", line_color=PALETTE[7], annotation_text=f"uniform (1/{SATURATION_KEYS})")
-    lines.add_vline(x=d_k, line_dash="dash", line_color=PALETTE[7])
-    lines.update_xaxes(type="log")
-    lines.update_yaxes(range=[0, 1.05])
-
     summary = (f"At d_k = {d_k} the raw scores QKᵀ spread with a standard deviation of "
                f"**{curve['score_std_unscaled'][i]:.2f}** (about √{d_k} = {np.sqrt(d_k):.2f}), so softmax gives the top key "
                f"**{curve['max_weight_unscaled'][i]:.2f}** of the weight on average. Divided by √d_k the spread is "
                f"**{curve['score_std_scaled'][i]:.2f}** and the top key gets **{curve['max_weight_scaled'][i]:.2f}**.")
-    return bars, lines, summary
+    return _saturation_bars(example, d_k), _saturation_lines(curve, d_k), summary
+
+
+def _saturation_bars(example, d_k: int) -> Chart:
+    keys = [f"key {j + 1}" for j in range(SATURATION_KEYS)]
+    fig = chart(f"One query, {SATURATION_KEYS} keys, d_k = {d_k}: softmax of the scores", "key", "attention weight",
+                height=300, barmode="group")
+    fig.add("bar", x=keys, y=example["weights_unscaled"], name="softmax(QKᵀ)", marker=dict(color=PALETTE[1]),
+            customdata=example["scores"], hovertemplate="score %{customdata:.2f}<br>weight %{y:.3f}<extra></extra>")
+    fig.add("bar", x=keys, y=example["weights_scaled"], name="softmax(QKᵀ/√d_k)", marker=dict(color=PALETTE[0]),
+            customdata=example["scores"] / np.sqrt(d_k),
+            hovertemplate="scaled score %{customdata:.2f}<br>weight %{y:.3f}<extra></extra>")
+    return fig.axes(y=dict(range=[0, 1]))
+
+
+def _saturation_lines(curve, d_k: int) -> Chart:
+    fig = chart(f"How peaked softmax gets as d_k grows (average over {SATURATION_QUERIES} queries)", "d_k (log scale)",
+                "largest weight in a row", height=300)
+    fig.add("scatter", x=curve["d_k"], y=curve["max_weight_unscaled"], name="without 1/√d_k", mode="lines+markers",
+            line=dict(color=PALETTE[1]))
+    fig.add("scatter", x=curve["d_k"], y=curve["max_weight_scaled"], name="with 1/√d_k", mode="lines+markers",
+            line=dict(color=PALETTE[0]))
+    # the uniform level and the chosen d_k as reference lines (what add_hline / add_vline drew)
+    uniform = 1 / SATURATION_KEYS
+    fig.layout["shapes"] = [
+        dict(type="line", xref="x domain", x0=0, x1=1, yref="y", y0=uniform, y1=uniform, line=dict(color=PALETTE[7], dash="dot")),
+        dict(type="line", xref="x", x0=d_k, x1=d_k, yref="y domain", y0=0, y1=1, line=dict(color=PALETTE[7], dash="dash"))]
+    fig.layout["annotations"] = [dict(text=f"uniform (1/{SATURATION_KEYS})", xref="x domain", x=1, xanchor="right",
+                                      yref="y", y=uniform, yanchor="bottom", showarrow=False)]
+    return fig.axes(x=dict(type="log"), y=dict(range=[0, 1.05]))
 
 
 # ----------------------------------------------------------------------------- inside a trained MiniGPT
@@ -207,20 +266,26 @@ NO_CHECKPOINT = ("No MiniGPT checkpoint is available yet: train one in tab **4 �
                  "(the list refreshes when you open this tab).")
 
 
+def _model_maps(path, prompt, user_id):
+    """The checkpoint and its maps on the prompt; characters it never saw are left out, with a warning."""
+    _text_length(prompt, "prompt")
+    try:
+        loaded = load_checkpoint(path, user_id)
+    except FileNotFoundError as err:
+        raise learner_error(err) from None
+    unknown = loaded.tokenizer.unknown(prompt or "")
+    tokens, maps = attention.model_attention_maps(loaded, prompt, drop_unknown=True)
+    if unknown:
+        gr.Warning(f"Left out {len(unknown)} character(s) this model never saw: {' '.join(repr(c) for c in unknown[:10])}.")
+    return tokens, maps
+
+
+@shows_errors
 def model_view(path, prompt, layer, head, user_id):
     """Every layer × head attention map of a MiniGPT on the prompt, and the chosen one enlarged."""
     if not path:
         return "", None, None, NO_CHECKPOINT, gr.skip(), gr.skip()
-    if len(prompt or "") > MAX_SENTENCE_CHARS:
-        raise gr.Error(f"The prompt has {len(prompt)} characters; keep it under {MAX_SENTENCE_CHARS}.")
-    try:
-        loaded = load_checkpoint(path, user_id)
-        unknown = loaded.tokenizer.unknown(prompt or "")
-        tokens, maps = attention.model_attention_maps(loaded, prompt, drop_unknown=True)
-        if unknown:
-            gr.Warning(f"Left out {len(unknown)} character(s) this model never saw: {' '.join(repr(c) for c in unknown[:10])}.")
-    except (ValueError, FileNotFoundError) as err:
-        raise gr.Error(str(err)) from None
+    tokens, maps = _model_maps(path, prompt, user_id)
     n_layer, n_head = maps.shape[:2]
     layer = min(max(int(layer or 1), 1), n_layer)
     head = min(max(int(head or 1), 1), n_head)
@@ -235,20 +300,27 @@ def model_view(path, prompt, layer, head, user_id):
     big = heatmap(maps[l, h], tokens, tokens, f"Layer {layer}, head {head}: where each character looks",
                   zmin=0, zmax=1, height=max(360, 100 + 16 * len(tokens)),
                   **(dict(texttemplate="%{z:.2f}") if len(tokens) <= CELL_TEXT_MAX_COLUMNS else {}))
-    big.update_layout(xaxis_title="key character (looked at)", yaxis_title="query character (looking)")
+    big.axes(x=dict(title=dict(text="key character (looked at)")), y=dict(title=dict(text="query character (looking)")))
     return (tokens_html(tokens), maps_grid(maps, tokens, layer, head), big, text,
             gr.Radio(choices=list(range(1, n_layer + 1)), value=layer), gr.Radio(choices=list(range(1, n_head + 1)), value=head))
 
 
-def maps_grid(maps: np.ndarray, tokens: list[str], layer: int, head: int) -> go.Figure:
+def model_view_checked(state: Checked, path, layer, head, user_id):
+    """The model lab on the last good prompt (the checkpoint, layer and head pickers, the page load)."""
+    return model_view(path, state.good[0], layer, head, user_id)
+
+
+check_prompt = checker(lambda prompt: _text_length(prompt, "prompt"))
+
+
+def maps_grid(maps: np.ndarray, tokens: list[str], layer: int, head: int) -> Chart:
     """All layer × head maps tiled into ONE heatmap (rows = layers, columns = heads), the chosen one outlined.
 
-    One trace instead of n_layer × n_head subplots: plotly builds and encodes it in milliseconds,
-    where 16 subplots of 64 × 64 took a second. Blank rows/columns separate the maps; every row and
-    column has a unique name (layer, position, character), which is what the hover shows.
+    One trace instead of n_layer × n_head subplots: blank rows/columns separate the maps; every row
+    and column has a unique name (layer, position, character), which is what the hover shows.
     """
     n_layer, n_head, T, _ = maps.shape
-    labels = [visible(t) for t in tokens]
+    labels = [label_text(t) for t in tokens]
     gap = max(2, int(np.ceil(0.15 * T)))  # blank cells between maps: room for each map's title
     size = T + gap
     tiled = np.full((n_layer * size, n_head * size), np.nan)
@@ -258,35 +330,33 @@ def maps_grid(maps: np.ndarray, tokens: list[str], layer: int, head: int) -> go.
     tiled = tiled[:, :-gap]
     rows = [f"L{l + 1} query {i + 1} “{labels[i]}”" if 0 <= (i := j - gap) else f"gap {l}.{j}" for l in range(n_layer) for j in range(size)]
     cols = [f"H{h + 1} key {j + 1} “{labels[j]}”" if j < T else f"gap {h}.{j}" for h in range(n_head) for j in range(size)][:-gap]
-    fig = figure("Every layer L × head H: row = query character, column = key", height=60 + 170 * n_layer)
-    fig.add_trace(go.Heatmap(z=tiled, x=cols, y=rows, colorscale=HEATMAP_SCALE, zmin=0, zmax=1, hoverongaps=False,
-                             colorbar=dict(title="weight", thickness=12),
-                             hovertemplate="%{y} → %{x}<br>weight %{z:.3f}<extra></extra>"))
+    fig = chart("Every layer L × head H: row = query character, column = key", height=60 + 170 * n_layer,
+                plot_bgcolor="white", margin=dict(l=40, r=20, t=50, b=30))
+    fig.add("heatmap", z=tiled, x=cols, y=rows, colorscale=HEATMAP_SCALE, zmin=0, zmax=1, hoverongaps=False,
+            colorbar=dict(title=dict(text="weight"), thickness=12), hovertemplate="%{y} → %{x}<br>weight %{z:.3f}<extra></extra>")
     # the characters on the axes, when they are few enough to read
     show = T <= 24
-    fig.update_xaxes(tickmode="array", tickvals=[c for c in cols if not c.startswith("gap")] if show else [],
-                     ticktext=labels * n_head, tickangle=0, tickfont=dict(size=8), showgrid=False)
-    fig.update_yaxes(tickmode="array", tickvals=[r for r in rows if not r.startswith("gap")] if show else [],
-                     ticktext=labels * n_layer, tickfont=dict(size=8), showgrid=False, autorange="reversed")
-    titles = [dict(x=h * size + (T - 1) / 2, y=l * size + gap - 0.6, text=f"L{l + 1} H{h + 1}", showarrow=False,
-                   yanchor="bottom", font=dict(size=11)) for l in range(n_layer) for h in range(n_head)]
+    fig.axes(x=dict(tickmode="array", tickvals=[c for c in cols if not c.startswith("gap")] if show else [],
+                    ticktext=labels * n_head, tickangle=0, tickfont=dict(size=8), showgrid=False),
+             y=dict(tickmode="array", tickvals=[r for r in rows if not r.startswith("gap")] if show else [],
+                    ticktext=labels * n_layer, tickfont=dict(size=8), showgrid=False, autorange="reversed"))
+    fig.layout["annotations"] = [dict(x=h * size + (T - 1) / 2, y=l * size + gap - 0.6, text=f"L{l + 1} H{h + 1}", showarrow=False,
+                                      yanchor="bottom", font=dict(size=11)) for l in range(n_layer) for h in range(n_head)]
     l, h = layer - 1, head - 1
-    outline = dict(type="rect", x0=h * size - 0.5, x1=h * size + T - 0.5, y0=l * size + gap - 0.5, y1=(l + 1) * size - 0.5,
-                   line=dict(color=PALETTE[1], width=3))
-    fig.update_layout(annotations=titles, shapes=[outline], plot_bgcolor="white", margin=dict(l=40, r=20, t=50, b=30))
+    fig.layout["shapes"] = [dict(type="rect", x0=h * size - 0.5, x1=h * size + T - 0.5, y0=l * size + gap - 0.5,
+                                 y1=(l + 1) * size - 0.5, line=dict(color=PALETTE[1], width=3))]
     return fig
 
 
 # ----------------------------------------------------------------------------- layout
 
 
-def build(ctx: LessonContext) -> None:
-    lesson_text("part05_attention")
-
+def _step_through_lab(ctx: LessonContext) -> gr.Dropdown:
+    """The step-through; returns its embedding-source dropdown (the model lab's refresh fills it)."""
     markdown("### Lab: self-attention, one matrix at a time")
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
-            sentence = gr.Textbox(DEFAULT_SENTENCE, label="Sentence", max_length=MAX_SENTENCE_CHARS,
+            sentence = gr.Textbox(DEFAULT_SENTENCE, label="Sentence", max_length=MAX_SENTENCE_CHARS, elem_id="attention-sentence",
                                   info=f"at most {attention.MAX_TOKENS} tokens; Enter to run")
             unit = gr.Radio(list(attention.TOKEN_UNITS), value="words", label="Tokens are")
             source = gr.Dropdown([("Random (seeded)", RANDOM)], value=RANDOM, label="Embeddings and weights",
@@ -298,16 +368,18 @@ def build(ctx: LessonContext) -> None:
             seed = gr.Number(0, label="Seed of the random embeddings and weights", precision=0, minimum=0, maximum=2**31 - 1)
             run = gr.Button("Run attention", variant="primary")
         with gr.Column(scale=3):
-            token_view = gr.HTML()
-            step_md = markdown("")
+            # the default step-through is the same for everyone: drawn once here, shown as the tab opens
+            first = step_values(DEFAULT_SENTENCE, "words", 8, 1, True, True, 0, 1, 1, None)
+            token_view = gr.HTML(first["tokens_html"])
+            step_md = markdown(first["text"], elem_id="attention-step")
             with gr.Row():
                 previous = gr.Button("◀ Previous step", size="sm")
-                step = gr.Slider(1, 10, value=1, step=1, label="Step", scale=3)
+                step = gr.Slider(1, first["n_steps"], value=1, step=1, label="Step", scale=3)
                 following = gr.Button("Next step ▶", size="sm")
             head = gr.Radio([1], value=1, label="Head shown", visible=False)
-            matrix_plot = gr.Plot(show_label=False)
-            query = gr.Dropdown(label="Query token: its row of weights", choices=[], value=None)
-            bars_plot = gr.Plot(show_label=False)
+            matrix_plot = gr.Plot(first["matrix"], show_label=False)
+            query = gr.Dropdown(label="Query token: its row of weights", choices=first["queries"], value=first["query"])
+            bars_plot = gr.Plot(first["bars"], show_label=False)
     try_this(
         "Step to **softmax**, then untick *Causal mask*: the zeros above the diagonal fill in, and the first token "
         "stops putting all its weight on itself.",
@@ -315,39 +387,49 @@ def build(ctx: LessonContext) -> None:
         "Set **Heads** to 2 or 4 and step through: each head gets its own weights (pick the head to show), and the "
         "*concat* step glues their outputs back together. Try 3 heads with d_model 8 to see why heads must divide the width.",
     )
-
-    inputs = [sentence, unit, d_model, n_heads, scaled, causal, seed, step, head, query, source, ctx.user_id]
-    outputs = [token_view, step_md, matrix_plot, bars_plot, step, head, query, sentence, unit]
-    show = dict(inputs=inputs, outputs=outputs, show_progress="hidden")
+    state = gr.State(Checked.start(DEFAULT_SENTENCE, "words", RANDOM))
+    inputs = [state, unit, d_model, n_heads, scaled, causal, seed, step, head, query, source, ctx.user_id]
+    outputs = [token_view, step_md, matrix_plot, bars_plot, step, head, query, sentence, unit, state]
+    show = dict(inputs=inputs, outputs=outputs, show_progress="hidden", api_name=False)
+    on_typed([sentence], check_sentence, [], state, step_view_new, inputs, outputs, extra=[unit, source], buttons=[run])
     # .input fires on the learner's own changes only, so the handler's updates never loop back
-    for event in (run.click, sentence.submit, unit.input, source.input):
-        event(step_new_input, trigger_mode="always_last", **show)
-    for event in (scaled.input, causal.input, query.input, seed.submit, d_model.input, n_heads.input, step.input, head.input):
-        event(step_through, trigger_mode="always_last", **show)
-    following.click(step_next, **show)
-    previous.click(step_previous, **show)
-    ctx.demo.load(step_through, **show)
+    for event in (unit.input, source.input):
+        event(step_view_new, trigger_mode="always_last", **show)
+    for event in (scaled.input, causal.input, query.input, seed.input, d_model.input, n_heads.input, step.input, head.input):
+        event(step_view, trigger_mode="always_last", **show)
+    following.click(step_view_next, **show)
+    previous.click(step_view_previous, **show)
+    return source
 
+
+def _saturation_lab(ctx: LessonContext) -> None:
     markdown("### Lab: why divide by √d_k?")
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
             d_k = gr.Radio(D_K_CHOICES, value=64, label="Width of a head d_k")
-            saturation_md = markdown("")
+            first = saturation_view(64)  # the same for everyone: drawn once, shown as the tab opens
+            saturation_md = markdown(first[2])
         with gr.Column(scale=3):
-            saturation_bars = gr.Plot(show_label=False)
-            saturation_lines = gr.Plot(show_label=False)
+            saturation_bars = gr.Plot(first[0], show_label=False)
+            saturation_lines = gr.Plot(first[1], show_label=False)
     try_this(
         "Move d_k from 4 to 1024: without the scaling (orange) one key takes nearly all the weight, so the gradients "
         "reaching the other keys vanish; with it (blue) the spread stays the same.",
     )
-    d_k.input(saturation_view, inputs=d_k, outputs=[saturation_bars, saturation_lines, saturation_md], show_progress="hidden")
-    ctx.demo.load(saturation_view, inputs=d_k, outputs=[saturation_bars, saturation_lines, saturation_md], show_progress="hidden")
+    io = dict(inputs=d_k, outputs=[saturation_bars, saturation_lines, saturation_md], show_progress="hidden", api_name=False)
+    d_k.input(saturation_view, **io)
 
+
+def _model_lab(ctx: LessonContext, source: gr.Dropdown) -> None:
     markdown("### Lab: attention inside a trained MiniGPT")
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
-            model = gr.Dropdown([], label="MiniGPT checkpoint", info="the shipped one, or your runs from tab 4")
-            prompt = gr.Textbox(DEFAULT_PROMPT, label="Prompt", max_length=MAX_SENTENCE_CHARS, info="Enter to show")
+            # the shipped checkpoints at build time; the page load adds the learner's own runs
+            shipped = checkpoint_choices("minigpt", None)
+            model = gr.Dropdown(shipped, value=shipped[0][1] if shipped else None, label="MiniGPT checkpoint",
+                                info="the shipped one, or your runs from tab 4")
+            prompt = gr.Textbox(DEFAULT_PROMPT, label="Prompt", max_length=MAX_SENTENCE_CHARS, info="Enter to show",
+                                elem_id="attention-prompt")
             layer = gr.Radio([1], value=1, label="Enlarge layer", elem_id="attention-enlarge-layer")
             model_head = gr.Radio([1], value=1, label="Enlarge head")
             show_maps = gr.Button("Show attention", variant="primary")
@@ -362,14 +444,26 @@ def build(ctx: LessonContext) -> None:
         "Type a prompt from the training text, then the same words misspelled: do the patterns survive?",
         "Train your own run in tab 4 with 1 layer and compare its maps with the shipped model's.",
     )
-    maps_io = dict(inputs=[model, prompt, layer, model_head, ctx.user_id],
-                   outputs=[prompt_view, grid_plot, big_plot, model_md, layer, model_head], show_progress="hidden")
-    for event in (show_maps.click, prompt.submit, model.input, layer.input, model_head.input):
-        event(model_view, trigger_mode="always_last", **maps_io)
+    state = gr.State(Checked.start(DEFAULT_PROMPT))
+    maps_io = dict(inputs=[state, model, layer, model_head, ctx.user_id],
+                   outputs=[prompt_view, grid_plot, big_plot, model_md, layer, model_head], show_progress="hidden", api_name=False)
+    on_typed([prompt], check_prompt, [], state, model_view_checked, maps_io["inputs"], maps_io["outputs"], buttons=[show_maps])
+    # model.change covers the learner's pick and a refresh that picks another checkpoint; a refresh that
+    # keeps the same one (opening the tab again) changes nothing, so nothing is recomputed
+    for event in (model.change, layer.input, model_head.input):
+        event(model_view_checked, trigger_mode="always_last", **maps_io)
     # the checkpoint lists: filled when the page opens, refreshed whenever the tab is opened
-    refresh = dict(inputs=[ctx.user_id, model], outputs=model, show_progress="hidden")
-    sources = dict(inputs=[ctx.user_id, source], outputs=source, show_progress="hidden")
-    ctx.demo.load(refresh_checkpoints, **refresh).then(model_view, **maps_io)
+    refresh = dict(inputs=[ctx.user_id, model], outputs=model, show_progress="hidden", api_name=False)
+    sources = dict(inputs=[ctx.user_id, source], outputs=source, show_progress="hidden", api_name=False)
+    ctx.demo.load(model_view_checked, **maps_io)
+    ctx.demo.load(refresh_checkpoints, **refresh)
     ctx.demo.load(refresh_sources, **sources)
-    ctx.tab.select(refresh_checkpoints, **refresh).then(model_view, **maps_io)
+    ctx.tab.select(refresh_checkpoints, **refresh)
     ctx.tab.select(refresh_sources, **sources)
+
+
+def build(ctx: LessonContext) -> None:
+    lesson_text("part05_attention")
+    source = _step_through_lab(ctx)
+    _saturation_lab(ctx)
+    _model_lab(ctx, source)

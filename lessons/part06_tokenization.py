@@ -1,56 +1,57 @@
-"""Tab: BPE tokenization and tiktoken (Part 6). UI only: core.bpe and core.token_compare compute."""
+"""Tab: BPE tokenization and tiktoken (Part 6). UI only: core.bpe and core.token_compare compute.
+
+Three labs, each built by its own `_<name>_lab(ctx, ...)`: train a BPE tokenizer merge by merge,
+encode/decode with it, and compare it with OpenAI's tokenizers. The learner's text is read by
+core.text_input (the same bytes as in tabs 4 and 7). Play is a generator that checks a stop request
+every merge, so Stop ends it with a normal last frame ("stopped at merge N"), never a cancelled one.
+The trainer (~35 MB for 300 k characters) is released when the learner closes or reloads the tab.
+"""
 from __future__ import annotations
 
 import time
-import re
 from dataclasses import dataclass
 
 import gradio as gr
-import plotly.graph_objects as go
 
-from core import bpe, sessions, tiktoken_offline
-from core.token_compare import BUILTIN_CORPUS, EXAMPLES, by_bpe, by_characters, by_tiktoken, usage
-from lessons.common import LessonContext, lesson_text, markdown, try_this
-from lessons.plots import PALETTE, figure
-from lessons.tokens import tokens_html
+from core import bpe, sessions, text_input, tiktoken_offline
+from core.token_compare import EXAMPLES, by_bpe, by_characters, by_tiktoken, usage
+from lessons.common import LessonContext, lesson_text, markdown, shows_errors, try_this
+from lessons.inputs import Checked, checker, on_typed
+from lessons.plots import PALETTE, Chart, chart
+from lessons.tokens import OUTLINE_STYLE, tokens_html
 
 SOURCES = ["Built-in corpus", "Paste text", "Upload a .txt file"]
+SOURCE_KEYS = dict(zip(SOURCES, text_input.SOURCES))  # the radio's words → core.text_input's sources
 PATTERNS = {"none": None, "GPT-2": "gpt2", "GPT-4": "gpt4"}
 MAX_TRAIN_CHARS = 300_000  # keeps one learner's step-through state small on a shared server
-MAX_INPUT_CHARS = 20_000  # encode / compare boxes
+MAX_INPUT_CHARS = 20_000  # encode / decode / compare boxes
+MAX_SPECIAL_CHARS = 400  # the special-tokens box (10 MB there once took 85 s of CPU): checked here, not only in the browser
+MAX_SPECIAL_TOKENS = 16
 PREVIEW_CHARS = 1_500  # how much of the training text is shown re-coloured
 PLAY_YIELD_S = 0.5  # Play refreshes the page about this often (a redraw costs the browser more than a merge)
 PLAY_CURVE_S = 2.0  # and redraws the curve (the heaviest part) this often
 TOP_K = 10
+NEW_TOKEN_OUTLINE = OUTLINE_STYLE
 
 
 @dataclass
 class Session:
-    """One learner's step-through: the trainer and the settings it was built from."""
+    """One learner's step-through: the trainer, the settings it was built from, and a stop request
+    (set by Stop while Play runs: both events hold this same object from the learner's gr.State)."""
 
     key: tuple
     trainer: bpe.Trainer
     preview: str
     target: int
     last: bpe.MergeStep | None = None
+    stop_requested: bool = False
 
 
 # training text and state -------------------------------------------------------------------------
 def training_text(source: str, pasted: str | None, upload: str | None, warn: bool = True) -> str:
-    if source == "Paste text":
-        if not (pasted or "").strip():
-            raise gr.Error("The paste box is empty: paste some text (a few paragraphs at least) or pick the built-in corpus.")
-        text = pasted
-    elif source == "Upload a .txt file":
-        if not upload:
-            raise gr.Error("No file uploaded yet: upload a UTF-8 .txt file or pick the built-in corpus.")
-        try:
-            with open(upload, encoding="utf-8") as f:
-                text = f.read()
-        except UnicodeDecodeError:
-            raise gr.Error("That file is not UTF-8 text: save it as UTF-8 .txt and upload it again.") from None
-    else:
-        text = BUILTIN_CORPUS.read_text(encoding="utf-8")
+    """The learner's text through core.text_input (UTF-8 check, BOM/CRLF cleanup, size limit), cropped
+    to what the step-through holds."""
+    text = text_input.learner_text(SOURCE_KEYS.get(source, source), pasted, upload)
     if len(text) > MAX_TRAIN_CHARS:
         if warn:
             gr.Warning(f"The text has {len(text):,} characters; training here uses the first {MAX_TRAIN_CHARS:,} "
@@ -60,29 +61,45 @@ def training_text(source: str, pasted: str | None, upload: str | None, warn: boo
 
 
 def special_list(special: str | None) -> list[str]:
-    return (special or "").split()
+    special = special or ""
+    if len(special) > MAX_SPECIAL_CHARS:
+        raise ValueError(f"The special tokens take {len(special):,} characters; keep them under {MAX_SPECIAL_CHARS} "
+                         "(a few short markers such as <|endoftext|>).")
+    tokens = special.split()
+    if len(tokens) > MAX_SPECIAL_TOKENS:
+        raise ValueError(f"That is {len(tokens)} special tokens; use at most {MAX_SPECIAL_TOKENS}.")
+    return tokens
+
+
+def _settings_key(source, pasted, upload, pattern, special, warn: bool = False) -> tuple[tuple, str]:
+    text = training_text(source, pasted, upload, warn=warn)
+    return (source, hash(text), pattern, tuple(special_list(special))), text
 
 
 def new_session(source, pasted, upload, target, pattern, special) -> Session:
-    text = training_text(source, pasted, upload)
-    specials = special_list(special)
-    try:
-        trainer = bpe.Trainer(text, PATTERNS[pattern], specials)
-    except ValueError as err:
-        raise gr.Error(str(err)) from None
-    key = (source, hash(text), pattern, tuple(specials))
+    key, text = _settings_key(source, pasted, upload, pattern, special, warn=True)
+    trainer = bpe.Trainer(text, PATTERNS[pattern], list(key[3]))
     return Session(key, trainer, text[:PREVIEW_CHARS], int(target))
 
 
 def current_session(session, source, pasted, upload, target, pattern, special) -> Session:
     """The learner's trainer; started again from bytes if the text or settings changed since."""
-    text_key = (source, hash(training_text(source, pasted, upload, warn=False)), pattern, tuple(special_list(special)))
-    if session is None or session.key != text_key:
+    key, _ = _settings_key(source, pasted, upload, pattern, special)
+    if session is None or session.key != key:
         if session is not None:
             gr.Info("The text or the settings changed, so training started again from the 256 bytes.")
         session = new_session(source, pasted, upload, target, pattern, special)
     session.target = int(target)
     return session
+
+
+@shows_errors
+def check_settings(source, pasted, upload, target, pattern, special) -> None:
+    """First step of Step/Play/Reset: a text or setting that cannot be used is said here, in an event
+    with no outputs, so no result gets an "Error" badge; the work runs after it (.success)."""
+    _settings_key(source, pasted, upload, pattern, special)
+    if pattern not in PATTERNS:
+        raise ValueError(f"Pick a pre-split pattern from {', '.join(PATTERNS)}.")
 
 
 # views -------------------------------------------------------------------------------------------
@@ -112,31 +129,25 @@ def top_pairs_rows(session: Session) -> list[list]:
     return [[f"{a} + {b}", f"{piece(t, a)!r} + {piece(t, b)!r}", count] for (a, b), count in t.top_pairs(TOP_K)]
 
 
-NEW_TOKEN_OUTLINE = "outline:2px solid #e8590c"
-
-
 def preview_html(session: Session) -> str:
     """The text coloured token by token, with the token the last merge made outlined."""
     tokenizer = session.trainer.tokenizer()
     ids = tokenizer.encode(session.preview)
-    html = tokens_html([tokenizer.token_text(i) for i in ids], ids)
-    if session.last is not None:
-        html = re.sub(rf'style="background:(#\w+)" title="id {session.last.new_id}:',
-                      rf'style="background:\1;{NEW_TOKEN_OUTLINE}" title="id {session.last.new_id}:', html)
-    return html
+    newest = session.last.new_id if session.last is not None else None
+    return tokens_html([tokenizer.token_text(i) for i in ids], ids, outlined=[i == newest for i in ids])
 
 
-def length_curve(session: Session) -> go.Figure:
+def length_curve(session: Session) -> Chart:
     t = session.trainer
     sizes = list(range(256, 256 + len(t.lengths)))
     ratios = [t.n_bytes / n if n else 0.0 for n in t.lengths]
-    fig = figure("Length of the text in tokens as the vocabulary grows", "vocabulary size (tokens)", "text length (tokens)", height=320)
-    fig.add_trace(go.Scatter(x=sizes, y=t.lengths, mode="lines", name="tokens", line=dict(color=PALETTE[0]),
-                             hovertemplate="vocab %{x}<br>%{y:,} tokens<extra></extra>"))
-    fig.add_trace(go.Scatter(x=sizes, y=ratios, mode="lines", name="bytes per token", yaxis="y2", line=dict(color=PALETTE[1]),
-                             hovertemplate="vocab %{x}<br>%{y:.3f} bytes per token<extra></extra>"))
-    fig.update_layout(yaxis2=dict(title="bytes per token (compression)", overlaying="y", side="right", showgrid=False),
-                      margin=dict(r=60))
+    fig = chart("Length of the text in tokens as the vocabulary grows", "vocabulary size (tokens)", "text length (tokens)",
+                height=320, margin=dict(r=60),
+                yaxis2=dict(title=dict(text="bytes per token (compression)"), overlaying="y", side="right", showgrid=False))
+    fig.add("scatter", x=sizes, y=t.lengths, mode="lines", name="tokens", line=dict(color=PALETTE[0]),
+            hovertemplate="vocab %{x}<br>%{y:,} tokens<extra></extra>")
+    fig.add("scatter", x=sizes, y=ratios, mode="lines", name="bytes per token", yaxis="y2", line=dict(color=PALETTE[1]),
+            hovertemplate="vocab %{x}<br>%{y:.3f} bytes per token<extra></extra>")
     return fig
 
 
@@ -145,11 +156,21 @@ def render(session: Session, with_curve: bool = True):
             length_curve(session) if with_curve else gr.skip(), preview_html(session))
 
 
+def retarget(session, target):
+    """The target slider: the status line says the new goal at once (training itself waits for Step)."""
+    if session is None:
+        return gr.skip(), gr.skip()
+    session.target = int(target)
+    return session, status_line(session)
+
+
 # actions -----------------------------------------------------------------------------------------
+@shows_errors
 def reset(source, pasted, upload, target, pattern, special):
     return render(new_session(source, pasted, upload, target, pattern, special))
 
 
+@shows_errors
 def start(source, pasted, upload, target, pattern, special, merges: int = 12):
     """Page load: the built-in corpus with a few merges already made, so nothing is empty."""
     session = new_session(source, pasted, upload, target, pattern, special)
@@ -169,6 +190,7 @@ def advance(session: Session, n: int) -> int:
     return made
 
 
+@shows_errors
 def step(session, source, pasted, upload, target, pattern, special, n: int = 1):
     session = current_session(session, source, pasted, upload, target, pattern, special)
     if session.trainer.vocab_size >= session.target:
@@ -181,13 +203,24 @@ def step10(session, source, pasted, upload, target, pattern, special):
     return step(session, source, pasted, upload, target, pattern, special, n=10)
 
 
+def play_buttons(busy: bool) -> tuple[dict, dict]:
+    """(Play, Stop) updates: while Play runs it says so and only Stop can be pressed."""
+    if busy:
+        return gr.update(value="Playing…", interactive=False), gr.update(value="Stop", interactive=True)
+    return gr.update(value="Play", interactive=True), gr.update(value="Stop", interactive=False)
+
+
+@shows_errors
 def play(session, source, pasted, upload, target, pattern, special, speed=25):
-    """Merge until the target at `speed` merges per second, refreshing the page a few times a
-    second (not every merge: drawing costs more than merging). Stop cancels at the next refresh."""
+    """Merge until the target at `speed` merges per second, refreshing the page a few times a second
+    (not every merge: drawing costs more than merging). Stop sets `session.stop_requested`, checked
+    every merge: the run ends with a normal last frame that says where it stopped."""
     session = current_session(session, source, pasted, upload, target, pattern, special)
+    session.stop_requested = False
     begin, start_merges = time.perf_counter(), len(session.trainer.merges)
     last_yield = last_curve = 0.0
-    while session.trainer.vocab_size < session.target:
+    yield (*render(session, with_curve=False), *play_buttons(busy=True))
+    while session.trainer.vocab_size < session.target and not session.stop_requested:
         if advance(session, 1) == 0:
             break
         made = len(session.trainer.merges) - start_merges
@@ -198,24 +231,54 @@ def play(session, source, pasted, upload, target, pattern, special, speed=25):
         if now - last_yield >= PLAY_YIELD_S:
             with_curve = now - last_curve >= PLAY_CURVE_S
             last_yield, last_curve = now, (now if with_curve else last_curve)
-            yield play_view(session, begin, start_merges, with_curve=with_curve)
-    yield play_view(session, begin, start_merges, finished=True)
+            # the buttons were set busy by the first frame: re-sending them every frame re-renders them
+            # under the learner's pointer (a Stop click could miss)
+            yield (*play_view(session, begin, start_merges, with_curve=with_curve), gr.skip(), gr.skip())
+    stopped, session.stop_requested = session.stop_requested, False
+    yield (*play_view(session, begin, start_merges, finished=True, stopped=stopped), *play_buttons(busy=False))
 
 
-def play_view(session: Session, begin: float, start_merges: int, finished: bool = False, with_curve: bool = True):
+def play_view(session: Session, begin: float, start_merges: int, finished: bool = False, with_curve: bool = True,
+              stopped: bool = False):
     out = list(render(session, with_curve or finished))
     elapsed = time.perf_counter() - begin
     made = len(session.trainer.merges) - start_merges
     left = session.target - session.trainer.vocab_size
     rate = made / elapsed if elapsed > 0 else 0.0
-    eta = f"ETA {left / rate:.1f} s" if rate and left > 0 else ("done" if finished else "")
+    if stopped:
+        eta = f"stopped at merge {len(session.trainer.merges):,} (Play goes on from here)"
+    elif finished:
+        eta = "done"
+    else:
+        eta = f"ETA {left / rate:.1f} s" if rate and left > 0 else ""
     out[1] += f" · {elapsed:.1f} s elapsed, {rate:,.0f} merges/s, {eta}"
     return tuple(out)
 
 
+def request_stop(session):
+    """Stop: ask the running Play to end after its current merge (it then shows where it stopped)."""
+    if session is not None:
+        session.stop_requested = True
+    return gr.update(value="Stopping…", interactive=False)
+
+
+def release(demo: gr.Blocks, state: gr.State, session_hash: str | None) -> bool:
+    """Drop a closed session's trainer now: Gradio keeps a closed tab's gr.State for an hour, and a
+    trainer on 300 k characters holds ~35 MB. True if there was one to drop."""
+    holder = getattr(demo, "state_holder", None)
+    if holder is None or not session_hash or session_hash not in holder:
+        return False
+    session_state = holder[session_hash]
+    if session_state.get(state._id) is None:
+        return False
+    session_state[state._id] = None
+    return True
+
+
+@shows_errors
 def save_tokenizer(session, user_id):
     if session is None or not session.trainer.merges:
-        raise gr.Error("Nothing to save yet: make at least one merge first.")
+        raise ValueError("Nothing to save yet: make at least one merge first.")
     folder = sessions.new_run_dir(user_id, "bpe", f"bpe-{session.trainer.vocab_size}")
     path = session.trainer.tokenizer().save(folder / "tokenizer.bpe")
     gr.Info("Saved: a text file with the pattern, special tokens and one merge per line.")
@@ -223,25 +286,55 @@ def save_tokenizer(session, user_id):
 
 
 # encode / decode ---------------------------------------------------------------------------------
-def encode_box(session, text):
+def _text_limit(text: str | None, verb: str) -> str:
+    text = text or ""
+    if len(text) > MAX_INPUT_CHARS:
+        raise ValueError(f"The text has {len(text):,} characters; {verb} at most {MAX_INPUT_CHARS:,} here.")
+    return text
+
+
+def _no_tokenizer(session) -> None:
     if session is None:
-        raise gr.Error("Train a tokenizer above first (press Reset or Step).")
-    if len(text or "") > MAX_INPUT_CHARS:
-        raise gr.Error(f"The text has {len(text):,} characters; encode at most {MAX_INPUT_CHARS:,} here.")
+        raise ValueError("Train a tokenizer above first (press Reset or Step).")
+
+
+@shows_errors
+def encode_box(session, text):
+    _no_tokenizer(session)
+    text = _text_limit(text, "encode")
     tokenizer = session.trainer.tokenizer()
-    ids = tokenizer.encode(text or "")
-    summary = f"{len(text or '')} characters → **{len(ids)} tokens** (vocabulary of {tokenizer.vocab_size})"
+    ids = tokenizer.encode(text)
+    summary = f"{len(text)} characters → **{len(ids)} tokens** (vocabulary of {tokenizer.vocab_size})"
     return tokens_html([tokenizer.token_text(i) for i in ids], ids, show_ids=True), " ".join(map(str, ids)), summary
 
 
+def parse_ids(ids_text: str | None) -> list[int]:
+    """Token ids typed by the learner: whole numbers separated by spaces or commas."""
+    ids = []
+    for item in _text_limit(ids_text, "decode").replace(",", " ").split():
+        if not item.isdigit():
+            raise ValueError(f"Could not decode: '{item[:20]}' is not a token id. "
+                             "Write ids as numbers separated by spaces, e.g. '72 101 256'.")
+        ids.append(int(item))
+    return ids
+
+
+@shows_errors
 def decode_box(session, ids_text):
-    if session is None:
-        raise gr.Error("Train a tokenizer above first (press Reset or Step).")
-    try:
-        ids = [int(x) for x in (ids_text or "").replace(",", " ").split()]
-        return session.trainer.tokenizer().decode(ids)
-    except ValueError as err:
-        raise gr.Error(f"Could not decode: {err} Write ids as numbers separated by spaces, e.g. '72 101 256'.") from None
+    _no_tokenizer(session)
+    return session.trainer.tokenizer().decode(parse_ids(ids_text))
+
+
+def encode_view(state: Checked, session):
+    return encode_box(session, *state.good)
+
+
+def decode_view(state: Checked, session):
+    return decode_box(session, *state.good)
+
+
+check_encode = checker(lambda text: _text_limit(text, "encode"))
+check_ids = checker(parse_ids)
 
 
 # tiktoken ----------------------------------------------------------------------------------------
@@ -254,15 +347,21 @@ def availability_text() -> str:
 
 def example_text(name):
     text, why = EXAMPLES[name]
-    return text, f"**Why look here:** {why}"
+    return text, f"**Why look here:** {why}", Checked.start(text, *_COMPARE_DEFAULTS[1:])
 
 
+def _compare_problem(text, context_length, price) -> None:
+    if not (text or "").strip():
+        raise ValueError("Type or pick some text to compare.")
+    _text_limit(text, "compare")
+    if context_length is None or price is None:
+        raise ValueError("Give the context length and the price a number (e.g. 8192 tokens, 2.5 per million).")
+    usage(1, int(context_length), float(price))
+
+
+@shows_errors
 def compare(session, text, context_length, price):
-    text = text or ""
-    if not text.strip():
-        raise gr.Error("Type or pick some text to compare.")
-    if len(text) > MAX_INPUT_CHARS:
-        raise gr.Error(f"The text has {len(text):,} characters; compare at most {MAX_INPUT_CHARS:,} here.")
+    _compare_problem(text, context_length, price)
     views = [by_characters(text)]
     if session is not None:
         views.append(by_bpe(text, session.trainer.tokenizer(), f"your BPE ({session.trainer.vocab_size} tokens)"))
@@ -276,11 +375,33 @@ def compare(session, text, context_length, price):
     return rows, "".join(blocks)
 
 
-# layout ------------------------------------------------------------------------------------------
-def build(ctx: LessonContext) -> None:
-    lesson_text("part06_tokenization")
-    state = gr.State(None)
+check_compare = checker(_compare_problem)
+_COMPARE_DEFAULTS = (EXAMPLES["Numbers"][0], 8192, 2.5)
 
+
+def compare_view(state: Checked, session):
+    return compare(session, *state.good)
+
+
+# layout ------------------------------------------------------------------------------------------
+def _bpe_results():
+    """Lab 1's right column: (status line, last merge, top pairs, length curve, coloured preview)."""
+    status = markdown("", elem_id="bpe-status")
+    last = markdown("", elem_id="bpe-last-merge")
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=260):
+            top = gr.Dataframe(headers=["pair (ids)", "pair (text)", "count"], label="Most frequent pairs now (the first is merged next)",
+                               interactive=False, elem_id="bpe-top-pairs")
+        with gr.Column(min_width=260):
+            curve = gr.Plot(label="Sequence length and compression")
+    markdown(f"**The start of the text, token by token** (first {PREVIEW_CHARS:,} characters; the newest token is "
+             "outlined in orange; hover a token for its id)")
+    preview = gr.HTML(elem_id="bpe-preview")
+    return status, last, top, curve, preview
+
+
+def _bpe_lab(ctx: LessonContext, state: gr.State):
+    """Lab 1; returns its page-load event, which the other labs follow (they need its first tokenizer)."""
     markdown("### Lab 1 · Train a byte-pair-encoding tokenizer, one merge at a time")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
@@ -292,29 +413,20 @@ def build(ctx: LessonContext) -> None:
                                elem_id="bpe-target")
             pattern = gr.Radio(list(PATTERNS), value="none", label="Pre-split the text before merging",
                                info="GPT-style: words, numbers, punctuation and spaces are merged separately")
-            special = gr.Textbox("<|endoftext|>", label="Special tokens (separated by spaces; never split)")
+            special = gr.Textbox("<|endoftext|>", label="Special tokens (separated by spaces; never split)",
+                                 max_length=MAX_SPECIAL_CHARS, elem_id="bpe-special")
             with gr.Row():
                 step_btn = gr.Button("Step", variant="primary", min_width=80)
                 step10_btn = gr.Button("Step ×10", min_width=80)
             with gr.Row():
-                play_btn = gr.Button("Play", min_width=80)
-                stop_btn = gr.Button("Stop", variant="stop", min_width=80)
+                play_btn = gr.Button("Play", min_width=80, elem_id="bpe-play")
+                stop_btn = gr.Button("Stop", variant="stop", min_width=80, interactive=False, elem_id="bpe-stop")
             speed = gr.Slider(1, 1000, value=25, step=1, label="Play speed (merges per second)", elem_id="bpe-speed")
             reset_btn = gr.Button("Reset (back to bytes)")
             save_btn = gr.Button("Save tokenizer (text file)", size="sm")
             saved = gr.File(label="Your tokenizer: pattern, special tokens, one merge per line", visible=False, interactive=False)
         with gr.Column(scale=3):
-            status = markdown("", elem_id="bpe-status")
-            last = markdown("", elem_id="bpe-last-merge")
-            with gr.Row(equal_height=False):
-                with gr.Column(min_width=260):
-                    top = gr.Dataframe(headers=["pair (ids)", "pair (text)", "count"], label="Most frequent pairs now (the first is merged next)",
-                                       interactive=False, elem_id="bpe-top-pairs")
-                with gr.Column(min_width=260):
-                    curve = gr.Plot(label="Sequence length and compression")
-            markdown(f"**The start of the text, token by token** (first {PREVIEW_CHARS:,} characters; the newest token is "
-                     "outlined in orange; hover a token for its id)")
-            preview = gr.HTML(elem_id="bpe-preview")
+            status, last, top, curve, preview = _bpe_results()
     try_this(
         "Press **Step** a few times and watch the first merges: they glue the most common letter pairs, "
         "often a letter with the space after it ('e ' or ' t').",
@@ -322,13 +434,38 @@ def build(ctx: LessonContext) -> None:
         "with the split, no token glues a word to the punctuation or space after it.",
         "Watch the curve: the first merges shorten the text a lot, later ones less and less (rarer pairs).",
     )
+    settings = [source, pasted, upload, target, pattern, special]
+    outputs = [state, status, last, top, curve, preview]
+    quiet = dict(api_name=False, show_progress="hidden")
+    source.change(lambda s: (gr.update(visible=s == SOURCES[1]), gr.update(visible=s == SOURCES[2])),
+                  inputs=source, outputs=[pasted, upload], **quiet)
+    target.change(retarget, [state, target], [state, status], trigger_mode="always_last", **quiet)
+    # a text or setting that cannot be used is refused first, in an event with no outputs (no badges)
+    for button, action, extra in ((step_btn, step, []), (step10_btn, step10, []), (play_btn, play, [speed])):
+        button.click(check_settings, settings, None, **quiet).success(
+            action, [state, *settings, *extra], outputs + ([play_btn, stop_btn] if action is play else []),
+            api_name=False, show_progress="minimal")
+    stop_btn.click(request_stop, state, stop_btn, **quiet)
+    reset_btn.click(check_settings, settings, None, **quiet).success(reset, settings, outputs, **quiet)
+    save_btn.click(save_tokenizer, [state, ctx.user_id], saved, **quiet)
+    loaded = ctx.demo.load(start, settings, outputs, **quiet)
 
+    def release_on_unload(request: gr.Request) -> None:
+        # a closed or reloaded tab releases its trainer now, not an hour later
+        release(ctx.demo, state, request.session_hash)
+
+    ctx.demo.unload(release_on_unload)
+    return loaded
+
+
+def _encode_lab(ctx: LessonContext, state: gr.State, loaded):
     markdown("### Lab 2 · Encode and decode with your tokenizer")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
-            enc_in = gr.Textbox("Python is a high-level language. Héllo wörld! 東京 😍", label="Text to encode", lines=3)
+            enc_in = gr.Textbox(ENCODE_DEFAULT, label="Text to encode", lines=3, max_length=MAX_INPUT_CHARS,
+                                elem_id="bpe-encode-in")
             enc_btn = gr.Button("Encode", variant="primary")
-            ids_box = gr.Textbox(label="Token ids (edit them and decode)", lines=3, elem_id="bpe-ids")
+            ids_box = gr.Textbox(label="Token ids (edit them and decode)", lines=3, elem_id="bpe-ids", max_length=MAX_INPUT_CHARS)
             dec_btn = gr.Button("Decode ids")
         with gr.Column(scale=3):
             enc_summary = markdown("")
@@ -337,15 +474,33 @@ def build(ctx: LessonContext) -> None:
     try_this(
         "Encode a word from the training text and a made-up one: known words become one or two tokens, "
         "new ones fall apart into small pieces — down to single bytes for emoji or Chinese.",
-        "Decode only the first id of an emoji: you get '\ufffd', half a character is not text.",
+        "Decode only the first id of an emoji: you get '\\ufffd', half a character is not text.",
     )
+    quiet = dict(api_name=False, show_progress="hidden")
+    enc_state, ids_state = gr.State(Checked.start(ENCODE_DEFAULT)), gr.State(Checked.start(""))
+    encoded = [enc_view, ids_box, enc_summary]
+    on_typed([enc_in], check_encode, [], enc_state, encode_view, [enc_state, state], encoded, buttons=[enc_btn])
+    on_typed([ids_box], check_ids, [], ids_state, decode_view, [ids_state, state], [dec_out], buttons=[dec_btn])
+    # after the page load's first merges: the default text encoded, and its ids decoded back
+    return loaded.then(start_encoded, [enc_state, state], [*encoded, ids_state, dec_out], **quiet)
 
+
+ENCODE_DEFAULT = "Python is a high-level language. Héllo wörld! 東京 😍"
+
+
+def start_encoded(enc_state: Checked, session):
+    """Page load: the default text encoded by the first tokenizer, and its ids decoded back."""
+    html, ids, summary = encode_box(session, *enc_state.good)
+    return html, ids, summary, Checked.start(ids), decode_box(session, ids)
+
+
+def _compare_lab(ctx: LessonContext, state: gr.State, loaded) -> None:
     markdown("### Lab 3 · Your BPE next to OpenAI's tokenizers (tiktoken)")
     availability = markdown("", elem_id="tiktoken-availability")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
             example = gr.Dropdown(list(EXAMPLES), value="Numbers", label="Example")
-            cmp_in = gr.Textbox(EXAMPLES["Numbers"][0], label="Text", lines=5)
+            cmp_in = gr.Textbox(EXAMPLES["Numbers"][0], label="Text", lines=5, max_length=MAX_INPUT_CHARS, elem_id="compare-text")
             context_length = gr.Number(8192, label="Context length (tokens)", precision=0, minimum=1)
             price = gr.Number(2.5, label="Example price ($ per million tokens)", minimum=0)
             cmp_btn = gr.Button("Compare", variant="primary")
@@ -364,26 +519,17 @@ def build(ctx: LessonContext) -> None:
         "Pick **Numbers** and compare cl100k (digits in groups of three) with your BPE.",
         "Paste a paragraph of the built-in corpus: your BPE, trained on it, can beat the big tokenizers there.",
     )
+    quiet = dict(api_name=False, show_progress="hidden")
+    checked = gr.State(Checked.start(*_COMPARE_DEFAULTS))
+    on_typed([cmp_in, context_length, price], check_compare, [], checked, compare_view, [checked, state], [table, views],
+             buttons=[cmp_btn])
+    example.input(example_text, example, [cmp_in, why, checked], **quiet).then(compare_view, [checked, state], [table, views], **quiet)
+    loaded.then(compare_view, [checked, state], [table, views], **quiet)
+    ctx.demo.load(availability_text, outputs=availability, **quiet)
 
-    # wiring --------------------------------------------------------------------------------------
-    settings = [source, pasted, upload, target, pattern, special]
-    outputs = [state, status, last, top, curve, preview]
-    source.change(lambda s: (gr.update(visible=s == SOURCES[1]), gr.update(visible=s == SOURCES[2])),
-                  inputs=source, outputs=[pasted, upload], api_name=False)
-    step_btn.click(step, [state, *settings], outputs, api_name=False, show_progress="minimal")
-    step10_btn.click(step10, [state, *settings], outputs, api_name=False, show_progress="minimal")
-    playing = play_btn.click(play, [state, *settings, speed], outputs, api_name=False, show_progress="minimal")
-    stop_btn.click(None, cancels=[playing])
-    reset_btn.click(reset, settings, outputs, api_name=False, show_progress="minimal")
-    save_btn.click(save_tokenizer, [state, ctx.user_id], saved, api_name=False)
-    enc_btn.click(encode_box, [state, enc_in], [enc_view, ids_box, enc_summary], api_name=False)
-    dec_btn.click(decode_box, [state, ids_box], dec_out, api_name=False)
-    example.change(example_text, example, [cmp_in, why], api_name=False).then(
-        compare, [state, cmp_in, context_length, price], [table, views], api_name=False)
-    cmp_btn.click(compare, [state, cmp_in, context_length, price], [table, views], api_name=False)
 
-    ctx.demo.load(start, settings, outputs, api_name=False).then(
-        encode_box, [state, enc_in], [enc_view, ids_box, enc_summary], api_name=False).then(
-        decode_box, [state, ids_box], dec_out, api_name=False).then(
-        compare, [state, cmp_in, context_length, price], [table, views], api_name=False)
-    ctx.demo.load(availability_text, outputs=availability, api_name=False)
+def build(ctx: LessonContext) -> None:
+    lesson_text("part06_tokenization")
+    state = gr.State(None)  # the learner's Session: the trainer of lab 1, used by labs 2 and 3
+    loaded = _bpe_lab(ctx, state)
+    _compare_lab(ctx, state, _encode_lab(ctx, state, loaded))

@@ -11,4 +11,9 @@ CSS = """
 .token-view .tok { border-radius: 3px; padding: 1px 1px; margin: 0 1px 0 0; }
 .token-view .tok .ws { opacity: .55; }
 #environment-line { font-size: .85em; opacity: .75; }
+/* On a phone (~400 px) a wide formula or table scrolls sideways instead of being cut off, and a
+   table cell breaks only between words, never inside one (every tab's Markdown). */
+.prose .katex-display { overflow-x: auto; overflow-y: hidden; max-width: 100%; padding: 2px 0; }
+.prose table { display: block; width: max-content; max-width: 100%; overflow-x: auto; }
+.prose th, .prose td { word-break: normal; overflow-wrap: normal; hyphens: none; }
 """

@@ -41,9 +41,17 @@ def test_tab_builds_with_its_three_labs():
     assert [s.split(" · ")[0] for s in sections] == ["Lesson", "Lab 1", "Lab 2", "Lab 3"]
     # no inner tabs: the app's tab bar holds the guide's eleven parts only
     assert not any(isinstance(b, gr.Tab) for b in demo.blocks.values())
-    # defaults are computed on load, so no plot starts empty
+    # no plot starts empty: the defaults (the same for everyone) are drawn once when the tab is built,
+    # so the tab shows them as it opens; only the batch table, which checks against torch, waits for the load
+    assert sum(isinstance(b, gr.Plot) for b in demo.blocks.values()) == 10  # no stray component from the defaults
+    plots = [b for b in demo.blocks.values() if isinstance(b, gr.Plot) and b.visible]
+    assert len(plots) == 9 and all(json.loads(p.value["plot"])["data"] for p in plots)
+    texts = {b.elem_id: b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown) and b.elem_id}
+    assert "nats" in texts["softmax-summary"] and "breaks" in texts["stability-table"]
+    assert "perplexity" in texts["ce-summary"] and "After 40 steps" in texts["descent-summary"]
+    assert "ln 65 = 4.174" in texts["loss-meaning"]
     loaded = {fn.fn.__name__ for fn in demo.fns.values() if fn.targets and fn.targets[0][1] == "load"}
-    assert {"softmax_lab", "stability_lab", "cross_entropy_lab", "loss_meaning", "batch_lab", "descent_lab"} <= loaded
+    assert loaded == {"batch_view"}
 
 
 @pytest.mark.parametrize("temperature", [0.3, 1.0, 2.5])
@@ -103,11 +111,74 @@ def test_temperature_zero_is_greedy_with_a_warning_and_no_infinities():
     ("hello, world", "", "'hello' is not a number"),
     (", ".join(["0.5"] * 10 ** 6), "", "characters"),
     ("1, nan, 2", "", "not a finite number"),
-    ("1, 2, 3", "a, b", "3 logits but 2 labels"),
 ])
 def test_bad_logits_get_a_clear_message(logits, labels, message):
     with pytest.raises(gr.Error, match=message):
         lab.softmax_lab(logits, labels, 1.0, 3, 0.9, 100, 0)
+
+
+def test_a_new_logit_count_fits_the_labels_with_one_warning():
+    # 1000, 1001, 1002 typed while the label box still has six labels: extras dropped, said once
+    with pytest.warns(UserWarning, match="3 logits but 6 labels: dropped table, roof, moon") as said:
+        summary, fig_p, *_ = lab.softmax_lab(lab.STABILITY_LOGITS, lab.SOFTMAX_LABELS, 1.0, 3, 0.9, 100, 0)
+    assert len(said) == 1
+    assert list(fig_p.data[0].x) == ["mat", "floor", "sofa"] and "**sofa**" in summary
+    with pytest.warns(UserWarning, match="4 logits but 2 labels: added token 3, token 4"):
+        fig_p = lab.softmax_lab("1, 2, 3, 4", "a, b", 1.0, 3, 0.9, 100, 0)[1]
+    assert list(fig_p.data[0].x) == ["a", "b", "token 3", "token 4"]
+    with pytest.raises(gr.Error, match="Two labels are the same"):
+        lab.softmax_lab("1, 2, 3", "a, a, b, c", 1.0, 3, 0.9, 100, 0)
+
+
+def test_typed_boxes_are_checked_once_and_sliders_use_the_last_good_values():
+    from lessons.inputs import Checked, announce
+
+    start = Checked.start(lab.SOFTMAX_LOGITS, lab.SOFTMAX_LABELS)
+    # a typo: refused, said by announce once; the same text again (blur after Enter) stops silently
+    labels_box, typo = lab.check_logits_labels("1, two, 3", lab.SOFTMAX_LABELS, start)
+    assert "'two' is not a number" in typo.error and typo.fresh
+    with pytest.raises(gr.Error, match="'two' is not a number") as said:
+        announce(typo)
+    assert said.value.visible
+    labels_box, again = lab.check_logits_labels("1, two, 3", lab.SOFTMAX_LABELS, typo)
+    with pytest.raises(gr.Error) as silent:
+        announce(again)
+    assert not silent.value.visible
+    # the sliders keep drawing the last good logits, with no message about the typo
+    summary = lab.softmax_view(again, 1.0, 3, 0.9, 100, 0)[0]
+    assert "ln 6 =" in summary
+    # three logits with six labels: the label box is fitted and that is what the lab uses
+    with pytest.warns(UserWarning, match="dropped"):
+        labels_box, fixed = lab.check_logits_labels(lab.STABILITY_LOGITS, lab.SOFTMAX_LABELS, again)
+    assert labels_box == "mat, floor, sofa" and fixed.good == (lab.STABILITY_LOGITS, "mat, floor, sofa")
+    announce(fixed)  # fresh and usable: the chain goes on to the lab
+    # a button (Encode, Run, Compare) is a new request: unchanged and usable goes on, a typo is said per click
+    from lessons.inputs import announce_on_click
+
+    _, unchanged = lab.check_logits_labels(lab.STABILITY_LOGITS, "mat, floor, sofa", fixed)
+    assert not unchanged.fresh
+    announce_on_click(unchanged)
+    with pytest.raises(gr.Error, match="'two' is not a number") as said:
+        announce_on_click(again)
+    assert said.value.visible
+    assert "ln 3 =" in lab.softmax_view(fixed, 1.0, 3, 0.9, 100, 0)[0]
+
+
+def test_every_chart_is_valid_plotly():
+    """Charts are plain data: plotly's own validation (go.Figure) must accept every one of them."""
+    import plotly.graph_objects as go
+
+    charts = [*lab.softmax_lab(*SOFTMAX_DEFAULTS)[1:], *lab.softmax_lab("1, 2", "", 0.0, 1, 0.5, 10, 0)[1:],
+              *lab.cross_entropy_lab(lab.CE_LOGITS, lab.CE_LABELS, "dog", 1.0)[1:]]
+    for key in lab.O.SURFACES:
+        s = lab.O.SURFACES[key]
+        summary, path, loss, fit = lab.descent_lab(key, "Adam", s.lr, 20, *(s.start + (0.0,))[:2], 20)
+        charts += [path, loss] + ([json.loads(fit.value["plot"])] if fit.visible else [])
+    for c in charts:
+        figure = go.Figure(c if isinstance(c, dict) else c.to_plotly_json())  # raises on a misspelt property
+        assert figure.layout.template.layout.font.family.startswith("Inter")
+        if not isinstance(c, dict):
+            assert json.loads(c.to_json())["layout"]["title"]["text"] == figure.layout.title.text
 
 
 def test_stability_table_naive_against_max_trick():
@@ -310,3 +381,140 @@ def test_labs_in_the_browser(page):
     steps.fill("25")
     steps.press("Enter")
     page.locator("#descent-summary").get_by_text("Showing step 25 of 25").wait_for()
+
+
+# ---------------------------------------------------------------------------- behaviours in a browser
+
+def _panel(page):
+    return page.locator("[role=tabpanel]").filter(has=page.locator("#softmax-summary"))
+
+
+def record_toasts(page) -> None:
+    """Keep every toast the page shows (a toast disappears after a few seconds; this counts them all)."""
+    page.evaluate("""() => { window.__toasts = [];
+        new MutationObserver((changes) => { for (const c of changes) for (const n of c.addedNodes)
+            if (n.nodeType === 1) for (const t of [n, ...n.querySelectorAll('.toast-body')])
+                if (t.classList && t.classList.contains('toast-body')) window.__toasts.push(t.innerText); })
+        .observe(document.body, {childList: true, subtree: true}); }""")
+
+
+def _toasts(page, text):
+    return sum(text in t for t in page.evaluate("() => window.__toasts"))
+
+
+def assert_first_open(seconds: float, label: str) -> None:
+    """~1 s is the target on an idle machine; the figure is printed either way. On a machine whose load
+    exceeds its cores (shared CI, parallel work) the browser gets a fraction of a core: there the
+    timing is reported, not asserted."""
+    import os
+
+    print(f"\n{label} first open: {seconds:.2f} s (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    if os.getloadavg()[0] < os.cpu_count():
+        assert seconds < 3
+
+
+def first_open_seconds(page, label, ready_js, ready_arg) -> float:
+    """Seconds from clicking the tab until `ready_js` holds in the page (its first results are drawn)."""
+    import time
+
+    page.wait_for_timeout(1500)  # the page's own loads are done: measure the tab, not the page
+    start = time.perf_counter()
+    open_tab(page, label)
+    page.wait_for_function(ready_js, arg=ready_arg, polling=50)
+    return time.perf_counter() - start
+
+
+TAB3_READY = """(n) => { const s = document.querySelector('#softmax-summary');
+  if (!s || !s.innerText.includes('nats')) return false;
+  return s.closest('[role=tabpanel]').querySelectorAll('.js-plotly-plot .main-svg').length >= n; }"""
+
+
+@pytest.mark.browser
+def test_first_open_settles_quickly(page):
+    assert_first_open(first_open_seconds(page, "3 · Core math", TAB3_READY, 9), "tab 3")
+
+
+@pytest.mark.browser
+def test_a_typo_is_said_once_and_never_again(page):
+    open_tab(page, "3 · Core math")
+    record_toasts(page)
+    summary = page.locator("#softmax-summary")
+    summary.get_by_text("nats").wait_for()
+    logits = page.locator("#softmax-logits textarea")
+    logits.fill("1, two, 3")
+    logits.press("Enter")
+    page.locator(".toast-body").filter(has_text="'two' is not a number").first.wait_for()
+    # leaving the box (blur), moving a slider and typing in the next lab: no second message
+    page.locator("#stability-logits textarea").click()
+    slider = page.locator("#softmax-temperature input[type=range]")
+    slider.focus()
+    slider.press("ArrowRight")
+    summary.get_by_text("T = 1.05").wait_for()  # the slider redraws the last good logits
+    page.wait_for_timeout(1500)
+    assert _toasts(page, "'two' is not a number") == 1
+    assert _panel(page).get_by_text("Error", exact=True).count() == 0  # no badge on any result
+
+
+@pytest.mark.browser
+def test_a_new_logit_count_fits_the_labels(page):
+    open_tab(page, "3 · Core math")
+    record_toasts(page)
+    summary = page.locator("#softmax-summary")
+    summary.get_by_text("nats").wait_for()
+    logits = page.locator("#softmax-logits textarea")
+    logits.fill("1000, 1001, 1002")
+    logits.press("Enter")
+    page.locator(".toast-body").filter(has_text="3 logits but 6 labels").first.wait_for()
+    summary.get_by_text("ln 3 =").wait_for()  # the new logits are shown, not stale numbers
+    assert page.locator("#softmax-labels textarea").input_value() == "mat, floor, sofa"
+    assert "top token sofa" in summary.inner_text()
+    page.wait_for_timeout(1000)
+    assert _toasts(page, "3 logits but 6 labels") == 1
+    assert _panel(page).get_by_text("Error", exact=True).count() == 0
+
+
+@pytest.mark.browser
+def test_phone_width_scrolls_formulas_and_keeps_table_words_whole(browser, app_url):
+    context = browser.new_context(viewport={"width": 400, "height": 800})
+    page = context.new_page()
+    page.goto(app_url)
+    page.get_by_text("Running on").wait_for()
+    open_tab(page, "3 · Core math")
+    page.locator("#stability-table table").wait_for()
+    styles = page.evaluate("""() => {
+        const d = document.querySelector('.katex-display'), td = document.querySelector('#stability-table td');
+        const cs = (e) => getComputedStyle(e);
+        return {formula: cs(d).overflowX, cell: cs(td).wordBreak, wrap: cs(td).overflowWrap,
+                page: document.documentElement.scrollWidth};
+    }""")
+    context.close()
+    assert styles["formula"] == "auto"  # a wide formula scrolls inside its own box
+    assert styles["cell"] == "normal" and styles["wrap"] == "normal"  # a number or word is never split
+    assert styles["page"] <= 400  # nothing pushes the page itself sideways
+
+
+def test_chart_arrays_reach_the_browser_exactly():
+    """Chart.to_json sends NumPy arrays as plotly.js typed arrays: decoded, they are the same numbers."""
+    from lessons.plots import chart
+
+    path = np.random.default_rng(0).standard_normal((30, 2))
+    fig = chart("t").add("scatter", x=path[:, 0], y=path[:, 1], customdata=np.arange(30), text=np.array(["a", None] * 15))
+    fig.add("heatmap", z=np.arange(12.0).reshape(3, 4), x=[np.float64(0.5), 1, 2, 3])
+    sent = json.loads(fig.to_json())["data"]
+    np.testing.assert_array_equal(decoded(sent[0]["x"]), path[:, 0])  # a strided column, sent contiguous
+    np.testing.assert_array_equal(decoded(sent[0]["customdata"]), np.arange(30))
+    assert sent[0]["text"][:2] == ["a", None] and sent[1]["x"] == [0.5, 1, 2, 3]
+    assert sent[1]["z"]["shape"] == "3, 4"
+    np.testing.assert_array_equal(decoded(sent[1]["z"]).reshape(3, 4), np.arange(12.0).reshape(3, 4))
+
+
+def test_named_colour_scales_are_sent_as_plotly_py_spells_them():
+    import plotly.graph_objects as go
+
+    from lessons.plots import chart
+
+    mine = json.loads(chart("t").add("heatmap", z=[[1, 2]], colorscale="RdBu").to_json())["data"][0]["colorscale"]
+    theirs = json.loads(go.Figure(go.Heatmap(z=[[1, 2]], colorscale="RdBu")).to_json())["data"][0]["colorscale"]
+    # plotly.js's own "RdBu" runs the other way round: the same colours at the same stops as plotly.py
+    assert [c for _, c in mine] == [c for _, c in theirs]
+    assert [v for v, _ in mine] == pytest.approx([v for v, _ in theirs])

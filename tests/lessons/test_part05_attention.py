@@ -192,7 +192,7 @@ def shipped_tiny(tmp_path, monkeypatch):
 
 
 @pytest.mark.browser
-def test_step_through_and_model_maps_in_the_browser(shipped_tiny, page):
+def test_step_through_and_model_maps_in_the_browser(shipped_tiny, page, tmp_path):
     open_tab(page, "5 · Attention")
     page.get_by_text("Step 1 of 10 · Input X").wait_for()
     next_step = page.get_by_role("button", name="Next step ▶")
@@ -216,4 +216,87 @@ def test_step_through_and_model_maps_in_the_browser(shipped_tiny, page):
     assert page.locator(".annotation-text", has_text="L2 H2").count() == 1
     page.locator("#attention-enlarge-layer").get_by_text("2", exact=True).click()
     page.locator(".gtitle", has_text="Layer 2, head 1: where each character looks").wait_for()
-    page.screenshot(path="/tmp/shots-issue6/browser-test.png", full_page=True)
+    page.screenshot(path=str(tmp_path / "part05.png"), full_page=True)
+
+
+def test_a_typed_sentence_is_checked_once_and_other_controls_use_the_last_good_one():
+    from lessons.inputs import Checked, announce
+
+    start = Checked.start(tab.DEFAULT_SENTENCE, "words", tab.RANDOM)
+    typo = tab.check_sentence("w " * 17, "words", tab.RANDOM, start)
+    with pytest.raises(gr.Error, match="17 words"):
+        announce(typo)
+    with pytest.raises(gr.Error) as silent:  # the blur after Enter: same text, no second message
+        announce(tab.check_sentence("w " * 17, "words", tab.RANDOM, typo))
+    assert not silent.value.visible
+    # Next step with the typo still in the box: the last good sentence, no error
+    controls = [v for k, v in DEFAULTS.items() if k != "sentence"]
+    out = tab.step_view_next(typo, *controls)
+    assert "Step 2 of 10" in out[1] and out[6].value == 5  # six tokens of the default sentence
+
+
+def test_every_chart_is_valid_plotly(learner_run):
+    import plotly.graph_objects as go
+
+    user_id, folder = learner_run
+    charts = [show(n_heads=2, step=s, query=2)[k] for s in (1, 8) for k in ("matrix", "bars")]
+    charts += list(tab.saturation_view(64)[:2]) + list(tab.model_view(folder, "the cat", 1, 2, user_id)[1:3])
+    for c in charts:
+        figure = go.Figure(c.to_plotly_json())  # plotly's own validation: raises on a misspelt property
+        assert figure.layout.title.text
+
+
+def test_importing_the_lab_modules_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; import lessons.part03_core_math, lessons.part05_attention, lessons.part06_tokenization; "
+            "print('torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split() == ["False", "False"]
+
+
+TAB5_READY = """(n) => { const s = document.querySelector('#attention-step');
+  if (!s || !s.innerText.includes('Step 1 of')) return false;
+  return s.closest('[role=tabpanel]').querySelectorAll('.js-plotly-plot .main-svg').length >= n; }"""
+
+
+@pytest.mark.browser
+def test_first_open_and_a_typo_said_once(page):
+    from tests.lessons.test_part03_core_math import _toasts, assert_first_open, first_open_seconds, record_toasts
+
+    assert_first_open(first_open_seconds(page, "5 · Attention", TAB5_READY, 4), "tab 5")
+    record_toasts(page)
+    sentence = page.locator("#attention-sentence textarea")
+    sentence.fill("w " * 17)
+    sentence.press("Enter")
+    page.locator(".toast-body").filter(has_text="17 words").first.wait_for()
+    # leaving the box and stepping on: the last good sentence, and no second message
+    page.get_by_role("button", name="Next step ▶").click()
+    page.get_by_text("Step 2 of 10").wait_for()
+    page.wait_for_timeout(1000)
+    assert _toasts(page, "17 words") == 1
+    panel = page.locator("[role=tabpanel]").filter(has=page.locator("#attention-step"))
+    assert panel.get_by_text("Error", exact=True).count() == 0
+
+
+def test_the_default_labs_are_drawn_when_the_tab_is_built():
+    import json
+
+    import gradio as gr_
+
+    from lessons.common import LessonContext
+
+    with gr_.Blocks() as demo:
+        with gr_.Tabs(), gr_.Tab("alone") as t:
+            tab.build(LessonContext(demo=demo, tab=t, user_id=gr_.BrowserState(None)))
+    step_md = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "attention-step")
+    assert "Step 1 of 10 · Input X" in step_md.value
+    plots = [b for b in demo.blocks.values() if isinstance(b, gr_.Plot) and b.value]
+    titles = [json.loads(p.value["plot"])["layout"]["title"]["text"] for p in plots]
+    assert any(t.startswith("Step 1.") for t in titles) and any("d_k = 64" in t for t in titles)
+    # drawing the defaults at build adds no component of its own (a handler's gr.Slider(...) update would)
+    count = lambda kind: sum(isinstance(b, kind) for b in demo.blocks.values())  # noqa: E731
+    assert (count(gr_.Slider), count(gr_.Dropdown), count(gr_.Radio), count(gr_.Plot)) == (3, 3, 5, 6)
+    loaded = {fn.fn.__name__ for fn in demo.fns.values() if fn.targets and fn.targets[0][1] == "load"}
+    assert "step_view" not in loaded and "saturation_view" not in loaded  # nothing per learner to wait for

@@ -139,8 +139,9 @@ def test_comparison_counts_match_tiktoken_and_characters():
 
 def test_examples_and_availability_text():
     for name in EXAMPLES:
-        text, why = tab.example_text(name)
+        text, why, checked = tab.example_text(name)
         assert text == EXAMPLES[name][0] and why.startswith("**Why look here:**")
+        assert checked.good == (text, 8192, 2.5)  # what the comparison then shows
     table = tab.availability_text()
     for name in ("cl100k_base", "o200k_base", "r50k_base", "gpt2"):
         assert f"`{name}`" in table
@@ -156,6 +157,67 @@ def test_save_tokenizer_into_the_learners_folder():
     path = update["value"]
     assert path.startswith(str(sessions.user_dir(user)))
     assert bpe.load(path).merges == session.trainer.merges
+
+
+def test_stop_ends_play_as_a_result_with_no_eta():
+    session = tab.start(*settings())[0]
+    frames = tab.play(session, *settings(target=2048), speed=1000)
+    first = next(frames)
+    assert first[-2]["interactive"] is False and first[-1]["interactive"] is True  # Play busy, Stop enabled
+    running = next(frames)  # half a second of merges later
+    assert "ETA" in running[1]
+    reached = len(running[0].trainer.merges)
+    tab.request_stop(running[0])  # what the Stop button does, while Play runs
+    *_, last = frames
+    assert f"stopped at merge {reached:,}" in last[1] and "ETA" not in last[1]
+    assert last[-2]["value"] == "Play" and last[-2]["interactive"] is True and last[-1]["interactive"] is False
+    assert 12 < reached < 1792 and last[0].trainer.merges == recount(CORPUS, reached)[0]  # no merge after the request
+    assert not last[0].stop_requested  # the next Play starts afresh
+
+
+def test_every_free_text_box_is_bounded_in_the_handler():
+    with pytest.raises(gr.Error, match="keep them under 400"):
+        tab.reset(*settings(special="<|x|>" * 2_000_000))  # 10 MB: refused before any work
+    with pytest.raises(gr.Error, match="at most 16"):
+        tab.check_settings(*settings(special=" ".join(f"<{i}>" for i in range(17))))
+    session = tab.start(*settings())[0]
+    with pytest.raises(gr.Error, match="decode at most"):
+        tab.decode_box(session, "1 " * tab.MAX_INPUT_CHARS)
+    with pytest.raises(gr.Error, match="'abc' is not a token id"):  # a sentence, not Python's int() message
+        tab.decode_box(session, "12 abc")
+    with pytest.raises(gr.Error, match="compare at most"):
+        tab.compare(session, "x" * (tab.MAX_INPUT_CHARS + 1), 8192, 2.5)
+    with pytest.raises(gr.Error, match="Give the context length"):
+        tab.compare(session, "abc", None, 2.5)
+
+
+def test_uploads_are_read_like_every_other_tab(tmp_path):
+    # a BOM and Windows line ends are not content (core.text_input): same bytes as tab 4 trains on
+    upload = tmp_path / "notes.txt"
+    upload.write_bytes(b"\xef\xbb\xbfab ab\r\nab ab\r\n")
+    session = tab.reset(*settings(source=tab.SOURCES[2], upload=str(upload)))[0]
+    assert session.trainer.n_bytes == len("ab ab\nab ab\n")
+
+
+def test_a_closed_tab_releases_its_trainer():
+    import gradio as gr_
+
+    from lessons.common import LessonContext
+
+    with gr_.Blocks() as demo:
+        with gr_.Tabs(), gr_.Tab("alone") as t:
+            tab.build(LessonContext(demo=demo, tab=t, user_id=gr_.BrowserState(None)))
+    state = next(b for b in demo.blocks.values() if isinstance(b, gr_.State) and b.value is None)
+    assert any(t[1] == "unload" for fn in demo.fns.values() for t in fn.targets)
+    from gradio.state_holder import StateHolder
+
+    demo.state_holder = StateHolder()
+    demo.state_holder.set_blocks(demo)
+    session_state = demo.state_holder["learner-1"]
+    session_state[state._id] = tab.start(*settings())[0]
+    assert tab.release(demo, state, "learner-1") is True
+    assert session_state[state._id] is None
+    assert tab.release(demo, state, "learner-1") is False and tab.release(demo, state, "nobody") is False
 
 
 @pytest.mark.browser
@@ -192,3 +254,36 @@ def test_step_through_in_a_browser(page, tmp_path):
     page.wait_for_timeout(1500)
     assert 23 < stopped_at == reached() < 1792
     page.screenshot(path=str(tmp_path / "part06.png"), full_page=True)
+
+
+@pytest.mark.browser
+def test_play_is_busy_then_stop_is_a_result(page):
+    open_tab(page, "6 · Tokenization")
+    status = page.locator("#bpe-status")
+    status.get_by_text("Merges 12 / 256").wait_for()
+    speed = page.locator("#bpe-speed input[type=number]")
+    speed.fill("20")
+    speed.press("Enter")
+    page.get_by_role("button", name="Play").click()
+    playing = page.get_by_role("button", name="Playing…")
+    playing.wait_for()
+    assert playing.is_disabled() and page.locator("#bpe-stop").is_enabled()
+    status.get_by_text("ETA").wait_for()
+    page.locator("#bpe-stop").click()
+    status.get_by_text("stopped at merge").wait_for()
+    assert "ETA" not in status.inner_text()  # nothing live-looking is left behind
+    page.get_by_role("button", name="Play", exact=True).wait_for()
+    assert page.get_by_role("button", name="Play", exact=True).is_enabled() and page.locator("#bpe-stop").is_disabled()
+    panel = page.locator("[role=tabpanel]").filter(has=status)
+    assert panel.get_by_text("Error", exact=True).count() == 0
+    # a bad setting: one message, and no badge on the results it never touched
+    from tests.lessons.test_part03_core_math import _toasts, record_toasts
+
+    record_toasts(page)
+    special = page.locator("#bpe-special textarea")
+    special.fill(" ".join(f"<{i}>" for i in range(20)))
+    page.get_by_role("button", name="Step", exact=True).click()
+    page.locator(".toast-body").filter(has_text="at most 16").first.wait_for()
+    page.wait_for_timeout(1000)
+    assert _toasts(page, "at most 16") == 1
+    assert panel.get_by_text("Error", exact=True).count() == 0 and "stopped at merge" in status.inner_text()
