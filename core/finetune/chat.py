@@ -111,7 +111,8 @@ def generate_ids(model, tokenizer, prompt: str, max_new_tokens: int = 80, temper
     end, generator, cache = _end_tokens(model, tokenizer), torch.Generator().manual_seed(int(seed)), None
     for _ in range(max_new_tokens):
         logits, cache = _forward(model, ids, cache)
-        token = pick_token(logits.float(), temperature, None, TOP_P, generator)
+        # on the CPU, where the generator lives (a CUDA model's logits would need a CUDA generator)
+        token = pick_token(logits.float().cpu(), temperature, None, TOP_P, generator)
         if token in end:
             return
         yield token

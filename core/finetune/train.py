@@ -208,7 +208,7 @@ def build_trainer(loaded, train_examples, eval_examples, settings: TrainSettings
         save_strategy="no",  # the adapter is saved once, at the end, into the run folder
         report_to="none",
         disable_tqdm=True,
-        seed=settings.seed,
+        seed=settings.seed,  # Trainer calls set_seed(seed) on torch's global generator (see the module docstring)
         data_seed=settings.seed,
         dataloader_num_workers=0,
     )
