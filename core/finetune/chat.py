@@ -3,11 +3,16 @@
 The comparison uses one model: peft's `disable_adapter()` context gives the exact base model
 (the LoRA branch is skipped), so base and adapted answers differ only by the adapter, with the
 same prompt, chat template, sampling settings and seed.
+
+Replies are sampled here, not by transformers' `generate()`: that draws from torch's global
+generator, which every learner's job in the server process shares (two chats at once would
+change each other's answers, and seeding it would reseed everyone's). A short loop over the
+model's logits with its KV cache draws each token from a generator of its own instead, with
+MiniGPT's next-token rule (core.minigpt.sample).
 """
 from __future__ import annotations
 
 import json
-import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +21,7 @@ from typing import Iterator
 from core.files import atomic_write, atomic_write_text
 
 MAX_NEW_TOKENS = 400
+TOP_P = 0.95  # nucleus sampling: drop the unlikely tail that makes a small model ramble
 
 
 @dataclass
@@ -51,6 +57,10 @@ def load_adapted(adapter_dir: str | Path, base_model: str | None = None) -> Adap
     base = base_model or base_model_of(adapter_dir)
     four_bit = bool(run_info(adapter_dir).get("settings", {}).get("four_bit")) and not detect_environment().four_bit_unavailable
     loaded = load_model(base, four_bit=four_bit, copy_for_training=True)
+    # peft creates the LoRA layers with random weights (drawn from torch's global generator) and then
+    # loads the saved ones over them: the draws are discarded, and nothing in core uses that generator.
+    # Not low_cpu_mem_usage=True: it patches nn.Module.register_parameter process-wide while it loads,
+    # so two learners loading at once break each other's models (seen: NaN logits in tests).
     model = PeftModel.from_pretrained(loaded.model, str(adapter_dir))
     model.eval()
     return Adapted(model, loaded.tokenizer, base, run_info(adapter_dir))
@@ -61,51 +71,63 @@ def chat_inputs(tokenizer, prompt: str, system: str | None = None) -> dict:
     return dict(tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True))
 
 
-def stream(model, tokenizer, prompt: str, max_new_tokens: int = 80, temperature: float = 0.7, seed: int = 0,
-           system: str | None = None) -> Iterator[str]:
-    """Yield the reply so far, token by token. temperature 0 = greedy; the seed fixes sampling."""
+def _end_tokens(model, tokenizer) -> set[int]:
+    """The ids that end a reply: the generation config's end-of-sequence id(s), else the tokenizer's."""
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    return set(eos) if isinstance(eos, (list, tuple)) else {eos} - {None}
+
+
+def _forward(model, ids, cache):
+    """The last position's logits and the grown cache. Inference mode only around the call: a
+    generator that yields inside `with torch.inference_mode()` would leave its caller in it."""
     import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+    with torch.inference_mode():
+        out = model(input_ids=ids, cache=cache, use_cache=True)
+    return out.logits[0, -1], out.cache
+
+
+def generate_ids(model, tokenizer, prompt: str, max_new_tokens: int = 80, temperature: float = 0.7, seed: int = 0,
+                 system: str | None = None) -> Iterator[int]:
+    """Yield the reply's token ids one at a time, until an end-of-turn token or max_new_tokens.
+
+    The chat prompt goes through the model once; then each step feeds only the newest token (the KV
+    cache keeps the rest). temperature 0 = greedy; otherwise temperature + nucleus (TOP_P) sampling
+    from a private generator seeded by `seed`: same seed, same reply, whatever else runs meanwhile.
+    """
+    import torch
+
+    from core.minigpt.sample import pick_token
 
     if not prompt.strip():
         raise ValueError("Type a prompt first.")
     if not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
         raise ValueError(f"Generate between 1 and {MAX_NEW_TOKENS} new tokens.")
-    inputs = {k: v.to(model.device) for k, v in chat_inputs(tokenizer, prompt, system).items()}
-    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-    closed = threading.Event()
+    if not 0 <= temperature <= 5:
+        raise ValueError(f"Temperature must be between 0 (greedy) and 5; got {temperature}.")
+    ids = chat_inputs(tokenizer, prompt, system)["input_ids"].to(model.device)
+    end, generator, cache = _end_tokens(model, tokenizer), torch.Generator().manual_seed(int(seed)), None
+    for _ in range(max_new_tokens):
+        logits, cache = _forward(model, ids, cache)
+        # on the CPU, where the generator lives (a CUDA model's logits would need a CUDA generator)
+        token = pick_token(logits.float().cpu(), temperature, None, TOP_P, generator)
+        if token in end:
+            return
+        yield token
+        ids = torch.tensor([[token]], device=model.device)
 
-    class StopWhenClosed(StoppingCriteria):
-        # a reader that goes away (closed tab, Stop) ends generation at the next token
-        def __call__(self, input_ids, scores, **kwargs):
-            return closed.is_set()
 
-    sampling = dict(do_sample=True, temperature=temperature, top_p=0.95) if temperature > 0 else dict(do_sample=False)
-    kwargs = dict(inputs, max_new_tokens=max_new_tokens, streamer=streamer, pad_token_id=tokenizer.pad_token_id,
-                  stopping_criteria=StoppingCriteriaList([StopWhenClosed()]), **sampling)
-    failure: list[BaseException] = []
+def stream(model, tokenizer, prompt: str, max_new_tokens: int = 80, temperature: float = 0.7, seed: int = 0,
+           system: str | None = None) -> Iterator[str]:
+    """Yield the reply so far, token by token. temperature 0 = greedy; the seed fixes sampling.
 
-    def work() -> None:
-        try:
-            torch.manual_seed(seed)  # same seed for base and adapted: differences come from the adapter
-            with torch.no_grad():
-                model.generate(**kwargs)
-        except BaseException as err:
-            failure.append(err)
-            streamer.end()
-
-    worker = threading.Thread(target=work, name="generate", daemon=True)
-    worker.start()
-    text = ""
-    try:
-        for piece in streamer:
-            text += piece
-            yield text
-    finally:
-        closed.set()
-        worker.join()
-    if failure:
-        raise failure[0]
+    Closing the generator (Stop, a closed tab) ends generation at the next token."""
+    new: list[int] = []
+    for token in generate_ids(model, tokenizer, prompt, max_new_tokens, temperature, seed, system):
+        new.append(token)
+        yield tokenizer.decode(new, skip_special_tokens=True)
 
 
 def generate(model, tokenizer, prompt: str, **kwargs) -> str:

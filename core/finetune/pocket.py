@@ -72,16 +72,42 @@ def train_tokenizer(text: str, vocab_size: int):
 
 
 def build_model(tokenizer, seed: int = 0, **shape):
-    """An untrained LlamaForCausalLM sized by `shape` (defaults: DEFAULT_SHAPE)."""
+    """An untrained LlamaForCausalLM sized by `shape` (defaults: DEFAULT_SHAPE), its weights drawn
+    from a private generator seeded by `seed` (never torch's global one: see _init_weights)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
     shape = {**DEFAULT_SHAPE, **shape, "vocab_size": len(tokenizer)}
     config = LlamaConfig(**shape, tie_word_embeddings=True, rms_norm_eps=1e-5,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                          bos_token_id=None)
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(config)
+    # Built on the meta device (shapes only): transformers' and torch's own initialisation would
+    # draw from the global generator, which other jobs in the process share.
+    with torch.device("meta"):
+        model = LlamaForCausalLM(config)
+    model.to_empty(device="cpu")
+    model.model.rotary_emb = LlamaRotaryEmbedding(config)  # its frequencies are computed, not drawn
+    _init_weights(model, torch.Generator().manual_seed(seed), config.initializer_range)
+    model.tie_weights()
+    return model
+
+
+def _init_weights(model, generator, std: float) -> None:
+    """transformers' Llama initialisation, drawn from `generator`: linear and embedding weights
+    ~ N(0, std), the padding token's embedding 0, RMSNorm gains 1."""
+    import torch
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
+                module.weight.normal_(0.0, std, generator=generator)
+            if isinstance(module, torch.nn.Linear) and module.bias is not None:
+                module.bias.zero_()
+            if isinstance(module, torch.nn.Embedding) and module.padding_idx is not None:
+                module.weight[module.padding_idx].zero_()
+            if "RMSNorm" in type(module).__name__:
+                module.weight.fill_(1.0)
 
 
 def pretrain(model, ids, steps: int, batch_size: int = 16, context: int = 128, lr: float = 3e-3,

@@ -4,7 +4,14 @@
 and stop. So the trainer runs in a worker thread, a TrainerCallback pushes every logged loss into
 a queue, and `train()` below is a generator that yields a `Progress` snapshot for each of them.
 Stopping: the callback checks a stop flag at the end of every step and asks the trainer to stop;
-whatever was learned until then is saved like a finished run.
+whatever was learned until then is saved like a finished run. Every yield is a fresh, frozen
+Progress: a consumer may keep one and it will not change under it.
+
+Randomness: transformers' Trainer seeds torch's *global* generator itself (`set_seed(args.seed)`
+in its constructor and again in train()), and peft's LoRA init and dropout draw from it. Not
+fought here: in one server process that would disturb, and be disturbed by, other jobs, so LoRA
+training moves into a worker process of its own (issue 13, core/jobs.py), where the global
+generator belongs to this one run.
 
 Each run writes into its own folder (core.sessions.new_run_dir(user_id, "lora")):
 adapter_model.safetensors, run.json (base model, data, settings, loss history) and, last,
@@ -21,7 +28,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -85,19 +92,32 @@ class StopFlag:
         return self.stopped
 
 
-@dataclass
+@dataclass(frozen=True)
 class Progress:
+    """One report of a LoRA run: a snapshot that later steps do not change (frozen, tuples)."""
+
     step: int = 0
     total: int = 0
     phase: str = "starting"  # starting, loading, training, saving, done, stopped
     message: str = ""
-    steps: list[int] = field(default_factory=list)
-    losses: list[float] = field(default_factory=list)
-    eval_steps: list[int] = field(default_factory=list)
-    eval_losses: list[float] = field(default_factory=list)
+    steps: tuple[int, ...] = ()
+    losses: tuple[float, ...] = ()
+    eval_steps: tuple[int, ...] = ()
+    eval_losses: tuple[float, ...] = ()
     tokens: int = 0
     elapsed: float = 0.0
     run_dir: str | None = None
+
+    def after_log(self, log: dict, elapsed: float) -> "Progress":
+        """The next snapshot, after one of the trainer's log lines (a training loss and/or an eval loss)."""
+        changes: dict = {"step": log["step"], "elapsed": elapsed}
+        if "loss" in log:
+            changes.update(steps=self.steps + (log["step"],), losses=self.losses + (float(log["loss"]),),
+                           tokens=int(log.get("num_tokens", self.tokens)))
+        if "eval_loss" in log:
+            changes.update(eval_steps=self.eval_steps + (log["step"],),
+                           eval_losses=self.eval_losses + (float(log["eval_loss"]),))
+        return replace(self, **changes)
 
     @property
     def eta(self) -> float | None:
@@ -188,7 +208,7 @@ def build_trainer(loaded, train_examples, eval_examples, settings: TrainSettings
         save_strategy="no",  # the adapter is saved once, at the end, into the run folder
         report_to="none",
         disable_tqdm=True,
-        seed=settings.seed,
+        seed=settings.seed,  # Trainer calls set_seed(seed) on torch's global generator (see the module docstring)
         data_seed=settings.seed,
         dataloader_num_workers=0,
     )
@@ -218,6 +238,53 @@ def save_adapter(peft_model, run_dir: Path, info: dict, examples: list[list[dict
     return run_dir
 
 
+def _run_trainer(trainer, evaluate_at_end: bool, stop: StopFlag, events: queue.Queue, failure: list) -> None:
+    """The worker thread's job: train, one last held-out loss, then an "end" event whatever happened."""
+    try:
+        trainer.train()
+        if evaluate_at_end and not stop.is_set() and trainer.state.global_step % trainer.args.eval_steps:
+            trainer.evaluate()  # a held-out loss at the very end too
+    except BaseException as err:  # reported by the generator, never lost in a thread
+        failure.append(err)
+    finally:
+        events.put(("end", {}))
+
+
+def _follow(events: queue.Queue, progress: Progress) -> Iterator[Progress]:
+    """A snapshot for every event from the trainer's callback, and a heartbeat twice a second (the clock
+    moves, and a closed tab is noticed at the next yield)."""
+    train_start = time.perf_counter()
+    while True:
+        try:
+            kind, payload = events.get(timeout=0.5)
+        except queue.Empty:
+            progress = replace(progress, elapsed=time.perf_counter() - train_start)
+            yield progress
+            continue
+        if kind == "end":
+            return
+        if kind == "begin":
+            progress = replace(progress, total=payload["total"])
+            continue
+        progress = progress.after_log(payload, time.perf_counter() - train_start)
+        yield progress
+
+
+def _run_record(model_name: str, dataset: data_mod.Dataset, settings: TrainSettings, progress: Progress,
+                seconds: float) -> dict:
+    """run.json: what was trained on what, with which settings, and its loss history."""
+    return {"base_model": model_name, "data": dataset.source, "examples": len(dataset.examples),
+            "settings": settings.to_dict(), "steps": list(progress.steps), "losses": list(progress.losses),
+            "eval_steps": list(progress.eval_steps), "eval_losses": list(progress.eval_losses),
+            "stopped_early": progress.step < progress.total, "seconds": round(seconds, 1)}
+
+
+def _finished(progress: Progress) -> Progress:
+    stopped = progress.step < progress.total
+    return replace(progress, phase="stopped" if stopped else "done",
+                   message="Stopped early; the adapter learned so far is saved." if stopped else "Done; adapter saved.")
+
+
 def train(model_name: str, dataset: data_mod.Dataset, settings: TrainSettings, run_dir: str | Path,
           stop: StopFlag | None = None) -> Iterator[Progress]:
     """Fine-tune `model_name` with LoRA on `dataset`, yielding Progress; the adapter lands in run_dir."""
@@ -232,8 +299,8 @@ def train(model_name: str, dataset: data_mod.Dataset, settings: TrainSettings, r
     threads.set_torch_threads()
     loaded = load_model(model_name, four_bit=settings.four_bit, copy_for_training=True)
     train_examples, eval_examples = data_mod.split_holdout(dataset.examples, settings.eval_fraction, settings.seed)
-    progress.message = (f"{loaded.describe()} Tokenizing {len(train_examples)} training and "
-                        f"{len(eval_examples)} held-out examples…")
+    progress = replace(progress, message=(f"{loaded.describe()} Tokenizing {len(train_examples)} training and "
+                                          f"{len(eval_examples)} held-out examples…"))
     yield progress
 
     events: queue.Queue = queue.Queue()
@@ -241,45 +308,12 @@ def train(model_name: str, dataset: data_mod.Dataset, settings: TrainSettings, r
     trainer = build_trainer(loaded, train_examples, eval_examples, settings, output_dir,
                             callbacks=[_make_callback(events, stop)])
     failure: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            trainer.train()
-            last = trainer.state.global_step
-            if eval_examples and not stop.is_set() and last % trainer.args.eval_steps:
-                trainer.evaluate()  # a held-out loss at the very end too
-        except BaseException as err:  # reported by the generator, never lost in a thread
-            failure.append(err)
-        finally:
-            events.put(("end", {}))
-
-    worker = threading.Thread(target=work, name="lora-train", daemon=True)
-    train_start = time.perf_counter()
-    progress.phase = "training"
-    progress.message = ""
+    worker = threading.Thread(target=_run_trainer, args=(trainer, bool(eval_examples), stop, events, failure),
+                              name="lora-train", daemon=True)
+    progress = replace(progress, phase="training", message="")
     worker.start()
     try:
-        while True:
-            try:
-                kind, payload = events.get(timeout=0.5)
-            except queue.Empty:
-                progress.elapsed = time.perf_counter() - train_start
-                yield progress  # a heartbeat: the clock moves and a closed tab is noticed
-                continue
-            if kind == "end":
-                break
-            if kind == "begin":
-                progress.total = payload["total"]
-                continue
-            progress.step = payload["step"]
-            progress.elapsed = time.perf_counter() - train_start
-            if "loss" in payload:
-                progress.steps.append(payload["step"])
-                progress.losses.append(float(payload["loss"]))
-                progress.tokens = int(payload.get("num_tokens", progress.tokens))
-            if "eval_loss" in payload:
-                progress.eval_steps.append(payload["step"])
-                progress.eval_losses.append(float(payload["eval_loss"]))
+        for progress in _follow(events, progress):
             yield progress
     finally:
         # reached on completion, on an error, and when the consumer closes the generator (Stop)
@@ -287,14 +321,8 @@ def train(model_name: str, dataset: data_mod.Dataset, settings: TrainSettings, r
         worker.join()
         shutil.rmtree(output_dir, ignore_errors=True)
         if not failure and progress.steps:
-            info = {"base_model": model_name, "data": dataset.source, "examples": len(dataset.examples),
-                    "settings": settings.to_dict(), "steps": progress.steps, "losses": progress.losses,
-                    "eval_steps": progress.eval_steps, "eval_losses": progress.eval_losses,
-                    "stopped_early": progress.step < progress.total, "seconds": round(time.perf_counter() - start, 1)}
-            save_adapter(trainer.model, run_dir, info, dataset.examples)
+            record = _run_record(model_name, dataset, settings, progress, time.perf_counter() - start)
+            save_adapter(trainer.model, run_dir, record, dataset.examples)
     if failure:
         raise failure[0]
-    progress.phase = "stopped" if progress.step < progress.total else "done"
-    progress.message = ("Stopped early; the adapter learned so far is saved." if progress.phase == "stopped"
-                        else "Done; adapter saved.")
-    yield progress
+    yield _finished(progress)

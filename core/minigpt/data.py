@@ -61,8 +61,12 @@ class CharDataset:
         self.val = data[-n_val:]
 
     def batch(self, split: str, batch_size: int, generator: torch.Generator | None = None):
-        """`batch_size` random windows: inputs x (B, T) and targets y = x shifted left by one."""
+        """`batch_size` random windows: inputs x (B, T) and targets y = x shifted left by one.
+
+        Without a generator, a fresh default-seeded one: never torch's global generator, which
+        another learner's job may be drawing from at the same time."""
         data = self.train if split == "train" else self.val
+        generator = generator if generator is not None else torch.Generator()
         starts = torch.randint(len(data) - self.block_size, (batch_size,), generator=generator)
         offsets = torch.arange(self.block_size + 1)
         windows = data[starts[:, None] + offsets]  # (B, T + 1)
@@ -82,7 +86,9 @@ class EpochWindows:
     def __init__(self, tokens: torch.Tensor, length: int, generator: torch.Generator | None = None):
         if len(tokens) < length + 1:
             raise ValueError(f"The training text ({len(tokens)} tokens) is shorter than one window of {length + 1}.")
-        self.tokens, self.length, self.generator = tokens, length, generator
+        # a private generator either way: the global one is shared with every other job in the process
+        self.tokens, self.length = tokens, length
+        self.generator = generator if generator is not None else torch.Generator()
         self.epoch = 0
         self._queue = torch.empty(0, dtype=torch.long)
 

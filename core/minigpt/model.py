@@ -12,9 +12,15 @@ The blocks are pre-norm (LayerNorm before attention and MLP, as in GPT-2) and th
 additions let gradients flow straight from the loss to the embeddings. The output head is UNTIED, as
 in the guide: `lm_head` has its own V x n_embd weights, separate from the token table `wte` (GPT-2
 ties them to save parameters; at V ~ 65 that would save only ~8k of ~818k).
+
+Randomness. The app trains several learners' models at once in one process, so nothing here draws
+from torch's global generator (another thread could draw from it in between, or reseed it): the
+initial weights come from a generator seeded with `seed`, and dropout draws its masks from a
+generator the model owns (`dropout_generator`, seeded from the same seed).
 """
 from __future__ import annotations
 
+import hashlib
 import math
 
 import torch
@@ -22,6 +28,42 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from core.minigpt.config import GPTConfig
+
+
+def private_generator(seed: int, purpose: str) -> torch.Generator:
+    """A generator of its own for one use of one run's seed ("init", "dropout", ...).
+
+    Seeded from a hash of (seed, purpose), so the streams of one run differ from each other and
+    from another seed's streams (seed + 1 for dropout would replay seed 1's initial weights)."""
+    digest = hashlib.sha256(f"{int(seed)}/{purpose}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
+class Dropout(nn.Module):
+    """Dropout whose masks come from a given generator instead of torch's global one.
+
+    Same semantics as F.dropout: while training, each element is zeroed with probability p and the
+    survivors are scaled by 1 / (1 - p), so the expected value is unchanged; in eval mode (or p = 0)
+    it is the identity. The mask is scaled before multiplying, as F.dropout does, so with the same
+    random bits the two give bit-identical outputs (tests/core/test_minigpt_model.py checks it).
+    """
+
+    def __init__(self, p: float, generator: torch.Generator):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout probability must be between 0 and 1, got {p}")
+        self.p, self.generator = p, generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        if self.p == 1:
+            return x * 0.0
+        keep = torch.empty_like(x).bernoulli_(1 - self.p, generator=self.generator)
+        return x * (keep * (1 / (1 - self.p)))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 class KVCache:
@@ -50,13 +92,13 @@ def _attention_weights(q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor) 
 class CausalSelfAttention(nn.Module):
     """Multi-head self-attention where each token may only look at itself and earlier tokens."""
 
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, generator: torch.Generator):
         super().__init__()
         self.n_head = config.n_head
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # queries, keys, values in one matmul
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)  # mixes the heads' outputs
-        self.dropout = config.dropout
-        self.resid_dropout = nn.Dropout(config.dropout)
+        self.attn_dropout = Dropout(config.dropout, generator)
+        self.resid_dropout = Dropout(config.dropout, generator)
 
     def _heads(self, x: torch.Tensor):
         """(B, T, C) -> q, k, v each (B, n_head, T, head_size): every head works on its own slice."""
@@ -73,6 +115,13 @@ class CausalSelfAttention(nn.Module):
         T = q.size(2)
         return _attention_weights(q, k, torch.ones(T, T, dtype=torch.bool, device=x.device).tril())
 
+    @staticmethod
+    def _cache_mask(T: int, start: int, device) -> torch.Tensor | None:
+        """The fused kernel's mask for T new tokens after `start` cached ones (None: is_causal or see all)."""
+        if start == 0 or T == 1:  # plain causal attention, or one new token that may see every stored one
+            return None
+        return torch.ones(T, start + T, dtype=torch.bool, device=device).tril(start)
+
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self._heads(x)
@@ -82,20 +131,14 @@ class CausalSelfAttention(nn.Module):
             cache.k[layer, :, :, start:start + T] = k
             cache.v[layer, :, :, start:start + T] = v
             k, v = cache.k[layer, :, :, :start + T], cache.v[layer, :, :, :start + T]
-        if start == 0:
-            mask, causal = None, True  # plain causal attention over the T tokens
-        elif T == 1:
-            mask, causal = None, False  # one new token may see every stored token
-        else:  # T new tokens after `start` stored ones: token i sees keys 0..start+i
-            mask, causal = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(start), False
-        dropout = self.dropout if self.training else 0.0
-        if cache is None:
-            # Training and whole-sequence passes: the attention written out. On a CPU at this size its
-            # backward pass is ~1.5x faster than the fused kernel's (scaled_dot_product_attention).
-            weights = _attention_weights(q, k, torch.ones(T, T, dtype=torch.bool, device=x.device).tril())
-            y = F.dropout(weights, dropout, self.training) @ v
-        else:  # generation with the cache (no backward pass): the fused kernel
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=dropout)
+        if cache is None or self.training:
+            # Training and whole-sequence passes: the attention written out (token i sees keys 0..start+i).
+            # On a CPU at this size its backward pass is ~1.5x faster than the fused kernel's.
+            allowed = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(start)
+            y = self.attn_dropout(_attention_weights(q, k, allowed)) @ v
+        else:  # generation with the cache (eval mode, no dropout): the fused kernel
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=self._cache_mask(T, start, x.device),
+                                               is_causal=start == 0, dropout_p=0.0)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # put the heads side by side again
         return self.resid_dropout(self.proj(y))
 
@@ -103,11 +146,11 @@ class CausalSelfAttention(nn.Module):
 class MLP(nn.Module):
     """Position-wise feed-forward network: widen 4x, GELU, project back."""
 
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, generator: torch.Generator):
         super().__init__()
         self.fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.proj(F.gelu(self.fc(x))))
@@ -116,12 +159,12 @@ class MLP(nn.Module):
 class Block(nn.Module):
     """One transformer block: communicate (attention), then compute (MLP), each with a residual."""
 
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, generator: torch.Generator):
         super().__init__()
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = CausalSelfAttention(config)
+        self.attn = CausalSelfAttention(config, generator)
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = MLP(config)
+        self.mlp = MLP(config, generator)
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x), cache, layer)
@@ -130,29 +173,40 @@ class Block(nn.Module):
 
 
 class MiniGPT(nn.Module):
-    """The whole model. `forward(idx, targets)` returns (logits, loss); loss is None without targets."""
+    """The whole model. `forward(idx, targets)` returns (logits, loss); loss is None without targets.
 
-    def __init__(self, config: GPTConfig):
+    `seed` fixes the initial weights and the dropout masks (see the module docstring).
+    """
+
+    def __init__(self, config: GPTConfig, seed: int = 0):
         super().__init__()
         self.config = config
-        self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # token id -> vector
-        self.wpe = nn.Embedding(config.block_size, config.n_embd)  # position 0..block_size-1 -> vector
-        self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
-        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)  # untied (see the module docstring)
-        self.apply(self._init_weights)
-        # GPT-2: scale the layers that write into the residual stream so its variance stays ~1 with depth
-        for name, p in self.named_parameters():
-            if name.endswith("proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        self.dropout_generator = private_generator(seed, "dropout")
+        # The layers are built on the meta device (shapes only): torch's own initialisation would
+        # draw from the global generator. The real weights come from _init_weights below.
+        with torch.device("meta"):
+            self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # token id -> vector
+            self.wpe = nn.Embedding(config.block_size, config.n_embd)  # position 0..block_size-1 -> vector
+            self.blocks = nn.ModuleList([Block(config, self.dropout_generator) for _ in range(config.n_layer)])
+            self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+            self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)  # untied (see the module docstring)
+        self.drop = Dropout(config.dropout, self.dropout_generator)
+        self.to_empty(device=torch.get_default_device())
+        self._init_weights(private_generator(seed, "init"))
 
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
+    @torch.no_grad()
+    def _init_weights(self, generator: torch.Generator) -> None:
+        """GPT-2's initialisation: weights ~ N(0, 0.02), biases 0, LayerNorm gains 1."""
+        for name, p in self.named_parameters():  # in a fixed order, so a seed always gives the same model
+            if name.endswith("bias"):
+                nn.init.zeros_(p)
+            elif ".ln_" in name or name.startswith("ln_f"):
+                nn.init.ones_(p)
+            elif name.endswith("proj.weight"):
+                # GPT-2: scale the layers that write into the residual stream so its variance stays ~1 with depth
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * self.config.n_layer), generator=generator)
+            else:
+                nn.init.normal_(p, mean=0.0, std=0.02, generator=generator)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -40,21 +40,25 @@ def check_settings(max_new_tokens: int, temperature: float, top_k: int | None, t
 def next_token_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
     """The distribution a token is drawn from, after temperature, top-k and top-p. logits: (V,).
 
-    temperature 0 means greedy: all probability on the single most likely token.
+    temperature 0 means greedy: all probability on the single most likely token (the first of ties).
+    The same rule as core.probability's softmax -> top_k_filter -> top_p_filter (tests check they agree).
     """
     logits = logits.detach().double()
     if temperature == 0:
         probs = torch.zeros_like(logits)
         probs[logits.argmax()] = 1.0
         return probs
-    logits = logits / temperature  # < 1 sharpens the distribution, > 1 flattens it
-    if top_k:
-        kth_best = torch.topk(logits, min(top_k, logits.numel())).values[-1]
-        logits = logits.masked_fill(logits < kth_best, float("-inf"))  # only the k most likely survive
-    probs = torch.softmax(logits, dim=-1)
+    # < 1 sharpens the distribution, > 1 flattens it; the largest logit is subtracted first so exp never overflows
+    probs = torch.exp((logits - logits.max()) / temperature)
+    probs = probs / probs.sum()
+    if top_k and top_k < probs.numel():
+        kth_best = torch.topk(probs, top_k).values[-1]
+        probs = torch.where(probs >= kth_best, probs, 0.0)  # the k most likely survive (and any tied with the k-th)
+        probs = probs / probs.sum()
     if top_p is not None and top_p < 1:
-        # nucleus: the smallest set of most-likely tokens whose probabilities add up to top_p
-        sorted_probs, order = torch.sort(probs, descending=True)
+        # nucleus: the smallest set of most-likely tokens whose probabilities add up to top_p. A stable
+        # sort: of tied tokens at the edge, the earlier ones are kept, whatever the sort algorithm.
+        sorted_probs, order = torch.sort(probs, descending=True, stable=True)
         before = torch.cumsum(sorted_probs, dim=0) - sorted_probs  # mass of strictly more likely tokens
         drop = before >= top_p  # the first token is always kept (its "before" is 0)
         probs = probs.clone()
@@ -92,7 +96,12 @@ def generate_ids(model, ids: list[int], max_new_tokens: int, temperature: float 
         raise ValueError("The prompt is empty: type at least one character the model knows.")
     model.eval()
     block_size = model.config.block_size
-    generator = torch.Generator().manual_seed(seed if seed is not None else int(torch.randint(2**31, ())))
+    # a private generator: the global one is shared with every other learner's job in the process
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()  # a fresh random seed for this generator only (from the OS)
+    else:
+        generator.manual_seed(seed)
     ids = list(ids)
     start = max(0, len(ids) - block_size)  # a prompt longer than the context keeps its end
     with torch.inference_mode():  # the cache is only ever written inside inference mode

@@ -340,25 +340,39 @@ def _sample_prompt(cfg: TrainConfig, text: str, tokenizer) -> list[int]:
     return tokenizer.encode(prompt)
 
 
-def train(text: str, model_config: GPTConfig, cfg: TrainConfig, out_dir=None,
-          should_stop: Callable[[], bool] | None = None, run_info: dict | None = None) -> Iterator[Progress]:
-    """Train a fresh MiniGPT on `text`, yielding Progress every cfg.log_every steps and at the end.
+@dataclass
+class _Run:
+    """What one training run keeps between steps (private to train())."""
 
-    model_config.vocab_size is replaced by the corpus's vocabulary size. With `out_dir`, the run is
-    saved there at every evaluation and at the end: weights + config.json, loss_history.csv, samples.txt;
-    `run_info` (JSON-able, e.g. {"preset": "default", "corpus": "built-in"}) goes into its meta as is.
-    """
+    cfg: TrainConfig
+    data: CharDataset
+    model: MiniGPT
+    optimizers: list
+    windows: EpochWindows  # full-length windows, epoch by epoch
+    short: EpochWindows | None  # short windows for every other step (cfg.short_window), or None
+    short_batch: int
+    prompt: list[int]  # what the samples continue
+    progress: Progress
+    out_dir: Path | None
+    run_info: dict | None
+    start: float = field(default_factory=time.perf_counter)
+    train_time: float = 0.0  # seconds in training steps only
+    tokens_seen: int = 0
+    running: float = 0.0  # full-window losses summed since the last report...
+    running_n: int = 0  # ...and how many
+
+
+def _start_run(text: str, model_config: GPTConfig, cfg: TrainConfig, out_dir, run_info: dict | None) -> _Run:
+    """Check the settings, then build the data, the model, the optimizers and the window streams."""
     cfg.validate()
-    threads.set_torch_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
     if cfg.short_window and not 8 <= cfg.short_window < model_config.block_size:
         raise ValueError(f"short_window = {cfg.short_window} must be 0 (off) or from 8 to less than the context "
                          f"({model_config.block_size}).")
+    threads.set_torch_threads(cfg.threads)
     data = CharDataset(text, model_config.block_size, cfg.val_fraction)
     model_config = replace(model_config, vocab_size=data.tokenizer.vocab_size)
-    model = MiniGPT(model_config)
-    optimizers = make_optimizers(model, cfg)
-    batches = torch.Generator().manual_seed(cfg.seed)
+    model = MiniGPT(model_config, seed=cfg.seed)  # its weights and dropout masks come from cfg.seed
+    batches = torch.Generator().manual_seed(cfg.seed)  # the data order: private too, never the global generator
     windows = EpochWindows(data.train, model_config.block_size, batches)
     # Short windows: the first characters of a window are the hardest (little context), and the loss
     # averages over all positions. Every other step, cut the same number of tokens into shorter windows:
@@ -367,57 +381,121 @@ def train(text: str, model_config: GPTConfig, cfg: TrainConfig, out_dir=None,
     if cfg.short_window:  # check_corpus leaves at least one full window of training text, so this fits
         short = EpochWindows(data.train, cfg.short_window, batches)
         short_batch = max(1, cfg.batch_size * model_config.block_size // cfg.short_window)
-    prompt = _sample_prompt(cfg, text, data.tokenizer)
-
     progress = Progress(step=0, total_steps=cfg.steps, train_loss=None, val_loss=None,
                         learning_rate=learning_rate_at(0, cfg), tokens_per_s=0.0, elapsed=0.0, eta=0.0,
                         vocab_size=model_config.vocab_size, num_params=model.num_params(),
                         run_dir=Path(out_dir) if out_dir else None)
+    return _Run(cfg, data, model, make_optimizers(model, cfg), windows, short, short_batch,
+                _sample_prompt(cfg, text, data.tokenizer), progress, Path(out_dir) if out_dir else None, run_info)
 
-    def evaluate_and_save(step: int) -> None:
-        progress.val_loss = estimate_loss(model, data, "val", cfg.eval_batches, cfg.batch_size, cfg.bf16)
-        progress.val_curve.append((step, progress.val_loss))
-        if out_dir:
-            save_run(out_dir, model, data, model_config, cfg, progress, run_info)
 
-    start = time.perf_counter()
-    train_time = 0.0
-    tokens_seen = 0
-    # the untrained model: loss ~ ln(vocab_size) on both splits
-    progress.train_loss = estimate_loss(model, data, "train", cfg.eval_batches, cfg.batch_size, cfg.bf16)
-    progress.train_curve.append((0, progress.train_loss))
-    evaluate_and_save(0)
-    yield progress.snapshot()
+def _evaluate_and_save(run: _Run, step: int) -> None:
+    """Validation loss on the curve; with a run folder, the run saved as of now."""
+    p, cfg = run.progress, run.cfg
+    p.val_loss = estimate_loss(run.model, run.data, "val", cfg.eval_batches, cfg.batch_size, cfg.bf16)
+    p.val_curve.append((step, p.val_loss))
+    if run.out_dir:
+        save_run(run.out_dir, run.model, run.data, run.model.config, cfg, p, run.run_info)
 
-    model.train()
-    running, running_n = 0.0, 0
+
+def _measure_untrained(run: _Run) -> None:
+    """Step 0: the untrained model's loss, ~ln(vocab_size) on both splits."""
+    cfg = run.cfg
+    run.progress.train_loss = estimate_loss(run.model, run.data, "train", cfg.eval_batches, cfg.batch_size, cfg.bf16)
+    run.progress.train_curve.append((0, run.progress.train_loss))
+    _evaluate_and_save(run, 0)
+
+
+def _train_step(run: _Run, full_length: bool) -> float:
+    """One optimisation step on the next batch; returns its loss (and skips the update when it is not finite)."""
+    t0 = time.perf_counter()
+    x, y = run.windows.batch(run.cfg.batch_size) if full_length else run.short.batch(run.short_batch)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=run.cfg.bf16):
+        _, loss = run.model(x, y)
+    value = loss.item()
+    if not math.isfinite(value):
+        return value
+    for optimizer in run.optimizers:
+        optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if run.cfg.grad_clip > 0:  # the norm over every gradient costs ~10% of a step at this size
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg.grad_clip)
+    for optimizer in run.optimizers:
+        optimizer.step()
+    run.train_time += time.perf_counter() - t0
+    run.tokens_seen += x.numel()
+    if full_length:  # the curve shows full-context windows only (short ones have a higher floor)
+        run.running += value
+        run.running_n += 1
+    return value
+
+
+def _nan_stop(run: _Run, loss: float, step: int) -> Progress:
+    """The final report of a run whose loss diverged; its folder keeps the last good (evaluated) weights."""
+    p = run.progress
+    p.done = True
+    p.stop_reason = f"stopped: the loss became {loss} at step {step}; try a smaller learning rate"
+    p.elapsed = time.perf_counter() - run.start
+    return p.snapshot()
+
+
+def _add_sample(run: _Run, step: int) -> None:
+    """A short continuation of the sample prompt, so the learner sees what the model writes by now."""
+    new = sample.generate_ids(run.model, run.prompt, run.cfg.sample_tokens, temperature=0.8, seed=run.cfg.seed)
+    run.progress.new_sample = run.data.tokenizer.decode(run.prompt + list(new))
+    run.progress.samples.append((step, run.progress.new_sample))
+    run.model.train()  # generate_ids put it in eval mode
+
+
+def _report(run: _Run, step: int, lr: float, make_sample: bool, last: bool, stopped: bool) -> None:
+    """Bring the progress up to `step`: the mean training loss since the last report, a sample, the clock."""
+    p = run.progress
+    p.step, p.learning_rate = step, lr
+    if run.running_n:
+        p.train_loss = run.running / run.running_n
+        p.train_curve.append((step, p.train_loss))
+    run.running, run.running_n = 0.0, 0
+    p.new_sample = None
+    if make_sample:
+        _add_sample(run, step)
+    p.done, p.stop_reason = last, "stopped" if stopped else None
+    p.elapsed = time.perf_counter() - run.start
+    p.tokens_per_s = run.tokens_seen / run.train_time
+    p.train_time = run.train_time
+    p.epoch = run.windows.epoch
+    p.eta = p.elapsed / step * (run.cfg.steps - step)
+
+
+def _save_on_close(run: _Run) -> None:
+    """The consumer closed the generator (Stop button, closed tab): keep what was learned so far."""
+    if run.out_dir and run.progress.step > 0:
+        run.progress.done, run.progress.stop_reason = True, "stopped"
+        save_run(run.out_dir, run.model, run.data, run.model.config, run.cfg, run.progress, run.run_info)
+
+
+def train(text: str, model_config: GPTConfig, cfg: TrainConfig, out_dir=None,
+          should_stop: Callable[[], bool] | None = None, run_info: dict | None = None) -> Iterator[Progress]:
+    """Train a fresh MiniGPT on `text`, yielding Progress every cfg.log_every steps and at the end.
+
+    model_config.vocab_size is replaced by the corpus's vocabulary size. With `out_dir`, the run is
+    saved there at every evaluation and at the end: weights + config.json, loss_history.csv, samples.txt;
+    `run_info` (JSON-able, e.g. {"preset": "default", "corpus": "built-in"}) goes into its meta as is.
+    Every random draw (weights, dropout, data order, samples) comes from generators seeded by cfg.seed,
+    so a run gives the same losses whatever else runs in the process at the same time.
+    """
+    run = _start_run(text, model_config, cfg, out_dir, run_info)
+    _measure_untrained(run)
+    yield run.progress.snapshot()
+
+    run.model.train()
     try:
         for step in range(1, cfg.steps + 1):
-            t0 = time.perf_counter()
-            lr = set_learning_rate(optimizers, step - 1, cfg)
-            full_length = short is None or step % 2 == 1
-            x, y = windows.batch(cfg.batch_size) if full_length else short.batch(short_batch)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                _, loss = model(x, y)
-            if not torch.isfinite(loss):
-                progress.done = True
-                progress.stop_reason = (f"stopped: the loss became {loss.item()} at step {step}; "
-                                        "try a smaller learning rate")
-                progress.elapsed = time.perf_counter() - start
-                yield progress.snapshot()  # the run folder keeps the last good (evaluated) weights
+            lr = set_learning_rate(run.optimizers, step - 1, cfg)
+            full_length = run.short is None or step % 2 == 1  # with short windows, every other step
+            loss = _train_step(run, full_length)
+            if not math.isfinite(loss):
+                yield _nan_stop(run, loss, step)
                 return
-            for optimizer in optimizers:
-                optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:  # the norm over every gradient costs ~10% of a step at this size
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            for optimizer in optimizers:
-                optimizer.step()
-            train_time += time.perf_counter() - t0
-            tokens_seen += x.numel()
-            if full_length:  # the curve shows full-context windows only (short ones have a higher floor)
-                running += loss.item()
-                running_n += 1
 
             stopping = should_stop is not None and should_stop()
             last = step == cfg.steps or stopping
@@ -425,32 +503,12 @@ def train(text: str, model_config: GPTConfig, cfg: TrainConfig, out_dir=None,
             make_sample = step % cfg.sample_every == 0 or last
             if not (step % cfg.log_every == 0 or evaluate or make_sample):
                 continue
-            progress.step, progress.learning_rate = step, lr
-            if running_n:
-                progress.train_loss = running / running_n
-                progress.train_curve.append((step, progress.train_loss))
-            running, running_n = 0.0, 0
-            progress.new_sample = None
-            if make_sample:
-                new = sample.generate_ids(model, prompt, cfg.sample_tokens, temperature=0.8, seed=cfg.seed)
-                progress.new_sample = data.tokenizer.decode(prompt + list(new))
-                progress.samples.append((step, progress.new_sample))
-                model.train()
-            progress.done = last
-            progress.stop_reason = "stopped" if stopping and step < cfg.steps else None
-            progress.elapsed = time.perf_counter() - start
-            progress.tokens_per_s = tokens_seen / train_time
-            progress.train_time = train_time
-            progress.epoch = windows.epoch
-            progress.eta = progress.elapsed / step * (cfg.steps - step)
+            _report(run, step, lr, make_sample, last, stopped=stopping and step < cfg.steps)
             if evaluate:
-                evaluate_and_save(step)
-            yield progress.snapshot()
+                _evaluate_and_save(run, step)
+            yield run.progress.snapshot()
             if stopping:
                 return
     except GeneratorExit:
-        # The consumer closed us (Stop button, closed tab): keep what was learned so far.
-        if out_dir and progress.step > 0:
-            progress.done, progress.stop_reason = True, "stopped"
-            save_run(out_dir, model, data, model_config, cfg, progress, run_info)
+        _save_on_close(run)
         raise

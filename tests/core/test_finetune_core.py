@@ -3,8 +3,11 @@
 One LoRA run on the tiny model is shared by the tests that need a trained adapter (trl's import
 and a run cost seconds; the whole file must stay fast on one thread).
 """
+import dataclasses
+import functools
 import json
 import math
+import threading
 import subprocess
 import sys
 from pathlib import Path
@@ -43,12 +46,21 @@ def user_id():
 @pytest.fixture(scope="session")
 def trained_run(tiny_dir, user_id):
     """A 12-step LoRA run on the tiny model: (run folder, list of Progress snapshots)."""
+    run_dir, _, snapshots = _trained_run_with_reports(tiny_dir, user_id)
+    return run_dir, snapshots
+
+
+@functools.cache
+def _trained_run_with_reports(tiny_dir, user_id):
+    """The run behind `trained_run`, plus every Progress object exactly as yielded (kept, not copied)."""
     run_dir = sessions.new_run_dir(user_id, "lora")
     settings = TrainSettings(lora=lora.LoraSettings(rank=4, alpha=8, dropout=0.0), learning_rate=1e-2,
                              max_steps=12, batch_size=8, max_length=64, eval_fraction=0.25)
-    snapshots = [(p.phase, list(p.losses), list(p.eval_losses)) for p in
-                 train(tiny_dir, data.Dataset(QA, "test"), settings, run_dir)]
-    return run_dir, snapshots
+    kept, snapshots = [], []
+    for p in train(tiny_dir, data.Dataset(QA, "test"), settings, run_dir):
+        kept.append(p)
+        snapshots.append((p.phase, list(p.losses), list(p.eval_losses)))  # copies made at the moment of the yield
+    return run_dir, kept, snapshots
 
 
 def logits(model, tokenizer, text="Question 3: what is item 3?"):
@@ -140,8 +152,21 @@ def test_pocket_build_saves_a_loadable_chat_model(tmp_path):
                               hidden_size=32, intermediate_size=64, num_hidden_layers=1)
     assert registry._complete(out, "pocket")
     loaded = models._load_uncached(models.resolve(str(out)), False, models.detect_environment())
-    reply = chat.generate(loaded.model, loaded.tokenizer, "What is Python?", max_new_tokens=5)
-    assert isinstance(reply, str)
+    ids = list(chat.generate_ids(loaded.model, loaded.tokenizer, "What is Python?", max_new_tokens=5, temperature=0))
+    assert ids == hf_greedy_ids(loaded.model, loaded.tokenizer, "What is Python?", 5)
+    reply = chat.generate(loaded.model, loaded.tokenizer, "What is Python?", max_new_tokens=5, temperature=0)
+    assert reply == loaded.tokenizer.decode(ids, skip_special_tokens=True)
+    assert len(ids) == 5 or ids == hf_greedy_ids(loaded.model, loaded.tokenizer, "What is Python?", 6)  # stopped at <|end|>
+
+
+def hf_greedy_ids(model, tokenizer, prompt, n):
+    """The reply's ids from transformers' own generate() (greedy, no sampling), its end token dropped."""
+    inputs = chat.chat_inputs(tokenizer, prompt)
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=n, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    new = out[0, inputs["input_ids"].shape[1]:].tolist()
+    end = model.generation_config.eos_token_id
+    return new[:new.index(end)] if end in new else new
 
 
 # ---------- data ----------
@@ -303,3 +328,63 @@ def test_zip_holds_the_adapter(trained_run, tmp_path):
     run_dir, _ = trained_run
     names = zipfile.ZipFile(chat.zip_adapter(run_dir, tmp_path / "a.zip")).namelist()
     assert f"{run_dir.name}/adapter_config.json" in names and f"{run_dir.name}/adapter_model.safetensors" in names
+
+
+def test_each_lora_progress_is_a_snapshot_later_steps_do_not_change(tiny_dir, user_id):
+    _, kept, snapshots = _trained_run_with_reports(tiny_dir, user_id)
+    first, later = kept[0], kept[-1]
+    assert (first.phase, first.losses, first.step) == ("loading", (), 0)  # as it was when yielded, at the end
+    assert [(p.phase, list(p.losses), list(p.eval_losses)) for p in kept] == snapshots
+    assert len(later.losses) == 12 and later is not kept[-2]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        later.step = 0
+
+
+def test_greedy_replies_are_what_transformers_generate_gives(tiny_dir):
+    loaded = models.load_model(tiny_dir)
+    for prompt in ("Question 3: what is item 3?", "Hello"):
+        ids = list(chat.generate_ids(loaded.model, loaded.tokenizer, prompt, max_new_tokens=8, temperature=0))
+        assert ids == hf_greedy_ids(loaded.model, loaded.tokenizer, prompt, 8)
+
+
+def test_sampled_replies_follow_the_seed():
+    loaded = models.load_model(models.POCKET)
+    reply = lambda seed: chat.generate(loaded.model, loaded.tokenizer, "What is a token?", max_new_tokens=12,  # noqa: E731
+                                       temperature=1.0, seed=seed)
+    assert reply(1) == reply(1) and reply(1) != reply(2)
+    with pytest.raises(ValueError, match="Temperature"):
+        reply_args = dict(max_new_tokens=5, temperature=-1)
+        list(chat.stream(loaded.model, loaded.tokenizer, "Hi", **reply_args))
+
+
+def test_two_chats_at_once_in_threads_give_exactly_their_replies_alone(trained_run):
+    run_dir, _ = trained_run
+    prompt, settings = "Question 5: what is item 5?", dict(max_new_tokens=16, temperature=1.0)
+
+    def chat_pair(seed, start=None):
+        adapted = chat.load_adapted(run_dir)  # as tab 7 does: every chat gets its own copy
+        if start is not None:
+            start.wait()  # both threads begin sampling at the same moment
+        before = torch.get_rng_state()
+        pair = list(chat.compare(adapted, prompt, seed=seed, **settings))[-1]
+        if start is None:  # alone: sampling drew nothing from the global generator
+            assert torch.equal(torch.get_rng_state(), before)
+        return pair
+
+    alone = {seed: chat_pair(seed) for seed in (3, 4)}
+    assert alone[3] != alone[4]  # the seeds matter, so the comparison below can fail
+    start, together, errors = threading.Barrier(2), {}, []
+
+    def run(seed):
+        try:
+            together[seed] = chat_pair(seed, start)
+        except BaseException as err:  # noqa: BLE001 - reported below, not lost in the thread
+            errors.append(err)
+
+    workers = [threading.Thread(target=run, args=(seed,)) for seed in (3, 4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert not errors, errors
+    assert together == alone  # base and adapted replies, token for token

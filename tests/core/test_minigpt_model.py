@@ -6,20 +6,20 @@ import torch
 import torch.nn.functional as F
 
 from core.minigpt.config import GPTConfig
-from core.minigpt.model import KVCache, MiniGPT
+from core.minigpt.model import Dropout, KVCache, MiniGPT
 from core.minigpt.tokenizer import CharTokenizer
 
 TINY = dict(vocab_size=11, block_size=12, n_layer=2, n_head=2, n_embd=16)
 
 
 def tiny_model(seed=0, **overrides):
-    torch.manual_seed(seed)
-    model = MiniGPT(GPTConfig(**{**TINY, **overrides}))
+    model = MiniGPT(GPTConfig(**{**TINY, **overrides}), seed=seed)
     # Random (not zero) biases and LayerNorm affine parameters, so the reference checks every term.
+    g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("bias") or ".ln_" in name or name.startswith("ln_f"):
-                p.normal_(0.0 if name.endswith("bias") else 1.0, 0.1)
+                p.normal_(0.0 if name.endswith("bias") else 1.0, 0.1, generator=g)
     return model
 
 
@@ -203,3 +203,61 @@ def test_memory_estimate_with_muon_counts_its_one_momentum_buffer():
                 for t in s.values() if torch.is_tensor(t) and t.dim() > 0)
     assert config.memory_estimate(4, "muon")["optimizer"] == state
     assert config.memory_estimate(4, "muon")["optimizer"] < config.memory_estimate(4)["optimizer"]
+
+
+# ---------- randomness: a seed of its own, dropout from the model's generator ----------
+
+def test_dropout_is_f_dropout_with_a_private_generator():
+    x = torch.randn(64, 33, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    for p in (0.1, 0.5, 0.9):
+        ours = Dropout(p, torch.Generator().manual_seed(7))(x)
+        with torch.random.fork_rng(devices=[]):  # the same random bits, drawn by F.dropout from the global generator
+            torch.manual_seed(7)
+            ref = F.dropout(x, p, training=True)
+        assert torch.equal(ours, ref)  # bit for bit: same mask, same 1 / (1 - p) scaling
+        (g_ours,) = torch.autograd.grad(ours.sum(), x)
+        (g_ref,) = torch.autograd.grad(ref.sum(), x)
+        assert torch.equal(g_ours, g_ref)
+    zeros = Dropout(1.0, torch.Generator())(x)
+    assert torch.equal(zeros, F.dropout(x, 1.0, training=True))
+
+
+def test_dropout_keeps_the_mean_and_drops_a_fraction_p_and_is_off_in_eval():
+    drop = Dropout(0.3, torch.Generator().manual_seed(1))
+    ones = torch.ones(200_000)
+    out = drop(ones)
+    assert abs((out == 0).float().mean().item() - 0.3) < 0.005  # ~5 standard deviations
+    survivors = out[out != 0]
+    assert torch.equal(survivors, torch.ones_like(survivors) * (1 / 0.7))  # scaled by 1 / (1 - p)
+    assert abs(out.mean().item() - 1.0) < 0.01  # E[dropout(x)] = x
+    assert not torch.equal(out, drop(ones))  # a new mask every call
+    drop.eval()
+    assert drop(ones) is ones  # eval mode: the identity
+    assert Dropout(0.0, torch.Generator())(ones) is ones
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        Dropout(1.5, torch.Generator())
+
+
+def test_the_seed_fixes_the_weights_and_the_dropout_and_the_global_generator_is_untouched():
+    config = GPTConfig(**{**TINY, "dropout": 0.2})
+    idx = torch.randint(0, 11, (2, 12), generator=torch.Generator().manual_seed(3))
+    before = torch.get_rng_state()
+    a, b, other = MiniGPT(config, seed=5), MiniGPT(config, seed=5), MiniGPT(config, seed=6)
+    losses = [[m(idx, idx)[1] for _ in range(2)] for m in (a, b, other)]  # training mode: dropout on
+    assert torch.equal(torch.get_rng_state(), before)  # nothing above drew from torch's global generator
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(a.wte.weight, other.wte.weight)
+    assert [x.item() for x in losses[0]] == [x.item() for x in losses[1]]  # same masks, call after call
+    assert losses[0][0].item() != losses[0][1].item()  # but a new mask every step
+    # dropout does not change the initial weights: p = 0.2 and p = 0 models of one seed are the same model
+    plain = MiniGPT(GPTConfig(**TINY), seed=5)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), plain.parameters()))
+    torch.testing.assert_close(a.eval()(idx)[0], plain.eval()(idx)[0], rtol=0, atol=0)
+
+
+def test_initial_weights_follow_gpt2():
+    model = MiniGPT(GPTConfig(vocab_size=65), seed=0)
+    assert abs(model.wte.weight.std().item() - 0.02) < 0.001
+    assert abs(model.blocks[0].mlp.proj.weight.std().item() - 0.02 / math.sqrt(8)) < 0.0005
+    assert torch.all(model.blocks[0].ln_1.weight == 1) and torch.all(model.blocks[0].attn.qkv.bias == 0)
+    assert not any(p.is_meta for p in model.parameters())

@@ -113,3 +113,56 @@ def test_bad_settings_give_clear_messages(kwargs, message):
         list(sample.generate_ids(model, tok.encode("the"), **args))
     with pytest.raises(ValueError, match="empty"):
         list(sample.generate_ids(model, [], 5))
+
+
+# ---------- the torch rule (sample.py) and the NumPy one (core/probability.py) agree ----------
+
+from hypothesis import assume, given, settings as hyp_settings, strategies as st  # noqa: E402
+
+from core import probability as P  # noqa: E402
+
+# Half-integer logits in [-10, 10]: ties are exact and distinct logits stay distinct after exp for
+# every temperature drawn (no underflow to 0, no two probabilities rounding together).
+LOGITS = st.lists(st.integers(-20, 20).map(lambda i: i / 2), min_size=1, max_size=12)
+TEMPERATURES = st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.05, 5.0))
+TOP_K = st.one_of(st.none(), st.integers(1, 15))  # None = off; k >= V keeps everything
+TOP_P = st.one_of(st.just(1.0), st.floats(1e-9, 1.0), st.sampled_from([1e-12, 0.5, 0.999999]))
+
+
+def numpy_rule(logits, temperature, top_k, top_p):
+    probs = P.softmax(logits, temperature)
+    if top_k:
+        probs = P.top_k_filter(probs, top_k)
+    return probs if top_p >= 1 else P.top_p_filter(probs, top_p)
+
+
+def at_the_nucleus_edge(probs, top_p):
+    """True when some token's 'mass before it' is within rounding of top_p: there the two sums may round
+    either way, and keeping or dropping that token are both right."""
+    order = np.argsort(-probs, kind="stable")
+    before = np.cumsum(probs[order]) - probs[order]
+    return top_p < 1 and bool(np.any(np.abs(before - top_p) < 1e-9))
+
+
+@hyp_settings(max_examples=300, deadline=None)
+@given(LOGITS, TEMPERATURES, TOP_K, TOP_P)
+def test_sampling_rule_agrees_with_core_probability(logits, temperature, top_k, top_p):
+    expected = numpy_rule(logits, temperature, top_k, top_p)
+    if temperature > 0:
+        after_k = P.top_k_filter(P.softmax(logits, temperature), top_k) if top_k else P.softmax(logits, temperature)
+        assume(not at_the_nucleus_edge(after_k, top_p))
+    got = sample.next_token_probs(torch.tensor(logits, dtype=torch.float64), temperature, top_k, top_p).numpy()
+    assert ((got > 0) == (expected > 0)).all(), (got, expected)  # the same tokens survive, ties included
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-300)
+    assert got.sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_ties_at_the_edge_keep_the_same_tokens_in_both():
+    flat = [1.0, 1.0, 1.0, 1.0, 0.0]
+    for top_k, top_p in [(2, 1.0), (None, 0.5), (3, 0.4), (None, 1e-12)]:
+        got = sample.next_token_probs(torch.tensor(flat), 1.0, top_k, top_p).numpy()
+        expected = numpy_rule(flat, 1.0, top_k, top_p)
+        assert ((got > 0) == (expected > 0)).all() and np.allclose(got, expected, rtol=1e-12)
+    # top-k keeps every token tied with the k-th; top-p keeps the first of the tied ones it needs
+    assert (sample.next_token_probs(torch.tensor(flat), 1.0, 2, 1.0).numpy() > 0).tolist() == [True] * 4 + [False]
+    assert (sample.next_token_probs(torch.tensor(flat), 1.0, None, 0.3).numpy() > 0).tolist() == [True, True] + [False] * 3

@@ -261,3 +261,37 @@ def test_run_info_is_stored_in_the_checkpoint_meta(tmp_path):
     list(train.train(text, Config(block_size=8, n_layer=1, n_head=1, n_embd=16), cfg, out_dir=tmp_path, run_info=info))
     meta = ckpt_mod.load(tmp_path).meta
     assert meta["run_info"] == info and meta["total_steps"] == 3 and meta["steps_done"] == 3
+
+
+def _losses_step_by_step(seed, start=None):
+    """Every step's training loss, every validation loss and sample of a small run with dropout on."""
+    cfg = tiny_train_config(steps=24, log_every=1, eval_every=8, sample_every=12, seed=seed)
+    if start is not None:
+        start.wait()  # both threads begin training at the same moment
+    last = list(train.train(CORPUS, GPTConfig(**{**TINY.to_dict(), "dropout": 0.2}), cfg))[-1]
+    return last.train_curve, last.val_curve, last.samples
+
+
+def test_two_trainings_at_once_in_threads_give_exactly_their_losses_alone():
+    import threading
+
+    alone = {seed: _losses_step_by_step(seed) for seed in (1, 2)}
+    assert alone[1][0] != alone[2][0] and len(alone[1][0]) == 25  # step 0 and every one of the 24 steps
+    assert _losses_step_by_step(1) == alone[1]  # and a run alone is reproducible
+    start, together, errors = threading.Barrier(2), {}, []
+
+    def run(seed):
+        try:
+            together[seed] = _losses_step_by_step(seed, start)
+        except BaseException as err:  # noqa: BLE001 - reported below, not lost in the thread
+            errors.append(err)
+
+    before = torch.get_rng_state()
+    workers = [threading.Thread(target=run, args=(seed,)) for seed in (1, 2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert not errors, errors
+    assert together == alone  # ==: bit for bit, step for step, validation losses and samples too
+    assert torch.equal(torch.get_rng_state(), before)  # neither run drew from torch's global generator
