@@ -58,8 +58,20 @@ def lab_coming(description: str) -> gr.Markdown:
 
 
 def checkpoint_choices(kind: str, user_id: str | None) -> list[tuple[str, str]]:
-    """(label, path) pairs for a dropdown: this learner's runs, then the shipped ones (core.registry)."""
-    return [(c.label, str(c.path)) for c in registry.list_checkpoints(kind, user_id)]
+    """(label, id) pairs for a dropdown: this learner's runs, then the shipped ones (core.registry). The
+    value is the checkpoint's id ("run/<folder>", "shipped/<name>"), never a server path: Gradio publishes
+    choices in /config; registry.resolve maps an id back to its folder."""
+    return [(c.label, c.id) for c in registry.list_checkpoints(kind, user_id)]
+
+
+def checkpoint_id(kind: str, user_id: str | None, ref) -> str | None:
+    """The dropdown value for a checkpoint given by id or by a listed path (None when it is not listed)."""
+    if not ref:
+        return None
+    try:
+        return registry.resolve(kind, ref, user_id).id
+    except ValueError:
+        return None
 
 
 def checkpoint_dropdown(kind: str, user_id: str | None, current: str | None = None) -> gr.Dropdown:
@@ -68,9 +80,10 @@ def checkpoint_dropdown(kind: str, user_id: str | None, current: str | None = No
     tab never opens on a 10-step stopped run that shows an untrained model."""
     choices = checkpoint_choices(kind, user_id)
     values = [v for _, v in choices]
+    current = checkpoint_id(kind, user_id, current)  # a run just saved is named by its folder
     if current not in values:
         best = registry.best(kind, user_id)
-        current = str(best.path) if best else (values[0] if values else None)
+        current = best.id if best else (values[0] if values else None)
     return gr.Dropdown(choices=choices, value=current)
 
 
