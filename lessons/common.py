@@ -126,7 +126,8 @@ def named_event(fn, inputs: dict | None = None, outputs: dict | None = None) -> 
 
         btn.click(**named_event(train, inputs={"steps": steps_slider}, outputs={"status": status_md}), api_name=False)
 
-    `fn` is called with keyword arguments (Gradio's inputs_kwargs) and returns, or yields, a dict
+    `fn` is called with keyword arguments (Gradio's inputs_kwargs; plus `request`, the gr.Request, when it
+    has a parameter of that name) and returns, or yields, a dict
     {name: value} for some of `outputs` (names left out keep their value). A handler called from a test or a
     bench returns the same dict, so nothing depends on the order of a list of components."""
     outputs = dict(outputs or {})
@@ -141,12 +142,21 @@ def named_event(fn, inputs: dict | None = None, outputs: dict | None = None) -> 
             raise KeyError(f"{fn.__name__} returned outputs this event does not have: {sorted(unknown)}")
         return {outputs[name]: value for name, value in result.items()}
 
-    if inspect.isgeneratorfunction(fn):
+    if "request" in inspect.signature(fn).parameters:  # Gradio fills a gr.Request-annotated parameter in
+        if inspect.isgeneratorfunction(fn):
+            def handler(request: gr.Request, **kwargs):
+                for result in fn(request=request, **kwargs):
+                    yield to_components(result)
+        else:
+            def handler(request: gr.Request, **kwargs):
+                return to_components(fn(request=request, **kwargs))
+    elif inspect.isgeneratorfunction(fn):
         def handler(**kwargs):
             for result in fn(**kwargs):
                 yield to_components(result)
     else:
         def handler(**kwargs):
             return to_components(fn(**kwargs))
-    handler.__name__ = handler.__qualname__ = fn.__name__  # what Gradio's logs and errors call it
+    # what Gradio's logs and errors call it (a functools.partial names its function)
+    handler.__name__ = handler.__qualname__ = getattr(fn, "__name__", None) or getattr(fn, "func").__name__
     return {"fn": handler, "inputs_kwargs": dict(inputs or {}), "outputs": list(outputs.values())}
