@@ -77,8 +77,9 @@ _LOCK = threading.Lock()
 _CTX = multiprocessing.get_context("spawn")
 
 
-class _ChildStop:
-    """The child's view of the stop request (the marker file), in both spellings the trainers use."""
+class StopRequest:
+    """A job's view of its stop request (the marker file in `stop_dir`), in both spellings the trainers use:
+    `should_stop()` (MiniGPT) and `stop.is_set()` (LoRA). Also what a trainer gets that runs in-process."""
 
     def __init__(self, stop_dir: str) -> None:
         self._dir = stop_dir
@@ -127,7 +128,7 @@ def _child_main(target: str, kwargs: dict, conn, stop_dir: str, stop_arg: str | 
     try:
         function = _resolve(target)
         if stop_arg:
-            kwargs = {**kwargs, stop_arg: _ChildStop(stop_dir)}
+            kwargs = {**kwargs, stop_arg: StopRequest(stop_dir)}
         for item in function(**kwargs):
             conn.send(("item", item))
         conn.send(("done", None))
