@@ -121,13 +121,20 @@ def shows_errors(fn):
 
 # ---------- named inputs and outputs ----------
 
+def _takes_gr_request(fn) -> bool:
+    """Whether `fn` has a parameter `request` annotated gr.Request (or gr.Request | None)."""
+    param = inspect.signature(fn, eval_str=True).parameters.get("request")
+    annotation = param.annotation if param is not None else None
+    return annotation is gr.Request or gr.Request in getattr(annotation, "__args__", ())
+
+
 def named_event(fn, inputs: dict | None = None, outputs: dict | None = None) -> dict:
     """The arguments of an event listener whose handler takes and gives values by name, never by position:
 
         btn.click(**named_event(train, inputs={"steps": steps_slider}, outputs={"status": status_md}), api_name=False)
 
     `fn` is called with keyword arguments (Gradio's inputs_kwargs; plus `request`, the gr.Request, when it
-    has a parameter of that name) and returns, or yields, a dict
+    has a parameter `request: gr.Request`) and returns, or yields, a dict
     {name: value} for some of `outputs` (names left out keep their value). A handler called from a test or a
     bench returns the same dict, so nothing depends on the order of a list of components."""
     outputs = dict(outputs or {})
@@ -142,7 +149,7 @@ def named_event(fn, inputs: dict | None = None, outputs: dict | None = None) -> 
             raise KeyError(f"{fn.__name__} returned outputs this event does not have: {sorted(unknown)}")
         return {outputs[name]: value for name, value in result.items()}
 
-    if "request" in inspect.signature(fn).parameters:  # Gradio fills a gr.Request-annotated parameter in
+    if _takes_gr_request(fn):  # Gradio fills a gr.Request-annotated parameter in
         if inspect.isgeneratorfunction(fn):
             def handler(request: gr.Request, **kwargs):
                 for result in fn(request=request, **kwargs):
