@@ -6,7 +6,6 @@ import urllib.request
 from pathlib import Path
 
 import gradio as gr
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -415,6 +415,23 @@ def _tiny_settings(page, steps):
         _fill(page, label, value)
 
 
+def _second_tab_is_refused_once(page):
+    """The same learner (same id in local storage) presses Train in a second browser tab: one message,
+    no Error badge, nothing started (the first tab's run goes on)."""
+    second = page.context.new_page()
+    second.goto(page.url)
+    second.get_by_text("Running on").wait_for()
+    _open_minigpt(second)
+    second.locator("#minigpt-train").click()
+    toast = second.locator(".toast-body.error")
+    toast.first.wait_for()
+    time.sleep(1.0)  # any duplicate would arrive now
+    assert toast.count() == 1 and "You already have a run going (MiniGPT training" in toast.first.inner_text()
+    assert _error_badges(second) == 0 and second.locator("#minigpt-train").is_enabled()
+    assert second.get_by_role("button", name="Training…").count() == 0
+    second.close()
+
+
 def _open_minigpt(page):
     from tests.conftest import open_tab
 
@@ -516,6 +533,10 @@ def test_browser_busy_state_and_stop_as_a_result(page):
     boxes = [loc.bounding_box() for loc in (train_btn, status, page.locator("#minigpt-chart"))]
     top, bottom = min(b["y"] for b in boxes), max(b["y"] + b["height"] for b in boxes)
     assert bottom - top <= 800, boxes
+    from core import jobs
+    trainings = [j for j in jobs.running() if j["kind"] == "MiniGPT training"]
+    assert trainings and all(j["pid"] not in (None, os.getpid()) for j in trainings)  # in a worker process
+    _second_tab_is_refused_once(page)
     stop_btn.click()
     status.get_by_text("Stopped at step").wait_for(timeout=60_000)
     text = status.inner_text()

@@ -312,6 +312,29 @@ def _check_typed_rank_and_one_message(page):
     page.locator("#lora-params annotation", has_text=r"\frac{16}{8}").first.wait_for(state="attached")
 
 
+def _second_tab_is_refused_once(page):
+    """The same learner in a second browser tab presses Fine-tune while their run trains (in a worker
+    process): one message, no badge, nothing started."""
+    import os
+
+    from core import jobs
+    from tests.conftest import open_tab
+
+    assert [j for j in jobs.running() if j["kind"] == "LoRA fine-tune" and j["pid"] not in (None, os.getpid())]
+    second = page.context.new_page()
+    second.goto(page.url)
+    second.get_by_text("Running on").wait_for()
+    open_tab(second, "7 · LoRA fine-tuning")
+    second.locator("#lora-params").get_by_text("Trainable:").wait_for(timeout=90_000)
+    second.locator("#lora-train").click()
+    second.locator(".toast-body.error").first.wait_for()
+    second.wait_for_timeout(1000)  # any duplicate would arrive now
+    assert _toasts(second, "You already have a run going (LoRA fine-tune") == 1
+    assert not any(_badged(second, e) for e in ("lora-status", "lora-loss", "lora-params", "lora-adapter"))
+    assert second.locator("#lora-train").inner_text().strip() == tab.TRAIN_LABEL
+    second.close()
+
+
 def _check_busy_then_stop(page) -> str:
     """Fine-tune is disabled and says so, Stop is enabled; button, status and chart fit one 1280×800
     screen; Stop ends the run as a result: 'Stopped at step N of 300', the curve kept, no badge."""
@@ -325,6 +348,7 @@ def _check_busy_then_stop(page) -> str:
     status, chart = page.locator("#lora-status").bounding_box(), page.locator("#lora-loss").bounding_box()
     assert 0 <= top and status["y"] + status["height"] <= 800 and chart["y"] + chart["height"] <= 800
     page.locator("#lora-status").get_by_text("loss ").wait_for(timeout=120_000)
+    _second_tab_is_refused_once(page)
     page.locator("#lora-stop").click(timeout=90_000)  # a browser starved of CPU redraws the curve slowly
     stopped = page.locator("#lora-status").get_by_text("Stopped at step")
     stopped.wait_for(timeout=90_000)
