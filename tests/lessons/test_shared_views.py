@@ -38,25 +38,29 @@ def test_checkpoint_lists_are_per_learner(tmp_path, monkeypatch):
     alice, bob = sessions.new_user_id(), sessions.new_user_id()
     run = sessions.new_run_dir(alice, "lora", "mine")
     (run / "adapter_config.json").write_text("{}")
-    assert (run.name + " (your run)", str(run)) in checkpoint_choices("lora", alice)
-    assert str(run) not in [p for _, p in checkpoint_choices("lora", bob)]
-    assert checkpoint_dropdown("lora", alice, current=str(run)).value == str(run)  # the learner's pick stays
-    assert checkpoint_dropdown("lora", bob, current=str(run)).value != str(run)  # never another learner's
+    assert (run.name + " (your run)", "run/mine") in checkpoint_choices("lora", alice)  # an id, not a path
+    assert "run/mine" not in [v for _, v in checkpoint_choices("lora", bob)]
+    assert checkpoint_dropdown("lora", alice, current="run/mine").value == "run/mine"  # the learner's pick stays
+    assert checkpoint_dropdown("lora", alice, current=str(run)).value == "run/mine"  # a run just saved, by its folder
+    for current in ("run/mine", str(run)):
+        assert checkpoint_dropdown("lora", bob, current=current).value != "run/mine"  # never another learner's
+    assert str(tmp_path) not in str(checkpoint_dropdown("lora", alice).choices)
 
 
 def test_checkpoint_dropdown_preselects_the_best_finished_run(tmp_path, monkeypatch):
     monkeypatch.setenv("PLAYGROUND_RUNS_DIR", str(tmp_path))
     alice = sessions.new_user_id()
-    shipped = [str(c.path) for c in registry.shipped_checkpoints("lora")]
+    shipped = ["shipped/" + c.name for c in registry.shipped_checkpoints("lora")]
     stopped = _adapter(alice, "stopped", [3.0, 2.9], True, 3_000)  # newest, but a 2-step stopped run
-    assert checkpoint_dropdown("lora", alice).value == (shipped[0] if shipped else str(stopped))
+    assert checkpoint_dropdown("lora", alice).value == (shipped[0] if shipped else "run/" + stopped.name)
     finished = _adapter(alice, "finished", [3.0] * 79 + [1.5], False, 1_000)
     _adapter(alice, "worse", [3.0] * 79 + [2.5], False, 2_000)
     dropdown = checkpoint_dropdown("lora", alice)
-    assert [v for _, v in dropdown.choices][:3] == [str(stopped), str(tmp_path / alice / "lora" / "worse"), str(finished)]
-    assert dropdown.value == str(finished)  # lowest final loss among finished runs, not the newest
-    assert dict((v, label) for label, v in dropdown.choices)[str(finished)].startswith("pocket · mine.jsonl · 80/80 steps")
-    assert checkpoint_dropdown("lora", alice, current="/somewhere/else").value == str(finished)
+    assert [v for _, v in dropdown.choices][:3] == ["run/stopped", "run/worse", "run/finished"]
+    assert dropdown.value == "run/finished"  # lowest final loss among finished runs, not the newest
+    assert dict((v, label) for label, v in dropdown.choices)["run/finished"].startswith("pocket · mine.jsonl · 80/80 steps")
+    assert checkpoint_dropdown("lora", alice, current="/somewhere/else").value == "run/finished"
+    assert finished.name == "finished"
 
 
 def test_named_event_passes_values_by_name_both_ways():
