@@ -89,3 +89,28 @@ def test_named_event_passes_values_by_name_both_ways():
         named_event(lambda: {"shown": 1}, outputs={"total": out1})["fn"]()
     with pytest.raises(TypeError, match="dict of named outputs"):
         named_event(lambda: "5", outputs={"total": out1})["fn"]()
+
+
+def test_named_event_hands_gr_request_only_to_a_parameter_annotated_so():
+    import inspect
+    import typing
+
+    import gradio as gr
+
+    from lessons.common import named_event
+
+    def watched_handler(x, request: gr.Request | None = None):
+        yield {"out": (x, request)}
+
+    def plain_handler(request: dict):  # a parameter that happens to be called "request" is an input
+        return {"out": request}
+
+    with gr.Blocks():
+        box = gr.Textbox()
+        event = named_event(watched_handler, {"x": box}, {"out": box})
+        # what Gradio looks for to fill it in (lessons.common's annotations are strings: resolved as Gradio does)
+        assert typing.get_type_hints(event["fn"])["request"] is gr.Request
+        assert list(event["fn"](request="the request", x=1)) == [{box: (1, "the request")}]
+        plain = named_event(plain_handler, {"request": box}, {"out": box})
+        assert "request" not in inspect.signature(plain["fn"]).parameters
+        assert plain["fn"](request={"a": 1}) == {box: {"a": 1}}
