@@ -98,18 +98,19 @@ def check_lora(settings, n_examples: int | None = None, caps: Caps | None = None
 
 
 def minigpt_limits(caps: Caps | None = None):
-    """The running limits of a MiniGPT job (core.jobs.Limits): memory and wall clock."""
-    from core import jobs
+    """The running limits of a MiniGPT job (core.jobs.Limits): memory, wall clock, and the torch threads
+    core.threads gives each of the training slots (so the jobs that may run at once never oversubscribe)."""
+    from core import jobs, threads
 
     caps = caps or Caps.from_env()
-    return jobs.Limits(memory_mb=caps.max_job_mb, wall_s=caps.max_minutes * 60)
+    return jobs.Limits(memory_mb=caps.max_job_mb, wall_s=caps.max_minutes * 60, threads=threads.default_threads())
 
 
 def lora_limits(caps: Caps | None = None):
-    from core import jobs
+    from core import jobs, threads
 
     caps = caps or Caps.from_env()
-    return jobs.Limits(memory_mb=caps.max_lora_mb, wall_s=caps.max_minutes * 60)
+    return jobs.Limits(memory_mb=caps.max_lora_mb, wall_s=caps.max_minutes * 60, threads=threads.default_threads())
 
 
 def describe(caps: Caps | None = None) -> str:

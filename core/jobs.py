@@ -11,11 +11,15 @@ can be watched for memory, and cannot take the server down when it crashes.
 
 `stream` runs `module:function(**kwargs)` (a generator) in a "spawn" child: the server has
 threads, and forking a threaded process can deadlock the child. The child gets a stop request it
-can poll (`should_stop()` for MiniGPT, `stop.is_set()` for LoRA: pass `stop_arg=`). Ending a job,
-for whatever reason, goes: stop request -> `grace_s` for the child to save and return -> SIGTERM
--> SIGKILL. It happens when the job ends, the consumer closes the generator (Gradio's `cancels=`,
-a closed tab), `request_stop(owner)` is called (a Stop button: the run then ends with its own last
-"stopped" snapshot), the wall-clock limit passes, the memory limit is exceeded (killed at once), or
+can poll (`should_stop()` for MiniGPT, `stop.is_set()` for LoRA: pass `stop_arg=`).
+
+There is ONE stop mechanism: core.stop_requests' marker file in the job's folder (`stop_dir=`, the
+run folder; a temporary folder when none is given). A Stop button writes it with
+`stop_requests.request_stop(run_dir)` (or `jobs.request_stop(owner)`), the child checks it after
+every step (one stat() call) and ends with its own last "stopped" snapshot. The parent writes the same
+marker when it ends a job: stop request -> `grace_s` for the child to save and return -> SIGTERM
+-> SIGKILL. That happens when the job ends, the consumer closes the generator (Gradio's `cancels=`,
+a closed tab), the wall-clock limit passes, the memory limit is exceeded (killed at once), or
 nobody listens any more (`listening()` returns False).
 
 The job table (`_JOBS`) is process-wide on purpose: it *is* the server's table of running jobs,
@@ -27,11 +31,16 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator
+
+from core import stop_requests
 
 # Polling the child's pipe: short enough that a kill or a memory check happens promptly,
 # long enough to cost nothing (a poll is a select() call).
@@ -58,7 +67,7 @@ class _Job:
     owner: str
     kind: str
     started: float
-    stop_event: Any  # a multiprocessing Event shared with the child
+    stop_dir: Path  # where the stop request's marker file goes (core.stop_requests)
     pid: int | None = None
     finished: threading.Event | None = None  # set once the child is gone
 
@@ -68,20 +77,21 @@ _LOCK = threading.Lock()
 _CTX = multiprocessing.get_context("spawn")
 
 
-class _ChildStop:
-    """The child's view of the stop request, in both spellings the trainers use."""
+class StopRequest:
+    """A job's view of its stop request (the marker file in `stop_dir`), in both spellings the trainers use:
+    `should_stop()` (MiniGPT) and `stop.is_set()` (LoRA). Also what a trainer gets that runs in-process."""
 
-    def __init__(self, event) -> None:
-        self._event = event
+    def __init__(self, stop_dir: str) -> None:
+        self._dir = stop_dir
 
     def __call__(self) -> bool:
-        return self._event.is_set()
+        return stop_requests.stop_requested(self._dir)
 
     def is_set(self) -> bool:
-        return self._event.is_set()
+        return stop_requests.stop_requested(self._dir)
 
     def set(self) -> None:
-        self._event.set()
+        stop_requests.request_stop(self._dir)
 
 
 def _resolve(target: str) -> Callable:
@@ -106,7 +116,7 @@ def _out_of_memory(err: BaseException) -> bool:
     return isinstance(err, MemoryError) or (isinstance(err, RuntimeError) and "can't allocate" in str(err))
 
 
-def _child_main(target: str, kwargs: dict, conn, stop_event, stop_arg: str | None, nice: int, threads: int,
+def _child_main(target: str, kwargs: dict, conn, stop_dir: str, stop_arg: str | None, nice: int, threads: int,
                 memory_mb: int | None = None) -> None:
     """Runs in the child: lower priority, set threads, then forward every yield to the parent."""
     os.nice(nice)
@@ -118,7 +128,7 @@ def _child_main(target: str, kwargs: dict, conn, stop_event, stop_arg: str | Non
     try:
         function = _resolve(target)
         if stop_arg:
-            kwargs = {**kwargs, stop_arg: _ChildStop(stop_event)}
+            kwargs = {**kwargs, stop_arg: StopRequest(stop_dir)}
         for item in function(**kwargs):
             conn.send(("item", item))
         conn.send(("done", None))
@@ -148,21 +158,38 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
-def _claim(owner: str, kind: str) -> _Job:
+def _busy_message(job: _Job) -> str:
+    return (f"You already have a run going ({job.kind}, started {time.time() - job.started:.0f} s ago), "
+            "perhaps in another browser tab: stop it first.")
+
+
+def check_free(owner: str) -> None:
+    """JobError when `owner` already has a job: a tab's check step calls it, so a second start is refused
+    before anything changes on the page (stream() refuses again, for two starts at the same moment)."""
+    with _LOCK:
+        running = _JOBS.get(owner)
+    if running is not None:
+        raise JobError(_busy_message(running))
+
+
+def _claim(owner: str, kind: str, stop_dir: Path) -> _Job:
     with _LOCK:
         running = _JOBS.get(owner)
         if running is not None:
-            raise JobError(f"You already have a run going ({running.kind}, started "
-                           f"{time.time() - running.started:.0f} s ago): stop it first.")
-        job = _Job(owner, kind, time.time(), _CTX.Event(), finished=threading.Event())
+            raise JobError(_busy_message(running))
+        job = _Job(owner, kind, time.time(), stop_dir, finished=threading.Event())
         _JOBS[owner] = job
         return job
 
 
-def _release(job: _Job) -> None:
+def _release(job: _Job, temporary: bool) -> None:
     with _LOCK:
         if _JOBS.get(job.owner) is job:
             del _JOBS[job.owner]
+    if temporary:
+        shutil.rmtree(job.stop_dir, ignore_errors=True)
+    else:
+        stop_requests.clear(job.stop_dir)  # the job has ended: its request is answered
     job.finished.set()
 
 
@@ -178,13 +205,11 @@ def has_job(owner: str) -> bool:
 
 
 def request_stop(owner: str) -> bool:
-    """Ask `owner`'s job to stop at its next step (it saves and yields a last snapshot). True if one runs."""
+    """Ask `owner`'s job to stop at its next step (it saves and yields a last snapshot). True if one runs.
+    The same marker file a Stop button writes into the run folder (a teacher's view knows only the owner)."""
     with _LOCK:
         job = _JOBS.get(owner)
-    if job is None:
-        return False
-    job.stop_event.set()
-    return True
+    return job is not None and stop_requests.request_stop(job.stop_dir)
 
 
 def wait_finished(owner: str, timeout: float = 30.0) -> bool:
@@ -194,10 +219,11 @@ def wait_finished(owner: str, timeout: float = 30.0) -> bool:
     return job is None or job.finished.wait(timeout)
 
 
-def _shutdown(proc, job: _Job, grace_s: float) -> None:
+def _shutdown(proc, job: _Job, grace_s: float, temporary: bool) -> None:
     """Stop request, then SIGTERM, then SIGKILL; always reaps the child and frees the owner's slot."""
     try:
-        job.stop_event.set()
+        if proc.is_alive():
+            stop_requests.request_stop(job.stop_dir)
         proc.join(grace_s)
         if proc.is_alive():
             proc.terminate()
@@ -206,7 +232,7 @@ def _shutdown(proc, job: _Job, grace_s: float) -> None:
             proc.kill()
             proc.join(5.0)
     finally:
-        _release(job)
+        _release(job, temporary)
 
 
 def _crash_message(proc) -> str:
@@ -225,24 +251,28 @@ def _error_message(is_value_error: bool, name: str, text: str) -> str:
 
 
 def stream(target: str, kwargs: dict, *, owner: str, kind: str = "training", limits: Limits = Limits(),
-           stop_arg: str | None = "should_stop", listening: Callable[[], bool] | None = None) -> Iterator[Any]:
+           stop_arg: str | None = "should_stop", listening: Callable[[], bool] | None = None,
+           stop_dir: str | os.PathLike | None = None) -> Iterator[Any]:
     """Run the generator `target(**kwargs)` in a child process, yielding what it yields.
 
-    Raises JobError when `owner` already has a job, when the child fails (its ValueError's message as
-    is), crashes, or exceeds `limits.memory_mb`. See the module's docstring for how a job ends.
+    `stop_dir` is the folder whose stop marker (core.stop_requests) the child polls: the run folder, so
+    the tab's Stop button reaches the child. Raises JobError when `owner` already has a job, when the
+    child fails (its ValueError's message as is), crashes, or exceeds `limits.memory_mb`. See the
+    module's docstring for how a job ends.
     """
     from core import threads as threads_mod
 
-    job = _claim(owner, kind)
+    temporary = stop_dir is None
+    job = _claim(owner, kind, Path(tempfile.mkdtemp(prefix="playground-job-") if temporary else stop_dir))
     n_threads = limits.threads or threads_mod.default_threads()
     parent_conn, child_conn = _CTX.Pipe(duplex=False)
     proc = _CTX.Process(target=_child_main, name=f"playground-{kind}", daemon=True,
-                        args=(target, kwargs, child_conn, job.stop_event, stop_arg, limits.nice, n_threads,
+                        args=(target, kwargs, child_conn, str(job.stop_dir), stop_arg, limits.nice, n_threads,
                               limits.memory_mb))
     try:
         proc.start()
     except BaseException:
-        _release(job)
+        _release(job, temporary)
         raise
     job.pid = proc.pid
     child_conn.close()  # the parent's copy: without closing it, a dead child would never read as EOF
@@ -253,11 +283,11 @@ def stream(target: str, kwargs: dict, *, owner: str, kind: str = "training", lim
     finally:
         parent_conn.close()
         if clean_exit:
-            _shutdown(proc, job, limits.grace_s)
+            _shutdown(proc, job, limits.grace_s, temporary)
         else:
             # Closed by the consumer (GeneratorExit arrives in Gradio's event loop) or failed: never block
             # the caller for the grace period; a reaper thread stops, waits and kills.
-            threading.Thread(target=_shutdown, args=(proc, job, limits.grace_s), name="job-reaper", daemon=True).start()
+            threading.Thread(target=_shutdown, args=(proc, job, limits.grace_s, temporary), name="job-reaper", daemon=True).start()
 
 
 def _pump(proc, conn, job: _Job, limits: Limits, listening: Callable[[], bool] | None) -> Iterator[Any]:
@@ -290,10 +320,10 @@ def _check_limits(proc, job: _Job, limits: Limits, elapsed: float, listening: Ca
         raise JobError(f"The run used {rss:,.0f} MB, over this server's limit of {limits.memory_mb:,} MB per job, "
                        "and was stopped: try a smaller model, batch or context.")
     if limits.wall_s is not None and elapsed > limits.wall_s:
-        job.stop_event.set()  # it saves and yields its last "stopped" snapshot, then ends
+        stop_requests.request_stop(job.stop_dir)  # it saves and yields its last "stopped" snapshot, then ends
         if elapsed > limits.wall_s + limits.grace_s:  # it did not: end it
             raise JobError(f"The run passed this server's time limit ({limits.wall_s / 60:.0f} min) and "
                            "did not stop when asked, so it was ended.")
     if listening is not None and not listening():
-        job.stop_event.set()
+        stop_requests.request_stop(job.stop_dir)
         raise JobError("Nobody is watching this run any more, so it was stopped.")

@@ -7,6 +7,10 @@ Each checkpoint is described by what it is, read from the run's own record (a Mi
 config.json, a LoRA adapter's run.json): shape or preset, corpus or base model, steps done of
 planned, final train loss, finished or stopped. Those are what its label shows, and what `best`
 compares. Reading is JSON only: listing checkpoints never imports torch.
+
+What the browser holds is a checkpoint's `id`, never its path: "shipped/<name>" or "run/<folder name>"
+(the learner's own runs folder is implied by their id). A server path in a dropdown would be published
+in Gradio's /config and in every event; `resolve` maps an id (or a listed path) back to its folder.
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ MARKER_FILES = {
     "pocket": "config.json",
     "lora": "adapter_config.json",
 }
-LORA_RUN_JSON = "run.json"  # core.finetune.train writes it just before adapter_config.json
+LORA_RUN_JSON = "run.json"
+SHIPPED_PREFIX, RUN_PREFIX = "shipped/", "run/"  # a Checkpoint.id  # core.finetune.train writes it just before adapter_config.json
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,11 @@ class Checkpoint:
     path: Path
     shipped: bool
     summary: RunSummary = RunSummary()
+
+    @property
+    def id(self) -> str:
+        """What a dropdown holds: relative to the shipped folder or to the learner's runs, no server path."""
+        return f"{SHIPPED_PREFIX if self.shipped else RUN_PREFIX}{self.name}"
 
     @property
     def label(self) -> str:
@@ -168,10 +178,17 @@ def best(kind: str, user_id: str | None = None) -> Checkpoint | None:
     return shipped[0] if shipped else None
 
 
-def resolve(kind: str, path: str | Path, user_id: str | None = None) -> Checkpoint:
-    """Map a path chosen in the UI back to a checkpoint, refusing anything not in the learner's list."""
-    wanted = Path(path).resolve()
-    for ckpt in list_checkpoints(kind, user_id):
-        if ckpt.path.resolve() == wanted:
+def resolve(kind: str, ref: str | Path, user_id: str | None = None) -> Checkpoint:
+    """Map a checkpoint's id chosen in the UI ("shipped/default", "run/<folder>"), or the path of a listed
+    folder (a run the server just saved), back to the checkpoint; refuses anything not in the learner's list."""
+    listed = list_checkpoints(kind, user_id)
+    text = str(ref)
+    for ckpt in listed:
+        if ckpt.id == text:
             return ckpt
+    if Path(text).is_absolute():
+        wanted = Path(text).resolve()
+        for ckpt in listed:
+            if ckpt.path.resolve() == wanted:
+                return ckpt
     raise ValueError("That checkpoint is not available in this session; pick one from the list.")

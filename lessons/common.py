@@ -58,8 +58,20 @@ def lab_coming(description: str) -> gr.Markdown:
 
 
 def checkpoint_choices(kind: str, user_id: str | None) -> list[tuple[str, str]]:
-    """(label, path) pairs for a dropdown: this learner's runs, then the shipped ones (core.registry)."""
-    return [(c.label, str(c.path)) for c in registry.list_checkpoints(kind, user_id)]
+    """(label, id) pairs for a dropdown: this learner's runs, then the shipped ones (core.registry). The
+    value is the checkpoint's id ("run/<folder>", "shipped/<name>"), never a server path: Gradio publishes
+    choices in /config; registry.resolve maps an id back to its folder."""
+    return [(c.label, c.id) for c in registry.list_checkpoints(kind, user_id)]
+
+
+def checkpoint_id(kind: str, user_id: str | None, ref) -> str | None:
+    """The dropdown value for a checkpoint given by id or by a listed path (None when it is not listed)."""
+    if not ref:
+        return None
+    try:
+        return registry.resolve(kind, ref, user_id).id
+    except ValueError:
+        return None
 
 
 def checkpoint_dropdown(kind: str, user_id: str | None, current: str | None = None) -> gr.Dropdown:
@@ -68,9 +80,10 @@ def checkpoint_dropdown(kind: str, user_id: str | None, current: str | None = No
     tab never opens on a 10-step stopped run that shows an untrained model."""
     choices = checkpoint_choices(kind, user_id)
     values = [v for _, v in choices]
+    current = checkpoint_id(kind, user_id, current)  # a run just saved is named by its folder
     if current not in values:
         best = registry.best(kind, user_id)
-        current = str(best.path) if best else (values[0] if values else None)
+        current = best.id if best else (values[0] if values else None)
     return gr.Dropdown(choices=choices, value=current)
 
 
@@ -108,12 +121,20 @@ def shows_errors(fn):
 
 # ---------- named inputs and outputs ----------
 
+def _takes_gr_request(fn) -> bool:
+    """Whether `fn` has a parameter `request` annotated gr.Request (or gr.Request | None)."""
+    param = inspect.signature(fn, eval_str=True).parameters.get("request")
+    annotation = param.annotation if param is not None else None
+    return annotation is gr.Request or gr.Request in getattr(annotation, "__args__", ())
+
+
 def named_event(fn, inputs: dict | None = None, outputs: dict | None = None) -> dict:
     """The arguments of an event listener whose handler takes and gives values by name, never by position:
 
         btn.click(**named_event(train, inputs={"steps": steps_slider}, outputs={"status": status_md}), api_name=False)
 
-    `fn` is called with keyword arguments (Gradio's inputs_kwargs) and returns, or yields, a dict
+    `fn` is called with keyword arguments (Gradio's inputs_kwargs; plus `request`, the gr.Request, when it
+    has a parameter `request: gr.Request`) and returns, or yields, a dict
     {name: value} for some of `outputs` (names left out keep their value). A handler called from a test or a
     bench returns the same dict, so nothing depends on the order of a list of components."""
     outputs = dict(outputs or {})
@@ -128,12 +149,21 @@ def named_event(fn, inputs: dict | None = None, outputs: dict | None = None) -> 
             raise KeyError(f"{fn.__name__} returned outputs this event does not have: {sorted(unknown)}")
         return {outputs[name]: value for name, value in result.items()}
 
-    if inspect.isgeneratorfunction(fn):
+    if _takes_gr_request(fn):  # Gradio fills a gr.Request-annotated parameter in
+        if inspect.isgeneratorfunction(fn):
+            def handler(request: gr.Request, **kwargs):
+                for result in fn(request=request, **kwargs):
+                    yield to_components(result)
+        else:
+            def handler(request: gr.Request, **kwargs):
+                return to_components(fn(request=request, **kwargs))
+    elif inspect.isgeneratorfunction(fn):
         def handler(**kwargs):
             for result in fn(**kwargs):
                 yield to_components(result)
     else:
         def handler(**kwargs):
             return to_components(fn(**kwargs))
-    handler.__name__ = handler.__qualname__ = fn.__name__  # what Gradio's logs and errors call it
+    # what Gradio's logs and errors call it (a functools.partial names its function)
+    handler.__name__ = handler.__qualname__ = getattr(fn, "__name__", None) or getattr(fn, "func").__name__
     return {"fn": handler, "inputs_kwargs": dict(inputs or {}), "outputs": list(outputs.values())}

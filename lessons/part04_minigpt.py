@@ -4,16 +4,20 @@ The model for a tab with a long job. Two labs, one builder each (`_train_lab`, `
 are module-level functions that take keyword arguments and return (or yield) a dict of named outputs
 (`lessons.common.named_event` wires them), so tests and benches call exactly what the browser runs.
 
-A job starts in two steps: `prepare_training` checks every input and creates the run folder (its only
-outputs are two gr.State, so a refused start shows one message and marks no component "Error"), then
-`run_training` streams. Stop is a request the loop checks every step (core.stop_requests): the run
-ends with a normal last report, "stopped at step N, saved as ...".
+A job starts in two steps: `prepare_training` checks every input, the server's caps, the learner's disk
+quota and that they have no other run going (in any tab), then creates the run folder (its only outputs
+are two gr.State, so a refused start shows one message and marks no component "Error"); `run_training`
+then trains in a worker process (core.jobs: lower CPU priority, memory and wall-clock limits, stopped
+when nobody watches) and streams what it yields. Stop is core.stop_requests' marker file in the run
+folder, which the worker checks every step: the run ends with a normal last report, "stopped at step N,
+saved as ...".
 
 Importing this module does not import torch: core.minigpt's train/sample/checkpoint/data are imported
 inside the handlers that train or sample (the app starts in about the time of a bare Gradio app).
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -21,7 +25,7 @@ from pathlib import Path
 import gradio as gr
 import plotly.graph_objects as go
 
-from core import registry, sessions, stop_requests, text_input, threads
+from core import caps, jobs, quotas, registry, sessions, stop_requests, text_input, threads
 from core.minigpt.config import LIMITS, GPTConfig
 from lessons.common import (LessonContext, checkpoint_choices, checkpoint_dropdown, learner_error, lesson_text,
                             markdown, named_event, shows_errors, try_this)
@@ -204,7 +208,7 @@ def show_run(user_id, path=None) -> dict:
 
     runs = registry.list_checkpoints("minigpt", user_id)
     ckpt = registry.resolve("minigpt", path, user_id) if path else (runs[0] if runs else None)
-    picker = gr.Dropdown(choices=checkpoint_choices("minigpt", user_id), value=str(ckpt.path) if ckpt else None)
+    picker = gr.Dropdown(choices=checkpoint_choices("minigpt", user_id), value=ckpt.id if ckpt else None)
     if ckpt is None:
         return {"status": "Press **Train** to train your own MiniGPT.", "chart": loss_figure(None), "samples": "",
                 "picker": picker, "download": gr.update(value=None, visible=False), "shown": None}
@@ -232,11 +236,14 @@ def prepare_training(user_id, source, pasted, upload, preset, **hyper) -> dict:
     """Check every input and create the run folder; refuses with one message naming what to change."""
     from core.minigpt import data
 
+    jobs.check_free(user_id)  # first: a second tab of a learner with a run going changes nothing
     settings = Hyper.from_values(**hyper)
     text = text_input.learner_text(source, pasted, upload)
     model = settings.model_config(vocab_size=len(set(text)))
     data.check_corpus(text, model.block_size)
     recipe, note = settings.recipe(preset, own_text=source != text_input.BUILTIN)
+    caps.check_minigpt(model, recipe)
+    quotas.check_room(user_id)
     if note:
         gr.Warning(note)
     run_info = {"preset": preset if settings.is_preset(preset) else None,
@@ -256,7 +263,7 @@ def idle() -> dict:
 
 
 def request_stop(job) -> dict:
-    """The Stop button: a request the running loop sees after its current step."""
+    """The Stop button: the marker file in the run folder, which the worker sees after its current step."""
     if not stop_requests.request_stop(job):
         return {"stop_btn": gr.Button(STOP_LABEL, interactive=False)}
     return {"stop_btn": gr.Button(STOPPING_LABEL, interactive=False)}
@@ -292,10 +299,27 @@ def _training_view(user_id, progress) -> dict:
     return view
 
 
+def _ended_early(user_id, run_dir: Path, reason: str) -> dict:
+    """A job that failed (crash, memory, time limit, nobody watching): one message in the status line, and
+    the run's last saved state (saved at every evaluation) listed and shown, or no empty folder left."""
+    from core.minigpt import checkpoint
+
+    stop_requests.clear(run_dir)
+    if not (run_dir / checkpoint.CONFIG).is_file():
+        if run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        return {"status": f"**The run ended before its first save.** {reason} Nothing was saved."}
+    ckpt = registry.resolve("minigpt", str(run_dir), user_id)
+    return {"status": f"**The run ended early.** {reason} Its last saved state is listed as **{ckpt.label}**.",
+            "shown": str(run_dir), "saved": str(run_dir), "picker": checkpoint_dropdown("minigpt", user_id, str(run_dir)),
+            "download": gr.update(value=run_zip(run_dir), visible=True)}
+
+
 @shows_errors
-def run_training(user_id, plan: Plan | None):
-    """Generator: trains the checked plan into its run folder, streaming status, chart and samples."""
-    from core.minigpt import train
+def run_training(user_id, plan: Plan | None, request: gr.Request | None = None, demo: gr.Blocks | None = None):
+    """Generator: trains the checked plan in a worker process (core.jobs) into its run folder, streaming
+    status, chart and samples. `demo` and `request` tell whether a browser still reads the stream."""
+    from lessons import watched
 
     if plan is None:
         raise learner_error("Press Train to start a run.")
@@ -305,10 +329,15 @@ def run_training(user_id, plan: Plan | None):
         run_dir.rmdir()
         yield {"status": "Stopped before training started: nothing was trained or saved."}
         return
+    kwargs = dict(text=plan.text, model_config=plan.model, cfg=plan.recipe, out_dir=str(run_dir),
+                  run_info=plan.run_info)
+    listening = watched(demo, request) if demo is not None else None
     try:
-        for progress in train.train(plan.text, plan.model, plan.recipe, out_dir=run_dir, run_info=plan.run_info,
-                                    should_stop=lambda: stop_requests.stop_requested(run_dir)):
+        for progress in jobs.stream("core.minigpt.train:train", kwargs, owner=user_id, kind="MiniGPT training",
+                                    limits=caps.minigpt_limits(), stop_dir=run_dir, listening=listening):
             yield _training_view(user_id, progress)
+    except jobs.JobError as err:
+        yield _ended_early(user_id, run_dir, str(err))
     finally:
         stop_requests.clear(run_dir)
 
@@ -525,7 +554,8 @@ def _wire_training(ctx: LessonContext, form: dict, view: dict, buttons: dict) ->
     # 1. check (outputs: two states only, so a refused start badges nothing); 2. busy buttons; 3. train; 4. idle
     start = buttons["train_btn"].click(**named_event(prepare_training, form, states), api_name=False)
     start.success(**named_event(busy, outputs=buttons), api_name=False, show_progress="hidden").success(
-        **named_event(run_training, {"user_id": ctx.user_id, "plan": plan}, outputs), api_name=False,
+        **named_event(functools.partial(run_training, demo=ctx.demo), {"user_id": ctx.user_id, "plan": plan}, outputs),
+        api_name=False,
         show_progress="minimal", concurrency_limit=threads.training_slots(),
         concurrency_id=threads.TRAINING_CONCURRENCY_ID,
     ).then(**named_event(idle, outputs={**buttons, **states}), api_name=False, show_progress="hidden")

@@ -4,6 +4,10 @@ Four labs, one builder each: a model and its data, LoRA settings and training, t
 result, taking it with you. Handlers are module-level functions (tests and benches call them).
 What a learner last got right is kept in gr.State (the loaded model's name, the data, the job
 being trained), so an old typo in one box is never raised again by another lab.
+
+The fine-tune runs in a worker process (core.jobs, like tab 4's MiniGPT): the server's caps, the
+learner's disk quota and "one run per learner, across tabs" are checked before anything starts, and
+Stop is core.stop_requests' marker file in the run folder, which the worker checks every step.
 """
 from __future__ import annotations
 
@@ -15,10 +19,10 @@ from pathlib import Path
 import gradio as gr
 import plotly.graph_objects as go
 
-from core import registry, sessions, threads
+from core import caps, jobs, quotas, registry, sessions, stop_requests, threads
 from core.finetune import lora as lora_mod
 from core.finetune import models
-from core.finetune.train import StopFlag, TrainSettings
+from core.finetune.train import TrainSettings
 from lessons.common import (LessonContext, checkpoint_dropdown, learner_error, lesson_text, markdown, shows_errors,
                             try_this)
 from lessons.plots import PALETTE, TRAIN, figure, loss_curves
@@ -39,15 +43,20 @@ LOSS_TITLE, LOSS_AXIS = "Loss on the answer tokens", "loss (nats per token)"
 
 @dataclass
 class LoraJob:
-    """The run this browser tab is training: its folder, its stop request, what it trains.
+    """The run this browser tab is training: its folder (where Stop writes its request), what it trains,
+    and whose it is (core.jobs allows one job per learner).
 
-    Kept in gr.State for the length of one run, so Stop reaches this run and no other (two tabs
-    open means two jobs), and the finished run is named by its own folder."""
+    Kept in gr.State for the length of one run, so Stop reaches this run and no other, and the finished
+    run is named by its own folder."""
 
     run_dir: Path
-    stop: StopFlag
     model: str
     settings: TrainSettings
+    owner: str = "anonymous"
+
+    @property
+    def stop_requested(self) -> bool:
+        return stop_requests.stop_requested(self.run_dir)
 
 
 def _model_name(choice: str | None) -> str:
@@ -220,6 +229,7 @@ def start_training(loaded_name, dataset, user_id, rank, alpha, dropout, targets,
                    max_length, eval_fraction, four_bit, checkpointing):
     """Validate everything, then make the job (run folder + stop request). Outputs: the job State and
     the two buttons only, so a refusal is one message and no Error badge on the lab's results."""
+    jobs.check_free(user_id)  # first: a second tab of a learner with a run going changes nothing
     if not loaded_name:
         raise learner_error("Load a model first (section 1).")
     if dataset is None:
@@ -233,63 +243,94 @@ def start_training(loaded_name, dataset, user_id, rank, alpha, dropout, targets,
     settings.validate()
     if four_bit and models.detect_environment().four_bit_unavailable:
         raise learner_error(models.detect_environment().four_bit_unavailable)
-    job = LoraJob(sessions.new_run_dir(user_id, "lora"), StopFlag(), loaded_name, settings)
+    caps.check_lora(settings, len(dataset.examples))
+    quotas.check_room(user_id)
+    job = LoraJob(sessions.new_run_dir(user_id, "lora"), loaded_name, settings, owner=user_id)
     return job, gr.Button(value=BUSY_LABEL, interactive=False), gr.Button(value=STOP_LABEL, interactive=True)
 
 
 def _drop_if_empty(folder: Path) -> None:
-    """A run stopped or failed before its first step leaves no empty folder behind."""
+    """A run stopped or failed before its first step leaves no empty folder behind (nor its stop request)."""
+    stop_requests.clear(folder)
     if folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
 
 
-@shows_errors
-def train_lab(job: LoraJob | None, dataset):
-    """Generator: (status line, loss curve). Ends with a normal final yield when Stop sets the job's
-    StopFlag: core.finetune.train finishes the step, saves the adapter and reports 'stopped'."""
-    from core.finetune import chat
+def _in_process(job: LoraJob, dataset):
+    """On a ZeroGPU Space the GPU is lent to a call of the server's own process only (spaces.GPU): the
+    fine-tune runs there, in a thread, with the same stop request as a worker's."""
     from core.finetune.train import train
 
+    yield from train(job.model, dataset, job.settings, job.run_dir, jobs.StopRequest(job.run_dir))
+
+
+if spaces is not None:
+    # ZeroGPU borrows a GPU for at most 5 minutes per call (ZeroGPU favours short calls; longer runs
+    # belong on a dedicated GPU Space, where `spaces` is a no-op).
+    _in_process = spaces.GPU(duration=300)(_in_process)
+
+
+def _progress_of(job: LoraJob, dataset, listening):
+    """The trainer's Progress: from a worker process (core.jobs), or in-process where only that gets a GPU."""
+    if spaces is not None:
+        return _in_process(job, dataset)
+    kwargs = dict(model_name=job.model, dataset=dataset, settings=job.settings, run_dir=str(job.run_dir))
+    return jobs.stream("core.finetune.train:train", kwargs, owner=job.owner, kind="LoRA fine-tune",
+                       limits=caps.lora_limits(), stop_arg="stop", stop_dir=job.run_dir, listening=listening)
+
+
+def _ended(job: LoraJob, progress, failure: str | None):
+    """The last (status, curve): what was saved, or that nothing was, and why when the worker failed."""
+    from core.finetune import chat
+
+    saved = (job.run_dir / "adapter_config.json").is_file()
+    curve = _progress_figure(progress) if progress is not None else gr.skip()
+    if failure:
+        head = f"**The run ended early.** {failure}"
+        return (f"{head} " + (run_summary(job.run_dir.name, chat.run_info(job.run_dir)) if saved
+                              else "Nothing was saved.")), curve
+    if not saved:
+        return "**Stopped before the first step finished**: nothing was saved.", curve
+    return run_summary(job.run_dir.name, chat.run_info(job.run_dir)), curve
+
+
+@shows_errors
+def train_lab(job: LoraJob | None, dataset, listening=None):
+    """Generator: (status line, loss curve). Ends with a normal final yield when Stop writes the run's
+    stop request: the trainer finishes the step, saves the adapter and reports 'stopped'. A failed worker
+    (crash, memory, time limit) is said once in the status line; what it saved stays listed."""
     if job is None:
         return
-    if job.stop.is_set():  # Stop pressed while the job waited in the queue
+    if job.stop_requested:  # Stop pressed while the job waited in the queue
         _drop_if_empty(job.run_dir)
         yield "**Stopped before training began**: nothing was saved.", gr.skip()
         return
-    last, progress = 0.0, None
+    last, progress, failure = 0.0, None, None
     try:
-        for progress in train(job.model, dataset, job.settings, job.run_dir, job.stop):
+        for progress in _progress_of(job, dataset, listening):
             now = time.perf_counter()
             if progress.phase == "training" and now - last < UPDATE_EVERY_S:
                 continue
             last = now
             yield progress.status(), _progress_figure(progress)
+    except jobs.JobError as err:
+        failure = str(err)
     finally:
         _drop_if_empty(job.run_dir)
-    if not (job.run_dir / "adapter_config.json").is_file():
-        yield "**Stopped before the first step finished**: nothing was saved.", _progress_figure(progress)
-        return
-    yield run_summary(job.run_dir.name, chat.run_info(job.run_dir)), _progress_figure(progress)
-
-
-if spaces is not None:
-    # On a ZeroGPU Space the fine-tune borrows a GPU for at most 5 minutes per call (ZeroGPU favours
-    # short calls; longer runs belong on a dedicated GPU Space, where `spaces` is a no-op).
-    train_lab = spaces.GPU(duration=300)(train_lab)
+    yield _ended(job, progress, failure)
 
 
 def request_stop(job: LoraJob | None):
-    """Stop: a request the running generator honours at the end of the current step (no cancel, so
-    no Error badge; the curve and the saved adapter stay)."""
-    if job is None:
+    """Stop: the run folder's stop request, which the worker honours at the end of the current step (no
+    cancel, so no Error badge; the curve and the saved adapter stay)."""
+    if job is None or not stop_requests.request_stop(job.run_dir):
         return gr.Button(value=STOP_LABEL, interactive=False)
-    job.stop.set()
     return gr.Button(value="Stopping…", interactive=False)
 
 
 def end_training(user_id, job: LoraJob | None, current):
     """After the run (finished, stopped or failed): buttons back, the job cleared, the new run listed."""
-    pick = str(job.run_dir) if job is not None and job.run_dir.is_dir() else current
+    pick = str(job.run_dir) if job is not None and job.run_dir.is_dir() else current  # a path: shown as its id
     return (None, gr.Button(value=TRAIN_LABEL, interactive=True), gr.Button(value=STOP_LABEL, interactive=False),
             checkpoint_dropdown("lora", user_id, pick))
 
@@ -532,7 +573,12 @@ def _wire_training(ctx: LessonContext, lab: dict, model_lab: dict, adapter: gr.D
     start = lab["train_button"].click(
         start_training, [model_lab["loaded"], model_lab["dataset"], ctx.user_id] + settings, [lab["job"]] + buttons,
         api_name=False)
-    start.success(train_lab, [lab["job"], model_lab["dataset"]], [lab["status"], lab["loss_plot"]],
+    def train_event(job, dataset, request: gr.Request):  # the request tells whether a browser still listens
+        from lessons import watched
+
+        yield from train_lab(job, dataset, listening=watched(ctx.demo, request))
+
+    start.success(train_event, [lab["job"], model_lab["dataset"]], [lab["status"], lab["loss_plot"]],
                   api_name=False, show_progress="minimal", concurrency_limit=threads.training_slots(),
                   concurrency_id=threads.TRAINING_CONCURRENCY_ID).then(
         end_training, [ctx.user_id, lab["job"], adapter], [lab["job"]] + buttons + [adapter], api_name=False)

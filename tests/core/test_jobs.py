@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from core import jobs
+from core import jobs, stop_requests
 
 T = "tests.core.job_targets:"
 FAST = jobs.Limits(grace_s=2.0, threads=1)
@@ -69,6 +69,23 @@ def test_a_learner_has_at_most_one_job_and_stop_ends_it_as_a_result(tmp_path):
     assert not jobs.request_stop(who)
     # and now a new run may start
     assert [i["i"] for i in jobs.stream(T + "count", {"n": 2}, owner=who, limits=FAST)] == [0, 1]
+
+
+def test_stop_is_the_marker_file_in_the_run_folder(tmp_path):
+    """A tab's Stop button writes core.stop_requests' marker into the run folder; the child sees it."""
+    who = owner("f")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    run = jobs.stream(T + "save_on_stop", {"marker": str(tmp_path / "saved")}, owner=who, limits=FAST,
+                      stop_dir=run_dir)
+    assert next(run) == 1
+    with pytest.raises(jobs.JobError, match="already have a run going"):
+        jobs.check_free(who)
+    assert stop_requests.request_stop(run_dir)  # what the Stop button does: no call into core.jobs
+    assert list(run)[-1] == "stopped"
+    assert jobs.wait_finished(who, 5)
+    assert not stop_requests.stop_requested(run_dir)  # answered: the marker is gone with the job
+    jobs.check_free(who)  # free again
 
 
 def test_lora_style_stop_flag_is_passed_under_its_own_name():

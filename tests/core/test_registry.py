@@ -108,6 +108,21 @@ def test_another_learners_runs_are_never_listed_nor_best(runs):
     assert registry.resolve("minigpt", mine, alice).path == mine
 
 
+def test_checkpoints_are_named_by_ids_without_server_paths(runs):
+    alice, bob = sessions.new_user_id(), sessions.new_user_id()
+    mine = minigpt_run(alice, "mine", steps_done=480, total=480, loss=0.01)
+    [own] = registry.user_checkpoints("minigpt", alice)
+    assert own.id == "run/mine" and str(runs) not in own.id
+    assert registry.resolve("minigpt", "run/mine", alice).path == mine
+    for shipped in registry.shipped_checkpoints("minigpt"):
+        assert shipped.id == f"shipped/{shipped.name}"
+        assert registry.resolve("minigpt", shipped.id, bob).path == shipped.path
+    for refused in ("run/mine", "run/../" + alice + "/minigpt/mine", "mine", "shipped/../../etc", "/etc/passwd",
+                    str(mine.parent / ".." / "minigpt" / "nope")):
+        with pytest.raises(ValueError, match="not available"):
+            registry.resolve("minigpt", refused, bob)  # another learner's id, a climb, a bare name, a path
+
+
 def test_lora_labels_and_best_come_from_run_json(runs):
     user = sessions.new_user_id()
 

@@ -156,7 +156,7 @@ def test_training_streams_and_the_chart_shows_the_real_losses(trained):
     assert traces["validation"].y[0] == pytest.approx(math.log(vocab), abs=0.2)
     assert "=== step 20 ===\nPython is" in final["samples"]
     assert final["samples"] == (Path(run_dir) / train.SAMPLES_TXT).read_text()  # the live view is the saved file
-    assert final["picker"].value == run_dir and final["saved"] == run_dir
+    assert final["picker"].value == "run/" + Path(run_dir).name and final["saved"] == run_dir
     assert final["download"]["value"].endswith(".zip")
 
 
@@ -166,19 +166,21 @@ def test_the_run_is_named_by_what_it_is(trained):
     label = registry.resolve("minigpt", final["shown"], user).label
     assert label.startswith(f"1×2×32, ctx 16 · built-in corpus · 20/20 steps · loss {meta['train_loss']:.3f} · finished")
     assert f"saved as **{label}**" in final["status"]
-    assert (label, final["shown"]) in final["picker"].choices
+    assert (label, "run/" + Path(final["shown"]).name) in final["picker"].choices  # an id, not a server path
 
 
 def test_runs_are_private_to_their_session(trained):
     user, outputs = trained
     run_dir = outputs[-1]["shown"]
-    assert run_dir in [p for _, p in checkpoint_choices("minigpt", user)]
+    run_id = "run/" + Path(run_dir).name
+    assert run_id in [v for _, v in checkpoint_choices("minigpt", user)]
     other = sessions.new_user_id()
-    assert run_dir not in [p for _, p in checkpoint_choices("minigpt", other)]
-    with pytest.raises(gr.Error, match="not available in this session"):
-        generate(other, run_dir, "Python", 5, 0, 0, 1, 1)
-    with pytest.raises(gr.Error, match="not available in this session"):
-        tab.show_run(user_id=other, path=run_dir)
+    assert run_id not in [v for _, v in checkpoint_choices("minigpt", other)]
+    for ref in (run_dir, run_id):  # neither its path nor its id reaches another learner's run
+        with pytest.raises(gr.Error, match="not available in this session"):
+            generate(other, ref, "Python", 5, 0, 0, 1, 1)
+        with pytest.raises(gr.Error, match="not available in this session"):
+            tab.show_run(user_id=other, path=ref)
 
 
 def test_download_zip_has_weights_config_losses_and_samples(trained):
@@ -194,7 +196,7 @@ def test_a_reload_brings_the_run_back_whole(trained):
     user, outputs = trained
     final = outputs[-1]
     back = tab.show_run(user_id=user)  # page load: the learner's newest run
-    assert back["shown"] == final["shown"] and back["picker"].value == final["shown"]
+    assert back["shown"] == final["shown"] and back["picker"].value == final["picker"].value == "run/" + Path(final["shown"]).name
     assert [t.name for t in back["chart"].data] == [t.name for t in final["chart"].data] == ["train", "validation"]
     for saved, live in zip(back["chart"].data, final["chart"].data):  # the saved csv holds 6 decimals
         assert list(saved.x) == list(live.x) and list(saved.y) == pytest.approx(list(live.y), abs=1e-6)
@@ -213,7 +215,7 @@ def test_page_load_without_runs_shows_the_shipped_curve():
     assert f"{loaded.model.num_params():,} parameters" in view["status"] and shipped[0].name in view["status"]
     assert {t.name for t in view["chart"].data} == {"train", "validation"}
     assert view["chart"].data[0].y[-1] == pytest.approx(loaded.meta["train_loss"], rel=1e-5)
-    assert view["picker"].value == str(shipped[0].path)
+    assert view["picker"].value == f"shipped/{shipped[0].name}"
     assert view["shown"] is None and not view["download"]["visible"]  # nothing is written beside a shipped model
 
 
@@ -235,7 +237,7 @@ def test_stop_ends_the_run_as_a_result():
     assert final["status"].startswith(f"**Stopped at step {step} of 2000**, saved as **{label}**")
     assert "ETA" not in final["status"]
     assert final["chart"].data[0].x[-1] == step and f"=== step {step} ===" in final["samples"]
-    assert final["picker"].value == result["job"] and final["download"]["value"].endswith(".zip")
+    assert final["picker"].value == "run/" + Path(result["job"]).name and final["download"]["value"].endswith(".zip")
     assert not stop_requests.stop_requested(result["job"])  # the request is gone with the run
 
 
@@ -246,6 +248,64 @@ def test_stop_while_waiting_for_a_slot_trains_nothing():
     [view] = list(tab.run_training(user_id=user, plan=result["plan"]))
     assert view == {"status": "Stopped before training started: nothing was trained or saved."}
     assert not Path(result["job"]).exists()
+
+
+def test_training_runs_in_a_worker_process_and_one_job_per_learner(monkeypatch):
+    """The plan trains in a child (core.jobs), and while it runs the same learner's second start, from any
+    tab, is refused in the check step: one message, no folder made."""
+    from core import jobs
+
+    user = sessions.new_user_id()
+    result = prepare(user, steps=2000)
+    run = tab.run_training(user_id=user, plan=result["plan"])
+    first = next(run)
+    assert "step 0/2000" in first["status"]
+    [job] = [j for j in jobs.running() if j["owner"] == user]
+    assert job["pid"] != os.getpid() and job["kind"] == "MiniGPT training"
+    folders = set((sessions.user_dir(user) / "minigpt").iterdir())
+    with pytest.raises(gr.Error, match="You already have a run going"):
+        prepare(user)
+    assert set((sessions.user_dir(user) / "minigpt").iterdir()) == folders  # nothing started
+    tab.request_stop(job=result["job"])
+    assert list(run)[-1]["status"].startswith("**Stopped at step")
+    assert jobs.wait_finished(user, 10)
+    assert prepare(user)["plan"] is not None  # free again
+
+
+def test_caps_and_quota_are_checked_before_a_folder_is_made(monkeypatch):
+    user = sessions.new_user_id()
+    monkeypatch.setenv("PLAYGROUND_MAX_STEPS", "100")
+    with pytest.raises(gr.Error, match="over this server's cap of 100.*PLAYGROUND_MAX_STEPS"):
+        prepare(user, steps=200)
+    monkeypatch.delenv("PLAYGROUND_MAX_STEPS")
+    (sessions.user_dir(user) / "minigpt").mkdir(parents=True, exist_ok=True)
+    (sessions.user_dir(user) / "big.bin").write_bytes(b"x" * 2**20)
+    monkeypatch.setenv("PLAYGROUND_USER_QUOTA_MB", "0.5")
+    with pytest.raises(gr.Error, match="Your saved runs use 1 MB of your 0 MB"):
+        prepare(user)
+    assert list((sessions.user_dir(user) / "minigpt").iterdir()) == []
+
+
+def test_a_crashed_worker_is_one_message_and_its_last_save_stays_listed(monkeypatch):
+    """A worker killed mid-run (memory, a bug): the status says so once, the last evaluated save is shown."""
+    from core import jobs
+
+    user = sessions.new_user_id()
+    result = prepare(user, steps=2000)
+    plan = replace(result["plan"], recipe=replace(result["plan"].recipe, eval_every=5))
+    run = tab.run_training(user_id=user, plan=plan)
+    for view in run:
+        if (Path(result["job"]) / checkpoint.CONFIG).is_file() and "step 1" in view["status"]:
+            break
+    [job] = [j for j in jobs.running() if j["owner"] == user]
+    os.kill(job["pid"], 9)
+    final = list(run)[-1]
+    assert final["status"].startswith("**The run ended early.** The training process was killed by signal SIGKILL")
+    label = registry.resolve("minigpt", result["job"], user).label
+    assert f"listed as **{label}**" in final["status"] and "stopped" in label
+    assert final["picker"].value == "run/" + Path(result["job"]).name
+    assert str(sessions.runs_root()) not in final["status"]
+    assert jobs.wait_finished(user, 10)
 
 
 def test_buttons_say_what_is_happening():
@@ -355,6 +415,23 @@ def _tiny_settings(page, steps):
         _fill(page, label, value)
 
 
+def _second_tab_is_refused_once(page):
+    """The same learner (same id in local storage) presses Train in a second browser tab: one message,
+    no Error badge, nothing started (the first tab's run goes on)."""
+    second = page.context.new_page()
+    second.goto(page.url)
+    second.get_by_text("Running on").wait_for()
+    _open_minigpt(second)
+    second.locator("#minigpt-train").click()
+    toast = second.locator(".toast-body.error")
+    toast.first.wait_for()
+    time.sleep(1.0)  # any duplicate would arrive now
+    assert toast.count() == 1 and "You already have a run going (MiniGPT training" in toast.first.inner_text()
+    assert _error_badges(second) == 0 and second.locator("#minigpt-train").is_enabled()
+    assert second.get_by_role("button", name="Training…").count() == 0
+    second.close()
+
+
 def _open_minigpt(page):
     from tests.conftest import open_tab
 
@@ -456,6 +533,10 @@ def test_browser_busy_state_and_stop_as_a_result(page):
     boxes = [loc.bounding_box() for loc in (train_btn, status, page.locator("#minigpt-chart"))]
     top, bottom = min(b["y"] for b in boxes), max(b["y"] + b["height"] for b in boxes)
     assert bottom - top <= 800, boxes
+    from core import jobs
+    trainings = [j for j in jobs.running() if j["kind"] == "MiniGPT training"]
+    assert trainings and all(j["pid"] not in (None, os.getpid()) for j in trainings)  # in a worker process
+    _second_tab_is_refused_once(page)
     stop_btn.click()
     status.get_by_text("Stopped at step").wait_for(timeout=60_000)
     text = status.inner_text()

@@ -148,12 +148,14 @@ def test_train_then_chat_download_merge_export(user_id):
     assert list(fig.data[0].y) == record["losses"]
     cleared, idle, stop_idle, dropdown = tab.end_training(user_id, job, SHIPPED_ADAPTER)
     assert cleared is None and idle.value == tab.TRAIN_LABEL and idle.interactive and stop_idle.interactive is False
-    assert dropdown.value == run_dir and run_dir in [v for _, v in dropdown.choices]
+    run_id = "run/" + job.run_dir.name  # the dropdown holds an id, never a server path
+    assert dropdown.value == run_id and run_id in [v for _, v in dropdown.choices]
+    assert str(job.run_dir) not in str(dropdown.choices)
     # picking the run later (after a reload) shows the same line and curve, from its record
-    shown, curve = tab.show_run(user_id, run_dir, None)
+    shown, curve = tab.show_run(user_id, run_id, None)
     assert shown == status and list(curve.data[0].y) == record["losses"]
     assert all(isinstance(x, type(gr.skip())) for x in tab.show_run(user_id, run_dir, job))  # never over a live run
-    base, tuned = list(tab.compare_chat(user_id, run_dir, "What is a token?", 8, 0.0, 0))[-1]
+    base, tuned = list(tab.compare_chat(user_id, run_id, "What is a token?", 8, 0.0, 0))[-1]
     assert base and tuned
     names = zipfile.ZipFile(tab.download_adapter(user_id, run_dir)).namelist()
     assert any(n.endswith("adapter_model.safetensors") for n in names)
@@ -167,18 +169,73 @@ def test_train_then_chat_download_merge_export(user_id):
 
 
 def test_stop_ends_the_run_as_a_result_with_its_curve(user_id):
-    job, _, _ = _start(user_id, amount=400)
+    job, _, _ = _start(user_id, amount=300)
     statuses = []
     for status, fig in tab.train_lab(job, data.builtin()):
         statuses.append(status)
-        step = re.search(r"step (\d+)/400", status)
-        if step and int(step.group(1)) >= 2 and not job.stop.is_set():
+        step = re.search(r"step (\d+)/300", status)
+        if step and int(step.group(1)) >= 2 and not job.stop_requested:
             assert tab.request_stop(job).value == "Stopping…"
     record = __import__("json").loads((job.run_dir / "run.json").read_text())
-    assert record["stopped_early"] and record["steps"][-1] < 400
-    assert statuses[-1].startswith(f"**Stopped at step {record['steps'][-1]} of 400**")
+    assert record["stopped_early"] and record["steps"][-1] < 300
+    assert statuses[-1].startswith(f"**Stopped at step {record['steps'][-1]} of 300**")
     assert "ETA" not in statuses[-1] and list(fig.data[0].y) == record["losses"]
     assert (job.run_dir / "adapter_config.json").is_file()
+
+
+def test_one_job_per_learner_across_tabs_4_and_7():
+    """While a learner's MiniGPT trains (tab 4, a worker process), their Fine-tune is refused in the check
+    step: one message, no folder; and the other way round. Another learner is not affected."""
+    from core import jobs
+    from lessons import part04_minigpt as tab4
+
+    learner = sessions.new_user_id()
+    small = dict(n_layer=1, n_head=2, n_embd=32, block_size=16, batch_size=4, learning_rate=5e-3, steps=2000,
+                 dropout=0.0, bf16=False, optimizer="adamw", short_window=0)
+    plan = tab4.prepare_training(user_id=learner, source=tab4.text_input.BUILTIN, pasted=None, upload=None,
+                                 preset="default", **small)
+    run = tab4.run_training(user_id=learner, plan=plan["plan"])
+    next(run)
+    with pytest.raises(gr.Error, match="You already have a run going \\(MiniGPT training"):
+        _start(learner)
+    assert not (sessions.user_dir(learner) / "lora").exists()
+    other = sessions.new_user_id()
+    job, _, _ = _start(other)  # someone else may start
+    job.run_dir.rmdir()
+    tab4.request_stop(job=plan["job"])
+    list(run)
+    assert jobs.wait_finished(learner, 10)
+    lora_job, _, _ = _start(learner, amount=300)
+    lora_run = tab.train_lab(lora_job, data.builtin())
+    next(lora_run)
+    with pytest.raises(gr.Error, match="You already have a run going \\(LoRA fine-tune"):
+        tab4.prepare_training(user_id=learner, source=tab4.text_input.BUILTIN, pasted=None, upload=None,
+                              preset="default", **small)
+    tab.request_stop(lora_job)
+    list(lora_run)
+    assert jobs.wait_finished(learner, 10)
+
+
+def test_the_lora_cap_and_a_crashed_worker_are_one_message_each(user_id, monkeypatch):
+    import os
+
+    from core import jobs
+
+    monkeypatch.setenv("PLAYGROUND_MAX_LORA_STEPS", "50")
+    with pytest.raises(gr.Error, match="LoRA steps is 60, over this server's cap of 50"):
+        _start(user_id, amount=60)
+    monkeypatch.delenv("PLAYGROUND_MAX_LORA_STEPS")
+    job, _, _ = _start(user_id, amount=300)
+    run = tab.train_lab(job, data.builtin())
+    for status, _ in run:
+        if "step " in status:
+            break
+    [running] = [j for j in jobs.running() if j["owner"] == user_id]
+    os.kill(running["pid"], 9)
+    status, _ = list(run)[-1]
+    assert status.startswith("**The run ended early.** The training process was killed by signal SIGKILL")
+    assert str(sessions.runs_root()) not in status
+    assert jobs.wait_finished(user_id, 10)
 
 
 def test_stop_before_the_job_starts_saves_nothing_and_leaves_no_folder(user_id):
@@ -255,10 +312,33 @@ def _check_typed_rank_and_one_message(page):
     page.locator("#lora-params annotation", has_text=r"\frac{16}{8}").first.wait_for(state="attached")
 
 
+def _second_tab_is_refused_once(page):
+    """The same learner in a second browser tab presses Fine-tune while their run trains (in a worker
+    process): one message, no badge, nothing started."""
+    import os
+
+    from core import jobs
+    from tests.conftest import open_tab
+
+    assert [j for j in jobs.running() if j["kind"] == "LoRA fine-tune" and j["pid"] not in (None, os.getpid())]
+    second = page.context.new_page()
+    second.goto(page.url)
+    second.get_by_text("Running on").wait_for()
+    open_tab(second, "7 · LoRA fine-tuning")
+    second.locator("#lora-params").get_by_text("Trainable:").wait_for(timeout=90_000)
+    second.locator("#lora-train").click()
+    second.locator(".toast-body.error").first.wait_for()
+    second.wait_for_timeout(1000)  # any duplicate would arrive now
+    assert _toasts(second, "You already have a run going (LoRA fine-tune") == 1
+    assert not any(_badged(second, e) for e in ("lora-status", "lora-loss", "lora-params", "lora-adapter"))
+    assert second.locator("#lora-train").inner_text().strip() == tab.TRAIN_LABEL
+    second.close()
+
+
 def _check_busy_then_stop(page) -> str:
     """Fine-tune is disabled and says so, Stop is enabled; button, status and chart fit one 1280×800
-    screen; Stop ends the run as a result: 'Stopped at step N of 400', the curve kept, no badge."""
-    page.get_by_label("How many").fill("400")
+    screen; Stop ends the run as a result: 'Stopped at step N of 300', the curve kept, no badge."""
+    page.get_by_label("How many").fill("300")
     page.locator("#lora-train").click()
     train = page.locator("#lora-train")
     page.wait_for_function("() => document.querySelector('#lora-train').disabled")
@@ -268,11 +348,12 @@ def _check_busy_then_stop(page) -> str:
     status, chart = page.locator("#lora-status").bounding_box(), page.locator("#lora-loss").bounding_box()
     assert 0 <= top and status["y"] + status["height"] <= 800 and chart["y"] + chart["height"] <= 800
     page.locator("#lora-status").get_by_text("loss ").wait_for(timeout=120_000)
+    _second_tab_is_refused_once(page)
     page.locator("#lora-stop").click(timeout=90_000)  # a browser starved of CPU redraws the curve slowly
     stopped = page.locator("#lora-status").get_by_text("Stopped at step")
     stopped.wait_for(timeout=90_000)
     text = page.locator("#lora-status").inner_text()
-    assert "of 400" in text and "ETA" not in text and "saved as" in text
+    assert "of 300" in text and "ETA" not in text and "saved as" in text
     page.wait_for_function("() => !document.querySelector('#lora-train').disabled")
     assert train.inner_text().strip() == tab.TRAIN_LABEL and not page.locator("#lora-stop").is_enabled()
     assert page.locator("#lora-loss .scatterlayer .trace").count() >= 1  # the curve stays

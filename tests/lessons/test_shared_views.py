@@ -38,25 +38,29 @@ def test_checkpoint_lists_are_per_learner(tmp_path, monkeypatch):
     alice, bob = sessions.new_user_id(), sessions.new_user_id()
     run = sessions.new_run_dir(alice, "lora", "mine")
     (run / "adapter_config.json").write_text("{}")
-    assert (run.name + " (your run)", str(run)) in checkpoint_choices("lora", alice)
-    assert str(run) not in [p for _, p in checkpoint_choices("lora", bob)]
-    assert checkpoint_dropdown("lora", alice, current=str(run)).value == str(run)  # the learner's pick stays
-    assert checkpoint_dropdown("lora", bob, current=str(run)).value != str(run)  # never another learner's
+    assert (run.name + " (your run)", "run/mine") in checkpoint_choices("lora", alice)  # an id, not a path
+    assert "run/mine" not in [v for _, v in checkpoint_choices("lora", bob)]
+    assert checkpoint_dropdown("lora", alice, current="run/mine").value == "run/mine"  # the learner's pick stays
+    assert checkpoint_dropdown("lora", alice, current=str(run)).value == "run/mine"  # a run just saved, by its folder
+    for current in ("run/mine", str(run)):
+        assert checkpoint_dropdown("lora", bob, current=current).value != "run/mine"  # never another learner's
+    assert str(tmp_path) not in str(checkpoint_dropdown("lora", alice).choices)
 
 
 def test_checkpoint_dropdown_preselects_the_best_finished_run(tmp_path, monkeypatch):
     monkeypatch.setenv("PLAYGROUND_RUNS_DIR", str(tmp_path))
     alice = sessions.new_user_id()
-    shipped = [str(c.path) for c in registry.shipped_checkpoints("lora")]
+    shipped = ["shipped/" + c.name for c in registry.shipped_checkpoints("lora")]
     stopped = _adapter(alice, "stopped", [3.0, 2.9], True, 3_000)  # newest, but a 2-step stopped run
-    assert checkpoint_dropdown("lora", alice).value == (shipped[0] if shipped else str(stopped))
+    assert checkpoint_dropdown("lora", alice).value == (shipped[0] if shipped else "run/" + stopped.name)
     finished = _adapter(alice, "finished", [3.0] * 79 + [1.5], False, 1_000)
     _adapter(alice, "worse", [3.0] * 79 + [2.5], False, 2_000)
     dropdown = checkpoint_dropdown("lora", alice)
-    assert [v for _, v in dropdown.choices][:3] == [str(stopped), str(tmp_path / alice / "lora" / "worse"), str(finished)]
-    assert dropdown.value == str(finished)  # lowest final loss among finished runs, not the newest
-    assert dict((v, label) for label, v in dropdown.choices)[str(finished)].startswith("pocket · mine.jsonl · 80/80 steps")
-    assert checkpoint_dropdown("lora", alice, current="/somewhere/else").value == str(finished)
+    assert [v for _, v in dropdown.choices][:3] == ["run/stopped", "run/worse", "run/finished"]
+    assert dropdown.value == "run/finished"  # lowest final loss among finished runs, not the newest
+    assert dict((v, label) for label, v in dropdown.choices)["run/finished"].startswith("pocket · mine.jsonl · 80/80 steps")
+    assert checkpoint_dropdown("lora", alice, current="/somewhere/else").value == "run/finished"
+    assert finished.name == "finished"
 
 
 def test_named_event_passes_values_by_name_both_ways():
@@ -85,3 +89,28 @@ def test_named_event_passes_values_by_name_both_ways():
         named_event(lambda: {"shown": 1}, outputs={"total": out1})["fn"]()
     with pytest.raises(TypeError, match="dict of named outputs"):
         named_event(lambda: "5", outputs={"total": out1})["fn"]()
+
+
+def test_named_event_hands_gr_request_only_to_a_parameter_annotated_so():
+    import inspect
+    import typing
+
+    import gradio as gr
+
+    from lessons.common import named_event
+
+    def watched_handler(x, request: gr.Request | None = None):
+        yield {"out": (x, request)}
+
+    def plain_handler(request: dict):  # a parameter that happens to be called "request" is an input
+        return {"out": request}
+
+    with gr.Blocks():
+        box = gr.Textbox()
+        event = named_event(watched_handler, {"x": box}, {"out": box})
+        # what Gradio looks for to fill it in (lessons.common's annotations are strings: resolved as Gradio does)
+        assert typing.get_type_hints(event["fn"])["request"] is gr.Request
+        assert list(event["fn"](request="the request", x=1)) == [{box: (1, "the request")}]
+        plain = named_event(plain_handler, {"request": box}, {"out": box})
+        assert "request" not in inspect.signature(plain["fn"]).parameters
+        assert plain["fn"](request={"a": 1}) == {box: {"a": 1}}
