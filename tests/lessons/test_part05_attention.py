@@ -130,10 +130,10 @@ def learner_run(tmp_path, monkeypatch):
 
 def test_checkpoint_lists_are_per_learner(learner_run):
     user_id, folder = learner_run
-    assert tab.refresh_checkpoints(user_id, None).value == folder
+    assert tab.refresh_checkpoints(user_id, None).value == "run/tiny"  # an id, never a server path
     assert tab.refresh_checkpoints(sessions.new_user_id(), folder).value is None  # another learner never sees it
     sources = tab.refresh_sources(user_id, tab.RANDOM)
-    assert sources.value == tab.RANDOM and [v for _, v in sources.choices] == [tab.RANDOM, folder]
+    assert sources.value == tab.RANDOM and [v for _, v in sources.choices] == [tab.RANDOM, "run/tiny"]
 
 
 def test_model_view_shows_the_models_maps(learner_run):
