@@ -298,19 +298,26 @@ def batch_view(state: Checked) -> str:
 
 # --- Gradient descent lab -------------------------------------------------------------------
 
+def _start_of(key: str) -> tuple[float, float]:
+    surface = O.SURFACES[key]
+    return surface.start[0], surface.start[1] if surface.dim == 2 else 0.0
+
+
 def surface_defaults(key: str):
     """A surface's own start point and a learning rate that works there for SGD."""
     surface = O.SURFACES[key]
-    y0 = surface.start[1] if surface.dim == 2 else 0.0
-    return (gr.Slider(value=surface.lr), gr.Number(value=surface.start[0], label=f"start {surface.axis_names[0]}"),
+    x0, y0 = _start_of(key)
+    return (gr.Slider(value=surface.lr), gr.Number(value=x0, label=f"start {surface.axis_names[0]}"),
             gr.Number(value=y0, label=f"start {surface.axis_names[1]}" if surface.dim == 2 else "start y",
                       visible=surface.dim == 2))
 
 
 def surface_changed(key: str):
-    """A new surface: its defaults, and the start point they set is the one the sliders use."""
+    """A new surface: its defaults, and the start point they set is the one the sliders use.
+    (The start point comes from the surface itself: inside an event, Gradio's component updates do not
+    keep their attributes, so `x0.value` is not there to read.)"""
     lr, x0, y0 = surface_defaults(key)
-    return lr, x0, y0, Checked.start(x0.value, y0.value)
+    return lr, x0, y0, Checked.start(*_start_of(key))
 
 
 def step_range(steps: int):

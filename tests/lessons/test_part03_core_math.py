@@ -518,3 +518,19 @@ def test_named_colour_scales_are_sent_as_plotly_py_spells_them():
     # plotly.js's own "RdBu" runs the other way round: the same colours at the same stops as plotly.py
     assert [c for _, c in mine] == [c for _, c in theirs]
     assert [v for v, _ in mine] == pytest.approx([v for v, _ in theirs])
+
+
+def test_a_new_surface_starts_the_sliders_at_its_own_start_point():
+    assert lab.surface_changed("rosenbrock")[3].good == (-1.2, 1.0)
+    assert lab.surface_changed("regression-1d")[3].good == (-3.0, 0.0)
+
+
+@pytest.mark.browser
+def test_picking_a_surface_in_the_browser(page):
+    # Found by bench/class_load.py: inside an event, a component update has no .value to read
+    open_tab(page, "3 · Core math")
+    page.get_by_label("Loss surface").click()
+    page.get_by_role("option", name="Rosenbrock banana (2-D)").click()
+    page.get_by_text("Rosenbrock", exact=False).first.wait_for()
+    page.wait_for_timeout(2500)
+    assert page.get_by_text("Error", exact=True).count() == 0
