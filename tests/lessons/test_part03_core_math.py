@@ -402,15 +402,13 @@ def _toasts(page, text):
     return sum(text in t for t in page.evaluate("() => window.__toasts"))
 
 
-def assert_first_open(seconds: float, label: str) -> None:
-    """~1 s is the target on an idle machine; the figure is printed either way. On a machine whose load
-    exceeds its cores (shared CI, parallel work) the browser gets a fraction of a core: there the
-    timing is reported, not asserted."""
+def report_first_open(seconds: float, label: str) -> None:
+    """Speed is measured in bench/first_open.py (an idle machine, several tabs, repeated); here the tab
+    must settle at all, and the figure is printed for the log, never asserted: a shared CI machine
+    gives the browser a fraction of a core."""
     import os
 
     print(f"\n{label} first open: {seconds:.2f} s (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-    if os.getloadavg()[0] < os.cpu_count():
-        assert seconds < 3
 
 
 def first_open_seconds(page, label, ready_js, ready_arg) -> float:
@@ -430,8 +428,8 @@ TAB3_READY = """(n) => { const s = document.querySelector('#softmax-summary');
 
 
 @pytest.mark.browser
-def test_first_open_settles_quickly(page):
-    assert_first_open(first_open_seconds(page, "3 · Core math", TAB3_READY, 9), "tab 3")
+def test_first_open_settles(page):
+    report_first_open(first_open_seconds(page, "3 · Core math", TAB3_READY, 9), "tab 3")
 
 
 @pytest.mark.browser

@@ -256,7 +256,7 @@ def test_importing_the_tab_does_not_import_torch():
     assert result.returncode == 0, result.stdout + result.stderr[-1000:]
 
 
-def test_first_open_is_one_quick_event_with_everything_named(user_id):
+def test_first_open_is_one_event_with_everything_named(user_id):
     """The tab's defaults come in one event (a chain would wait in the queue once per step)."""
     import time
 
@@ -264,8 +264,7 @@ def test_first_open_is_one_quick_event_with_everything_named(user_id):
     start = time.perf_counter()
     values = tab.first_open(user_id, 8, 16, 0.05, ALL_LINEAR, 256)
     seconds = time.perf_counter() - start
-    print(f"first_open handler, warm: {seconds * 1000:.0f} ms")
-    assert seconds < 1.0
+    print(f"first_open handler, warm: {seconds * 1000:.0f} ms")  # speed: bench/first_open.py, not asserted here
     assert values["loaded"] == models.POCKET and "coloured answer tokens" in values["preview"]
     assert values["lora_text"] == tab.lora_summary(models.POCKET, 8, 16, 0.05, ALL_LINEAR)[0]
     assert values["dataset"].examples == data.builtin().examples
