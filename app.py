@@ -12,8 +12,21 @@ import os
 # Nothing phones home: set before gradio is imported.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# Gradio's queue rebuilds a pandas table of its last GRADIO_ANALYTICS_MAX_EVENTS (10,000) events after
+# every event, for a monitoring page this app does not serve: under a class that was ~10% of the
+# server's CPU and grew with every event. Keep fewer and summarise rarely (bench/class_load.py).
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "500")
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "500")
 
 import argparse  # noqa: E402
+
+from core import threads  # noqa: E402  (only `os`: cheap)
+
+# The server's own torch work (generation, tab 5's maps, chat) runs in many learners' event threads at
+# once, next to the training workers: with torch's default of one thread per core it collapses (threads
+# spin waiting for each other; tab 5's maps took 6 s instead of 45 ms under a class). torch reads this
+# when it is first imported, which is inside a handler, long after this line.
+os.environ.setdefault("OMP_NUM_THREADS", str(threads.default_threads()))
 
 # Training jobs run in "spawn" child processes (core/jobs.py), and a spawned child re-imports the file
 # that started the server, as `__mp_main__`: it must not import Gradio or build the app again there.

@@ -39,11 +39,25 @@ def markdown(text: str, **kwargs) -> gr.Markdown:
     return gr.Markdown(text, latex_delimiters=LATEX, **kwargs)
 
 
-def lesson_text(name: str, open: bool = True) -> gr.Accordion:
-    """The lesson text from lessons/text/<name>.md, first in every tab, collapsible once read."""
-    with gr.Accordion("Lesson", open=open, elem_classes=["lesson-text"]) as accordion:
-        markdown(read_text(name))
+def lesson_text(name: str, open: bool = False) -> gr.Accordion:
+    """The lesson text from lessons/text/<name>.md, first in every tab.
+
+    Its heading and first paragraph (what you will see, why it matters) are always shown; the rest is one
+    click away in a closed accordion, so the lab's controls and first result fit the first screen at
+    1280×800 (UI-GUIDE) and the formulas are typeset only when the learner opens it."""
+    intro, rest = split_lesson(read_text(name))
+    markdown(intro, elem_classes=["lesson-intro"])
+    with gr.Accordion("Lesson · the whole part, with its formulas", open=open, elem_classes=["lesson-text"]) as accordion:
+        markdown(rest)
     return accordion
+
+
+def split_lesson(text: str) -> tuple[str, str]:
+    """(heading and first paragraph, everything after): the split happens at the first blank line after
+    the first paragraph, so no paragraph, list or formula is ever cut in two."""
+    blocks = text.strip().split("\n\n")
+    cut = 2 if blocks[0].lstrip().startswith("#") and len(blocks) > 1 else 1
+    return "\n\n".join(blocks[:cut]), "\n\n".join(blocks[cut:])
 
 
 def try_this(*hints: str) -> gr.Markdown:
@@ -79,12 +93,19 @@ def checkpoint_dropdown(kind: str, user_id: str | None, current: str | None = No
     (or a gone one) selects their best finished run, else the shipped default (core.registry.best), so a
     tab never opens on a 10-step stopped run that shows an untrained model."""
     choices = checkpoint_choices(kind, user_id)
-    values = [v for _, v in choices]
+    return gr.Dropdown(choices=choices, value=checkpoint_pick(kind, user_id, current, [v for _, v in choices]))
+
+
+def checkpoint_pick(kind: str, user_id: str | None, current: str | None = None, values: list[str] | None = None) -> str | None:
+    """The id `checkpoint_dropdown` selects: the learner's pick if still listed, else their best finished
+    run, else the shipped default (None when there is nothing at all)."""
+    if values is None:
+        values = [v for _, v in checkpoint_choices(kind, user_id)]
     current = checkpoint_id(kind, user_id, current)  # a run just saved is named by its folder
-    if current not in values:
-        best = registry.best(kind, user_id)
-        current = best.id if best else (values[0] if values else None)
-    return gr.Dropdown(choices=choices, value=current)
+    if current in values:
+        return current
+    best = registry.best(kind, user_id)
+    return best.id if best else (values[0] if values else None)
 
 
 # ---------- one way to show a learner's mistake ----------

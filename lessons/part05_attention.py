@@ -8,6 +8,7 @@ once per typed change, and every other control uses the last good sentence, so a
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -270,14 +271,30 @@ def _model_maps(path, prompt, user_id):
     """The checkpoint and its maps on the prompt; characters it never saw are left out, with a warning."""
     _text_length(prompt, "prompt")
     try:
-        loaded = load_checkpoint(path, user_id)
+        found = registry.resolve("minigpt", path, user_id).path
+        stamp = Path(found).stat().st_mtime_ns
     except FileNotFoundError as err:
         raise learner_error(err) from None
-    unknown = loaded.tokenizer.unknown(prompt or "")
-    tokens, maps = attention.model_attention_maps(loaded, prompt, drop_unknown=True)
+    unknown, tokens, maps = _maps_of(str(found), stamp, prompt or "")
     if unknown:
         gr.Warning(f"Left out {len(unknown)} character(s) this model never saw: {' '.join(repr(c) for c in unknown[:10])}.")
-    return tokens, maps
+    return list(tokens), maps
+
+
+# A class mostly looks at the same checkpoint with the same prompt, and "Enlarge layer/head" only picks
+# another of the maps already computed: each checkpoint file (by path and modification time, so a run
+# saved again is read again) and prompt is loaded and run once, then served from here. The maps are
+# read-only arrays, so sharing them between learners' threads is safe. 64 entries of at most
+# layers × heads × 256² float64 values.
+@functools.lru_cache(maxsize=64)
+def _maps_of(path: str, stamp: int, prompt: str) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray]:
+    from core.minigpt import checkpoint
+
+    loaded = checkpoint.load(path)
+    unknown = tuple(loaded.tokenizer.unknown(prompt))
+    tokens, maps = attention.model_attention_maps(loaded, prompt, drop_unknown=True)
+    maps.setflags(write=False)
+    return unknown, tuple(tokens), maps
 
 
 @shows_errors

@@ -23,7 +23,7 @@ from core import caps, jobs, quotas, registry, sessions, stop_requests, threads
 from core.finetune import lora as lora_mod
 from core.finetune import models
 from core.finetune.train import TrainSettings
-from lessons.common import (LessonContext, checkpoint_dropdown, learner_error, lesson_text, markdown, shows_errors,
+from lessons.common import (LessonContext, checkpoint_dropdown, checkpoint_pick, learner_error, lesson_text, markdown, shows_errors,
                             try_this)
 from lessons.plots import PALETTE, TRAIN, figure, loss_curves
 from lessons.tokens import tokens_html
@@ -438,8 +438,7 @@ def first_open(user_id, rank, alpha, dropout, targets, max_length) -> dict:
     data_text, example = describe_data(dataset)
     lora_text, memory_plot = lora_summary(name, rank, alpha, dropout, targets)
     adapters = checkpoint_dropdown("lora", user_id)
-    # the run the list pre-selects (inside an event Gradio keeps an update's arguments, not attributes)
-    picked = adapters.constructor_args.get("value")
+    picked = checkpoint_pick("lora", user_id)  # the run the list pre-selects
     status, loss_plot = show_run(user_id, picked, None)
     if picked is None:
         status, loss_plot = "Press Fine-tune to start.", loss_figure()

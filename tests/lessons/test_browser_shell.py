@@ -21,6 +21,10 @@ def test_every_tab_opens_on_its_lesson(page, tmp_path):
 def test_formulas_are_rendered(page):
     open_tab(page, "3 · Core math")
     page.get_by_role("heading", name="Part 3 ·", exact=False).wait_for()
+    panel = page.locator("[role=tabpanel]:visible")
+    # the lab is on the first screen; the whole lesson is one click away
+    assert not panel.locator(".lesson-text .katex >> visible=true").count()
+    panel.get_by_text("Lesson · the whole part").click()
     formulas = page.locator(".katex >> visible=true")
     formulas.first.wait_for()
     assert formulas.count() > 3
