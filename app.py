@@ -19,6 +19,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "500")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "500")
 
 import argparse  # noqa: E402
+import threading  # noqa: E402
 
 from core import threads  # noqa: E402  (only `os`: cheap)
 
@@ -31,7 +32,7 @@ os.environ.setdefault("OMP_NUM_THREADS", str(threads.default_threads()))
 # Training jobs run in "spawn" child processes (core/jobs.py), and a spawned child re-imports the file
 # that started the server, as `__mp_main__`: it must not import Gradio or build the app again there.
 if __name__ != "__mp_main__":
-    from lessons import build_app
+    from lessons import build_app, warm_up
     from lessons.style import CSS, THEME
 
     demo = build_app()
@@ -76,8 +77,14 @@ def launch(args: argparse.Namespace, **kwargs):
     demo.queue(api_open=False, default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     # old runs and empty failed starts, now and every PLAYGROUND_SWEEP_MINUTES; never a learner's running job
     quotas.start_sweeper(busy_users=lambda: {job["owner"] for job in jobs.running()})
-    return demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=login_check(args.auth),
-                       theme=THEME, css=CSS, max_file_size="5mb", **kwargs)
+    wait = not kwargs.pop("prevent_thread_lock", False)
+    served = demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=login_check(args.auth),
+                         theme=THEME, css=CSS, max_file_size="5mb", prevent_thread_lock=True, **kwargs)
+    # after the page is served, so start-up does not wait for it; the first learner's view then does not either
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+    if wait:
+        demo.block_thread()
+    return served
 
 
 if __name__ == "__main__":

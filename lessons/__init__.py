@@ -51,6 +51,22 @@ def watched(demo: gr.Blocks, request: gr.Request | None):
     return listening
 
 
+def warm_up() -> None:
+    """What the first page views would otherwise wait for (importing torch, the shipped model, tab 5's
+    default maps), done once in the background right after the server starts: each lesson module may
+    define `warm_up()`. A failure here only means the first learner waits; it is logged, never raised."""
+    import logging
+
+    for _, module_name in LESSONS:
+        warm = getattr(importlib.import_module(f"lessons.{module_name}"), "warm_up", None)
+        if warm is None:
+            continue
+        try:
+            warm()
+        except Exception as err:  # noqa: BLE001 - a warm-up must never take the server down
+            logging.getLogger(__name__).warning("warm-up of %s failed: %s", module_name, err)
+
+
 def _ensure_user_id(user_id: str | None) -> str:
     # The id lives in the browser's local storage, so a learner who reloads keeps their runs.
     return user_id if sessions.is_valid_user_id(user_id) else sessions.new_user_id()

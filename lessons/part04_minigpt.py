@@ -406,6 +406,17 @@ def first_generation(user_id, path, **settings) -> GenerateRequest | None:
     return prepare_generation(user_id, path, **settings) if path else None
 
 
+def warm_up() -> None:
+    """torch and the generation path, loaded once before the first learner's first generation (lessons.warm_up)."""
+    from core.minigpt import checkpoint, sample
+
+    threads.set_torch_threads()
+    default = registry.best("minigpt")
+    if default is not None:
+        loaded = checkpoint.load(default.path)
+        list(sample.generate_ids(loaded.model, loaded.tokenizer.encode("The"), 4, seed=0))
+
+
 @shows_errors
 def run_generate(request: GenerateRequest | None):
     """Generator: streams the continuation, then reports the speed."""

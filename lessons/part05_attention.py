@@ -297,6 +297,13 @@ def _maps_of(path: str, stamp: int, prompt: str) -> tuple[tuple[str, ...], tuple
     return unknown, tuple(tokens), maps
 
 
+def warm_up() -> None:
+    """The default maps every learner's first open shows (see lessons.warm_up)."""
+    default = registry.best("minigpt")
+    if default is not None:
+        _model_maps(default.id, DEFAULT_PROMPT, None)
+
+
 @shows_errors
 def model_view(path, prompt, layer, head, user_id):
     """Every layer × head attention map of a MiniGPT on the prompt, and the chosen one enlarged."""
