@@ -1,7 +1,157 @@
-"""Tab: The Python libraries for LLM training (Part 9)."""
-from lessons.common import LessonContext, lab_coming, lesson_text
+"""Tab: The Python libraries for LLM training (Part 9). UI only.
+
+Two labs:
+- Each library's smallest real example (core.library_examples): the code shown is the very string that
+  runs, and its printed output appears under it. One example at a time per learner; at most
+  EXAMPLE_SLOTS examples run at once on the server, the rest queue.
+- The live environment check (core.environment): what this machine has, and what to do for each red or
+  amber item. It streams: the fast checks first, then each library as it imports, then the Hub
+  (a request bounded to a few seconds).
+
+Handlers are module-level functions, so tests call exactly what the browser runs.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from core import sessions
+from lessons.common import LessonContext, lesson_text, markdown, named_event, shows_errors, try_this
+from lessons.tokens import label_text
+
+DEFAULT_EXAMPLE = "torch"
+EXAMPLE_SLOTS = 2  # examples running at once, server-wide (the transformers one holds a core for seconds)
+EXAMPLES_CONCURRENCY_ID = "library-examples"
+ICONS = {"ok": "✅", "warn": "⚠️", "fail": "❌", "info": "ℹ️"}
+RUN_LABEL, BUSY_LABEL = "Run this code", "Running…"
+
+
+def example_choices() -> list[tuple[str, str]]:
+    from core.library_examples import EXAMPLES
+
+    return [(e.library, e.key) for e in EXAMPLES.values()]
+
+
+# --- the examples lab ------------------------------------------------------------------------------
+
+@shows_errors
+def show_example(library: str) -> dict:
+    """The picked example's code and what to notice; its old output is cleared (it belongs to another)."""
+    from core.library_examples import example
+
+    ex = example(library)
+    return {"heading": f"**{ex.library}: {ex.title}**", "code": ex.code, "why": ex.why, "output": "",
+            "status": f"Press **{RUN_LABEL}** to run it here."}
+
+
+def _owner(user_id: str | None, request: gr.Request | None) -> str:
+    """Whose example this is: the learner's id, or before it arrives this browser session."""
+    if sessions.is_valid_user_id(user_id):
+        return user_id
+    return f"session-{getattr(request, 'session_hash', None) or 'direct'}"
+
+
+@shows_errors
+def run_example(library: str, user_id: str | None = None, request: gr.Request = None):
+    """Run the example's code on the server and show what it printed (a generator: model loads take seconds)."""
+    from core import library_examples
+
+    ex = library_examples.example(library)
+    yield {"status": f"Running the {ex.library} example… (the first run of the day imports the library and "
+                     "loads its model: up to ~15 s)", "button": gr.update(value=BUSY_LABEL, interactive=False)}
+    ran = library_examples.run_for(_owner(user_id, request), library)  # a refusal: .then() restores the button
+    yield {"output": ran.output, "status": f"Ran on this server in {ran.seconds:.2f} s: the output above is what "
+                                           "the code printed.", "button": gr.update(value=RUN_LABEL, interactive=True)}
+
+
+def ready_button() -> dict:
+    return {"button": gr.update(value=RUN_LABEL, interactive=True)}
+
+
+def _examples_lab(ctx: LessonContext) -> None:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=220):
+            library = gr.Radio(example_choices(), value=DEFAULT_EXAMPLE, label="Library", elem_id="example-library")
+            button = gr.Button(RUN_LABEL, variant="primary", elem_id="example-run")
+            status = markdown("", elem_id="example-status")
+            why = markdown("", elem_id="example-why")
+        with gr.Column(scale=3):
+            heading = markdown("", elem_id="example-heading")
+            code = gr.Code(language="python", label="Code: exactly what runs (copy it into a notebook)",
+                           interactive=False, lines=12, buttons=["copy"], elem_id="example-code")
+            output = gr.Code(language=None, label="Output", interactive=False, lines=6, elem_id="example-output")
+    try_this("Run **torch**, then work the gradient out by hand: ∂loss/∂w = 2(w·x − y)·x. Does it match?",
+             "Run **tokenizers** and **tiktoken**: which one gives more characters per token, and why (vocabulary "
+             "of 500 against 100,256)?",
+             "Run **peft**, then count by hand: each adapted layer trains r·(in + out) numbers.")
+    shown = {"heading": heading, "code": code, "why": why, "output": output, "status": status}
+    library.input(**named_event(show_example, {"library": library}, shown), api_name=False, show_progress="hidden")
+    inputs = {"library": library, "user_id": ctx.user_id}
+    results = {"output": output, "status": status, "button": button}
+    run = button.click(**named_event(run_example, inputs, results), api_name=False, show_progress="minimal",
+                       concurrency_id=EXAMPLES_CONCURRENCY_ID, concurrency_limit=EXAMPLE_SLOTS)
+    run.then(**named_event(ready_button, outputs={"button": button}), api_name=False, show_progress="hidden")
+    loaded = ctx.demo.load(**named_event(show_example, {"library": library}, shown), api_name=False,
+                           show_progress="hidden")
+    loaded.then(**named_event(run_example, inputs, results), api_name=False, show_progress="hidden",
+                concurrency_id=EXAMPLES_CONCURRENCY_ID, concurrency_limit=EXAMPLE_SLOTS)
+
+
+# --- the environment check -------------------------------------------------------------------------
+
+def _cell(text: str) -> str:
+    return label_text(text, markdown=True).replace("|", "&#124;").replace("\n", " ")
+
+
+def checks_table(checks) -> str:
+    """The checks as a Markdown table: status, item, what was found, what to do."""
+    rows = ["| | item | found | what to do |", "|---|---|---|---|"]
+    for c in checks:
+        fix = _cell(c.fix) if c.fix and c.status != "ok" else ""
+        rows.append(f"| {ICONS[c.status]} | {_cell(c.area)}: **{_cell(c.name)}** | {_cell(c.found)} | {fix} |")
+    return "\n".join(rows)
+
+
+def checks_summary(checks, done: bool) -> str:
+    from core import environment
+
+    n = environment.counts(checks)
+    line = (f"{ICONS['ok']} {n['ok']} ok · {ICONS['warn']} {n['warn']} to look at · {ICONS['fail']} {n['fail']} to fix "
+            f"· {ICONS['info']} {n['info']} for information")
+    return line if done else f"Checking… ({len(checks)} checks so far; importing the libraries takes a few seconds)\n\n{line}"
+
+
+def environment_check():
+    """Every check of core.environment, streamed: the table grows as libraries import."""
+    from core import environment
+
+    checks = []
+    for check in environment.all_checks():
+        checks.append(check)
+        if check.area != "library" or check.name in ("transformers", "peft", "trl", "gradio"):  # the slow ones
+            yield {"summary": checks_summary(checks, done=False), "table": checks_table(checks)}
+    yield {"summary": checks_summary(checks, done=True) + "\n\nThe same check in a terminal: `python -m core info` "
+           "(add `--json` for a machine-readable report).", "table": checks_table(checks)}
+
+
+def _environment_lab(ctx: LessonContext) -> None:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=220):
+            again = gr.Button("Check again", elem_id="environment-check")
+            summary = markdown("Opening this tab runs the check.", elem_id="environment-summary")
+        with gr.Column(scale=3):
+            table = markdown("", elem_id="environment-table")
+    try_this("Find the row for bitsandbytes' 4-bit: why can (or can't) QLoRA run on this machine?",
+             "Run `python -m core info` on your own laptop and compare: which rows turn amber or red there?")
+    outputs = {"summary": summary, "table": table}
+    kwargs = dict(api_name=False, show_progress="minimal", concurrency_id="environment-check", concurrency_limit=4)
+    again.click(**named_event(environment_check, outputs=outputs), **kwargs)
+    ctx.tab.select(**named_event(environment_check, outputs=outputs), **kwargs)
 
 
 def build(ctx: LessonContext) -> None:
-    lesson_text("part09_libraries")
-    lab_coming("This tab will hold a live check of which libraries are installed here and short runnable snippets for each.")
+    # folded: the lab is the first thing on screen, the lesson one click away (issue 17)
+    lesson_text("part09_libraries", open=False)
+    with gr.Accordion("Lab 1 · Each library's smallest real example", open=True):
+        _examples_lab(ctx)
+    with gr.Accordion("Lab 2 · This machine: the live environment check", open=True):
+        _environment_lab(ctx)
