@@ -164,11 +164,16 @@ def machine_checks() -> list[Check]:
 
 # ---------- libraries ----------
 
-def library_check(package: str, module: str, purpose: str, pins: dict[str, str]) -> Check:
-    """Installed version, whether it imports (really imported, timed), and the tested version."""
+def library_check(package: str, module: str, purpose: str, pins: dict[str, str], really_import: bool = True) -> Check:
+    """Installed version, whether it imports (really imported, timed), and the tested version.
+    really_import=False (`info --skip-imports`): only whether Python can find it, in milliseconds."""
     version = _version(package)
     if version is None:
         return Check("library", package, FAIL, f"not installed — {purpose}", INSTALL)
+    if not really_import:
+        if importlib.util.find_spec(module) is None:
+            return Check("library", package, FAIL, f"{version} is installed but Python cannot find {module}", INSTALL)
+        return _version_check(package, version, f"{version}, found (not imported) — {purpose}", pins)
     start = time.perf_counter()
     try:
         importlib.import_module(module)
@@ -178,6 +183,10 @@ def library_check(package: str, module: str, purpose: str, pins: dict[str, str])
                      f"Reinstall it: pip install --force-reinstall {package}=={pins.get(package, version)}")
     seconds = time.perf_counter() - start
     found = f"{version}, imports ({seconds:.1f} s) — {purpose}" if seconds >= 0.05 else f"{version}, imports — {purpose}"
+    return _version_check(package, version, found, pins)
+
+
+def _version_check(package: str, version: str, found: str, pins: dict[str, str]) -> Check:
     pinned = pins.get(package.lower().replace("-", "_"))
     if pinned and pinned != version and not version.startswith(pinned + "+"):
         return Check("library", package, WARN, f"{found}; the project is tested with {pinned}",
@@ -185,11 +194,11 @@ def library_check(package: str, module: str, purpose: str, pins: dict[str, str])
     return Check("library", package, OK, found)
 
 
-def library_checks() -> Iterator[Check]:
+def library_checks(really_import: bool = True) -> Iterator[Check]:
     """One Check per library of the guide, in the map's order (a generator: imports take seconds)."""
     pins = pinned_versions()
     for package, module, purpose in LIBRARIES:
-        yield library_check(package, module, purpose, pins)
+        yield library_check(package, module, purpose, pins, really_import)
 
 
 # ---------- tiktoken, the Hub, disk and memory ----------
@@ -262,11 +271,11 @@ def space_checks() -> list[Check]:
     return checks
 
 
-def all_checks(hub_timeout: float = HUB_TIMEOUT_S) -> Iterator[Check]:
+def all_checks(hub_timeout: float = HUB_TIMEOUT_S, really_import: bool = True) -> Iterator[Check]:
     """Every check, in the order the tab shows them (a generator: the slow ones come last)."""
     yield from machine_checks()
     yield from space_checks()
-    yield from library_checks()
+    yield from library_checks(really_import)
     yield from tiktoken_checks()
     yield hub_check(hub_timeout)
 
@@ -275,12 +284,12 @@ def counts(checks: list[Check]) -> dict[str, int]:
     return {status: sum(c.status == status for c in checks) for status in (OK, WARN, FAIL, INFO)}
 
 
-def describe(hub_timeout: float = HUB_TIMEOUT_S) -> dict:
+def describe(hub_timeout: float = HUB_TIMEOUT_S, really_import: bool = True) -> dict:
     """The whole environment check as one JSON-ready dict (`python -m core info --json`)."""
     import torch
 
     cuda = torch.cuda.is_available()
-    checks = list(all_checks(hub_timeout))
+    checks = list(all_checks(hub_timeout, really_import))
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,

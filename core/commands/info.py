@@ -18,6 +18,8 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--hub-timeout", type=float, default=None, metavar="S",
                    help="seconds to wait for the Hugging Face Hub (default 3)")
+    p.add_argument("--skip-imports", action="store_true",
+                   help="do not import each library (seconds saved; a broken install then goes unnoticed)")
     p.set_defaults(func=run)
 
 
@@ -35,7 +37,7 @@ def run(args) -> int:
     timeout = environment.HUB_TIMEOUT_S if args.hub_timeout is None else args.hub_timeout
     if not 0 < timeout <= 60:
         raise ValueError("--hub-timeout must be between 0 and 60 seconds.")
-    info = environment.describe(hub_timeout=timeout)
+    info = environment.describe(hub_timeout=timeout, really_import=not args.skip_imports)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
