@@ -12,16 +12,21 @@ Handlers are module-level functions, so tests call exactly what the browser runs
 """
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 
 from core import sessions
 from lessons.common import LessonContext, lesson_text, markdown, named_event, shows_errors, try_this
-from lessons.tokens import label_text
+from lessons.tokens import MARKDOWN_MARKS
 
 DEFAULT_EXAMPLE = "torch"
 EXAMPLE_SLOTS = 2  # examples running at once, server-wide (the transformers one holds a core for seconds)
 EXAMPLES_CONCURRENCY_ID = "library-examples"
-ICONS = {"ok": "✅", "warn": "⚠️", "fail": "❌", "info": "ℹ️"}
+# Text symbols with a colour (emoji fonts are missing on many Linux desktops), and a word for screen readers
+ICONS = {status: f'<span style="color:{colour}" title="{word}">{symbol}</span>' for status, symbol, colour, word in [
+    ("ok", "✔", "#2b8a3e", "ok"), ("warn", "⚠", "#e8590c", "look at this"), ("fail", "✖", "#c92a2a", "fix this"),
+    ("info", "ℹ", "#0c8599", "information")]}
 RUN_LABEL, BUSY_LABEL = "Run this code", "Running…"
 
 
@@ -59,8 +64,9 @@ def run_example(library: str, user_id: str | None = None, request: gr.Request = 
     yield {"status": f"Running the {ex.library} example… (the first run of the day imports the library and "
                      "loads its model: up to ~15 s)", "button": gr.update(value=BUSY_LABEL, interactive=False)}
     ran = library_examples.run_for(_owner(user_id, request), library)  # a refusal: .then() restores the button
-    yield {"output": ran.output, "status": f"Ran on this server in {ran.seconds:.2f} s: the output above is what "
-                                           "the code printed.", "button": gr.update(value=RUN_LABEL, interactive=True)}
+    took = f"{ran.seconds * 1000:.0f} ms" if ran.seconds < 1 else f"{ran.seconds:.1f} s"
+    yield {"output": ran.output, "status": f"Ran on this server in {took}: the output is what the code printed.",
+           "button": gr.update(value=RUN_LABEL, interactive=True)}
 
 
 def ready_button() -> dict:
@@ -77,11 +83,12 @@ def _examples_lab(ctx: LessonContext) -> None:
         with gr.Column(scale=3):
             heading = markdown("", elem_id="example-heading")
             code = gr.Code(language="python", label="Code: exactly what runs (copy it into a notebook)",
-                           interactive=False, lines=12, buttons=["copy"], elem_id="example-code")
-            output = gr.Code(language=None, label="Output", interactive=False, lines=6, elem_id="example-output")
+                           interactive=False, lines=12, buttons=["copy"], wrap_lines=True, elem_id="example-code")
+            output = gr.Code(language=None, label="Output", interactive=False, lines=6, wrap_lines=True,
+                             elem_id="example-output")
     try_this("Run **torch**, then work the gradient out by hand: ∂loss/∂w = 2(w·x − y)·x. Does it match?",
-             "Run **tokenizers** and **tiktoken**: which one gives more characters per token, and why (vocabulary "
-             "of 500 against 100,256)?",
+             "Run **tokenizers** and **tiktoken**: which one gives more characters per token, and why (a vocabulary "
+             "of 500 learned from 30 kB of text, against GPT-4's ~100,000)?",
              "Run **peft**, then count by hand: each adapted layer trains r·(in + out) numbers.")
     shown = {"heading": heading, "code": code, "why": why, "output": output, "status": status}
     library.input(**named_event(show_example, {"library": library}, shown), api_name=False, show_progress="hidden")
@@ -99,15 +106,19 @@ def _examples_lab(ctx: LessonContext) -> None:
 # --- the environment check -------------------------------------------------------------------------
 
 def _cell(text: str) -> str:
-    return label_text(text, markdown=True).replace("|", "&#124;").replace("\n", " ")
+    """Prose shown literally in a table cell: no HTML, no Markdown marks, no formula, no column break."""
+    text = html.escape(text, quote=False).replace("$", "＄").translate(MARKDOWN_MARKS)
+    return text.replace("|", "&#124;").replace("\n", " ")
 
 
 def checks_table(checks) -> str:
-    """The checks as a Markdown table: status, item, what was found, what to do."""
-    rows = ["| | item | found | what to do |", "|---|---|---|---|"]
+    """The checks as a two-column Markdown table (it fits a phone): the item, then what was found and
+    what to do about it."""
+    rows = ["| item | found, and what to do |", "|---|---|"]
     for c in checks:
-        fix = _cell(c.fix) if c.fix and c.status != "ok" else ""
-        rows.append(f"| {ICONS[c.status]} | {_cell(c.area)}: **{_cell(c.name)}** | {_cell(c.found)} | {fix} |")
+        area = f" · {_cell(c.area)}" if c.area.lower() != c.name.lower() else ""
+        fix = f"<br>**What to do:** {_cell(c.fix)}" if c.fix and c.status != "ok" else ""
+        rows.append(f"| {ICONS[c.status]} **{_cell(c.name)}**{area} | {_cell(c.found)}{fix} |")
     return "\n".join(rows)
 
 
@@ -117,6 +128,9 @@ def checks_summary(checks, done: bool) -> str:
     n = environment.counts(checks)
     line = (f"{ICONS['ok']} {n['ok']} ok · {ICONS['warn']} {n['warn']} to look at · {ICONS['fail']} {n['fail']} to fix "
             f"· {ICONS['info']} {n['info']} for information")
+    flagged = [f"**{_cell(c.name)}**" for c in checks if c.status in ("fail", "warn")]
+    if flagged:
+        line += "\n\nSee what to do for: " + ", ".join(flagged) + "."
     return line if done else f"Checking… ({len(checks)} checks so far; importing the libraries takes a few seconds)\n\n{line}"
 
 

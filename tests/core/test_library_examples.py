@@ -35,6 +35,8 @@ def test_torch_autograd_step_matches_the_chain_rule_by_hand():
     assert f"loss: {float(residual ** 2)}" in ran.output and f"gradient: {grad.tolist()}" in ran.output
     assert f"new weights: {[round(float(v), 4) for v in w1]}" in ran.output and f"new loss: {round(float(loss1), 4)}" in ran.output
     assert ran.namespace["new_loss"].item() < ran.namespace["loss"].item()
+    why = L.EXAMPLES["torch"].why  # the lesson line under the output states the same numbers
+    assert f"= ({grad[0]:g}, {grad[1]:g})".replace("-", "−") in why and f"from {residual ** 2:g} to about {loss1:.2f}" in why
 
 
 def test_tiktoken_counts_with_the_official_vocabulary():
