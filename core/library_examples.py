@@ -243,7 +243,12 @@ def run(key: str) -> Ran:
     out = _Output()
     namespace = {"__name__": f"example_{key}", "print": out}
     start = time.perf_counter()
-    exec(compile(ex.code, f"<example {key}>", "exec"), namespace)  # only this module's constant strings
+    try:
+        exec(compile(ex.code, f"<example {key}>", "exec"), namespace)  # only this module's constant strings
+    except ImportError as err:  # a library missing on this machine: say which, and where the check is
+        missing = err.name or "a library"
+        raise ValueError(f"The {ex.library} example needs {missing}, which does not import here ({err}). "
+                         "The environment check below says what to install.") from None
     return Ran(key, out.text(), time.perf_counter() - start, namespace)
 
 

@@ -61,9 +61,11 @@ def run_example(library: str, user_id: str | None = None, request: gr.Request = 
     from core import library_examples
 
     ex = library_examples.example(library)
-    yield {"status": f"Running the {ex.library} example… (the first run of the day imports the library and "
-                     "loads its model: up to ~15 s)", "button": gr.update(value=BUSY_LABEL, interactive=False)}
-    ran = library_examples.run_for(_owner(user_id, request), library)  # a refusal: .then() restores the button
+    # the learner's one-at-a-time claim comes first: a refused second click changes nothing on the page
+    with library_examples.one_at_a_time(_owner(user_id, request)):
+        yield {"status": f"Running the {ex.library} example… (the first run after the server starts imports the "
+                         "library and loads its model: up to ~15 s)", "button": gr.update(value=BUSY_LABEL, interactive=False)}
+        ran = library_examples.run(library)
     took = f"{ran.seconds * 1000:.0f} ms" if ran.seconds < 1 else f"{ran.seconds:.1f} s"
     yield {"output": ran.output, "status": f"Ran on this server in {took}: the output is what the code printed.",
            "button": gr.update(value=RUN_LABEL, interactive=True)}

@@ -161,3 +161,9 @@ def test_one_example_at_a_time_per_learner():
             L.run_for("alice", "torch")
         assert "gradient" in L.run_for("bob", "torch").output
     assert "gradient" in L.run_for("alice", "torch").output  # released when the first one ended
+
+
+def test_a_missing_library_is_a_message_not_a_traceback(monkeypatch):
+    monkeypatch.setitem(L.EXAMPLES, "torch", L.Example("torch", "PyTorch", "t", "import no_such_library_xyz\n", ""))
+    with pytest.raises(ValueError, match="needs no_such_library_xyz"):
+        L.run("torch")
