@@ -172,6 +172,7 @@ from accelerate.utils import prepare_simple_launcher_cmd_env
 args = launch_command_parser().parse_args(["train.py"])
 args, config, _ = _validate_launch_command(args)  # fills what you did not say: config file, else this machine
 print("config file (accelerate config):", "found" if config else "none, defaults used")
+# processes: accelerate counts the GPUs (0 = none: the script runs once, on the CPU)
 print("processes:", args.num_processes, "| machines:", args.num_machines,
       "| multi-GPU:", args.multi_gpu, "| mixed precision:", args.mixed_precision)
 if args.multi_gpu:
