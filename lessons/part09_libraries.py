@@ -17,7 +17,7 @@ import html
 import gradio as gr
 
 from core import sessions
-from lessons.common import LessonContext, lesson_text, markdown, named_event, shows_errors, try_this
+from lessons.common import LessonContext, markdown, named_event, read_text, shows_errors, try_this
 from lessons.tokens import MARKDOWN_MARKS
 
 DEFAULT_EXAMPLE = "torch"
@@ -44,7 +44,8 @@ def show_example(library: str) -> dict:
     from core.library_examples import example
 
     ex = example(library)
-    return {"heading": f"**{ex.library}: {ex.title}**", "code": ex.code, "why": ex.why, "output": "",
+    return {"code": gr.update(value=ex.code, label=f"{ex.library}: {ex.title} — exactly the code that runs"),
+            "why": ex.why, "output": "",
             "status": f"Press **{RUN_LABEL}** to run it here."}
 
 
@@ -83,7 +84,6 @@ def _examples_lab(ctx: LessonContext) -> None:
             status = markdown("", elem_id="example-status")
             why = markdown("", elem_id="example-why")
         with gr.Column(scale=3):
-            heading = markdown("", elem_id="example-heading")
             code = gr.Code(language="python", label="Code: exactly what runs (copy it into a notebook)",
                            interactive=False, lines=12, buttons=["copy"], wrap_lines=True, elem_id="example-code")
             output = gr.Code(language=None, label="Output", interactive=False, lines=6, wrap_lines=True,
@@ -92,7 +92,7 @@ def _examples_lab(ctx: LessonContext) -> None:
              "Run **tokenizers** and **tiktoken**: which one gives more characters per token, and why (a vocabulary "
              "of 500 learned from 30 kB of text, against GPT-4's ~100,000)?",
              "Run **peft**, then count by hand: each adapted layer trains r·(in + out) numbers.")
-    shown = {"heading": heading, "code": code, "why": why, "output": output, "status": status}
+    shown = {"code": code, "why": why, "output": output, "status": status}
     library.input(**named_event(show_example, {"library": library}, shown), api_name=False, show_progress="hidden")
     inputs = {"library": library, "user_id": ctx.user_id}
     results = {"output": output, "status": status, "button": button}
@@ -164,9 +164,18 @@ def _environment_lab(ctx: LessonContext) -> None:
     ctx.tab.select(**named_event(environment_check, outputs=outputs), **kwargs)
 
 
+def _lesson(name: str) -> None:
+    """The lesson's title, and the lesson one click away: the lab's controls and first result fit the first
+    screen at 1280 × 800 (issue 17), and the learner still sees which part of the guide this is."""
+    title, _, body = read_text(name).partition("\n\n")
+    with gr.Column(elem_classes=["lesson-text"]):
+        markdown(title)
+        with gr.Accordion("Read the lesson: the map of the libraries, and which tokens SFT trains on", open=False):
+            markdown(body)
+
+
 def build(ctx: LessonContext) -> None:
-    # folded: the lab is the first thing on screen, the lesson one click away (issue 17)
-    lesson_text("part09_libraries", open=False)
+    _lesson("part09_libraries")
     with gr.Accordion("Lab 1 · Each library's smallest real example", open=True):
         _examples_lab(ctx)
     with gr.Accordion("Lab 2 · This machine: the live environment check", open=True):

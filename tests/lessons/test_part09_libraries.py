@@ -25,7 +25,7 @@ def test_tab_builds_and_importing_it_leaves_torch_out():
 def test_the_code_shown_is_the_code_run():
     for key, ex in L.EXAMPLES.items():
         shown = tab.show_example(key)
-        assert shown["code"] == ex.code and shown["output"] == "" and ex.library in shown["heading"]
+        assert shown["code"]["value"] == ex.code and shown["output"] == "" and ex.title in shown["code"]["label"]
     steps = list(tab.run_example("torch", user_id=None))
     assert "Running the PyTorch example" in steps[0]["status"] and steps[0]["button"]["interactive"] is False
     assert steps[-1]["output"] == L.run("torch").output and steps[-1]["button"]["interactive"] is True
@@ -57,9 +57,16 @@ def test_checks_table_shows_a_fix_for_what_is_not_ok_and_text_literally():
 def test_examples_and_environment_check_in_a_browser(page, tmp_path):
     from tests.lessons.test_part03_core_math import _toasts, record_toasts
 
+    page.set_viewport_size({"width": 1280, "height": 800})
     open_tab(page, "9 · Libraries")
     output = page.locator("#example-output")
     output.get_by_text("gradient: [-12.0, -18.0]").wait_for()  # the default example ran on load
+    # the lesson's title, the lab's controls and its first result are in the first screen
+    assert page.get_by_role("heading", name="Part 9 ·", exact=False).is_visible()
+    page.screenshot(path=str(tmp_path / "tab9-first-screen.png"))
+    for element in (page.locator("#example-run"), output.get_by_text("new loss")):
+        box = element.bounding_box()
+        assert box and box["y"] + box["height"] <= 800, box
     page.locator("#environment-summary").get_by_text("python -m core info").wait_for(timeout=120_000)  # finished
     table = page.locator("#environment-table")
     assert "Checking" not in page.locator("#environment-summary").inner_text()
@@ -77,5 +84,5 @@ def test_examples_and_environment_check_in_a_browser(page, tmp_path):
     assert page.locator("#example-run").is_enabled() and _toasts(page, "Error") == 0
     panel = page.locator("[role=tabpanel]").filter(has=output)
     assert panel.get_by_text("Error", exact=True).count() == 0
-    page.set_viewport_size({"width": 400, "height": 900})
+    page.set_viewport_size({"width": 400, "height": 800})
     page.screenshot(path=str(tmp_path / "tab9-400.png"), full_page=True)
