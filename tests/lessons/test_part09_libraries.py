@@ -53,6 +53,19 @@ def test_checks_table_shows_a_fix_for_what_is_not_ok_and_text_literally():
     assert f"{tab.ICONS['ok']} 1 ok · {tab.ICONS['warn']} 1 to look at · {tab.ICONS['fail']} 0 to fix" in summary
 
 
+def test_lesson_text_agrees_with_the_app_and_trl():
+    from trl import SFTConfig
+
+    from core.finetune.train import TrainSettings
+    from lessons.common import read_text
+
+    text = read_text("part09_libraries")
+    assert f"tab 7 starts at {TrainSettings().learning_rate:.0e}".replace("e-0", "e-") in text  # 2e-03 -> 2e-3
+    assert SFTConfig.__dataclass_fields__["assistant_only_loss"].default is False  # "trains on every token by default"
+    assert SFTConfig.__dataclass_fields__["completion_only_loss"].default is None  # on for prompt-completion data
+    assert "assistant_only_loss=True" in text and "{% generation %}" in text
+
+
 @pytest.mark.browser
 def test_examples_and_environment_check_in_a_browser(page, tmp_path):
     from tests.lessons.test_part03_core_math import _toasts, record_toasts
