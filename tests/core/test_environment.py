@@ -123,3 +123,13 @@ def test_cli_info_prints_every_check_and_what_to_do(capsys, monkeypatch):
     assert sum(info["counts"].values()) == len(info["checks"]) and info["torch_build"] in out
     assert main(["info", "--hub-timeout", "0"]) == 2  # refused, with a message
     assert "--hub-timeout" in capsys.readouterr().err
+
+
+def test_a_gpu_shows_its_name_and_free_memory():
+    gib = 2**30
+    cuda = types.SimpleNamespace(is_available=lambda: True, mem_get_info=lambda i: (100 * gib, 141 * gib),
+                                 get_device_name=lambda i: "NVIDIA H200", device_count=lambda: 1)
+    fake = types.SimpleNamespace(cuda=cuda, version=types.SimpleNamespace(cuda="12.8"))
+    device, memory = E._gpu_checks(fake)
+    assert device.status == memory.status == E.OK
+    assert device.found == "NVIDIA H200 (1 visible)" and memory.found == "100.0 GB free of 141.0 GB"
