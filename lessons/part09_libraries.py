@@ -68,7 +68,8 @@ def run_example(library: str, user_id: str | None = None, request: gr.Request = 
                          "library and loads its model: up to ~15 s)", "button": gr.update(value=BUSY_LABEL, interactive=False)}
         ran = library_examples.run(library)
     took = f"{ran.seconds * 1000:.0f} ms" if ran.seconds < 1 else f"{ran.seconds:.1f} s"
-    yield {"output": ran.output, "status": f"Ran on this server in {took}: the output is what the code printed.",
+    yield {"output": ran.output, "status": f"The {ex.library} example ran on this server in {took}: the output is "
+                                           "what its code printed.",
            "button": gr.update(value=RUN_LABEL, interactive=True)}
 
 
