@@ -17,7 +17,7 @@ import html
 import gradio as gr
 
 from core import sessions
-from lessons.common import LessonContext, markdown, named_event, read_text, shows_errors, try_this
+from lessons.common import LessonContext, lesson_text, markdown, named_event, shows_errors, try_this
 from lessons.tokens import MARKDOWN_MARKS
 
 DEFAULT_EXAMPLE = "torch"
@@ -165,18 +165,8 @@ def _environment_lab(ctx: LessonContext) -> None:
     ctx.tab.select(**named_event(environment_check, outputs=outputs), **kwargs)
 
 
-def _lesson(name: str) -> None:
-    """The lesson's title, and the lesson one click away: the lab's controls and first result fit the first
-    screen at 1280 × 800 (issue 17), and the learner still sees which part of the guide this is."""
-    title, _, body = read_text(name).partition("\n\n")
-    with gr.Column(elem_classes=["lesson-text"]):
-        markdown(title)
-        with gr.Accordion("Read the lesson: the map of the libraries, and which tokens SFT trains on", open=False):
-            markdown(body)
-
-
 def build(ctx: LessonContext) -> None:
-    _lesson("part09_libraries")
+    lesson_text("part09_libraries")
     with gr.Accordion("Lab 1 · Each library's smallest real example", open=True):
         _examples_lab(ctx)
     with gr.Accordion("Lab 2 · This machine: the live environment check", open=True):

@@ -44,6 +44,7 @@ def app_url():
 
 
 CHROMIUM = "/usr/bin/chromium"
+PAGE_LOAD_MS = 120_000
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
 
@@ -70,7 +71,8 @@ def page(browser, app_url):
     pg = context.new_page()
     pg.set_default_timeout(30_000)
     pg.goto(app_url)
-    pg.get_by_text("Running on").wait_for()
+    # the page's load events: seconds on an idle machine, much longer on a shared CI runner (never a timing test)
+    pg.get_by_text("Running on").wait_for(timeout=PAGE_LOAD_MS)
     yield pg
     context.close()
 

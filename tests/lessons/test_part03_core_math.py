@@ -476,7 +476,7 @@ def test_phone_width_scrolls_formulas_and_keeps_table_words_whole(browser, app_u
     context = browser.new_context(viewport={"width": 400, "height": 800})
     page = context.new_page()
     page.goto(app_url)
-    page.get_by_text("Running on").wait_for()
+    page.get_by_text("Running on").wait_for(timeout=120_000)
     open_tab(page, "3 · Core math")
     page.locator("#stability-table table").wait_for()
     styles = page.evaluate("""() => {

@@ -420,7 +420,7 @@ def _second_tab_is_refused_once(page):
     no Error badge, nothing started (the first tab's run goes on)."""
     second = page.context.new_page()
     second.goto(page.url)
-    second.get_by_text("Running on").wait_for()
+    second.get_by_text("Running on").wait_for(timeout=120_000)
     _open_minigpt(second)
     second.locator("#minigpt-train").click()
     toast = second.locator(".toast-body.error")
@@ -483,7 +483,7 @@ def test_browser_train_a_few_steps_then_generate_and_reload(page):
     assert page.locator("#minigpt-output textarea").input_value().startswith("Python is")
 
     page.reload()  # the learner comes back: the run is there whole
-    page.get_by_text("Running on").wait_for()
+    page.get_by_text("Running on").wait_for(timeout=120_000)
     from tests.conftest import open_tab
     open_tab(page, "4 · MiniGPT")
     status.get_by_text("Your run").wait_for()

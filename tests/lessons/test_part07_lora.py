@@ -322,7 +322,7 @@ def _second_tab_is_refused_once(page):
     assert [j for j in jobs.running() if j["kind"] == "LoRA fine-tune" and j["pid"] not in (None, os.getpid())]
     second = page.context.new_page()
     second.goto(page.url)
-    second.get_by_text("Running on").wait_for()
+    second.get_by_text("Running on").wait_for(timeout=120_000)
     open_tab(second, "7 · LoRA fine-tuning")
     second.locator("#lora-params").get_by_text("Trainable:").wait_for(timeout=90_000)
     second.locator("#lora-train").click()
@@ -417,7 +417,7 @@ def test_browser_tab7_behaviours(page, tmp_path):
     assert page.locator("#lora-base-answer textarea").input_value()
     # a reload brings the newest run back whole: listed, its line and its curve, and its files
     page.reload()
-    page.get_by_text("Running on").wait_for()
+    page.get_by_text("Running on").wait_for(timeout=120_000)
     start = time.perf_counter()
     open_tab(page, "7 · LoRA fine-tuning")
     page.locator("#lora-status").get_by_text("Done: 40 steps").wait_for(timeout=90_000)
