@@ -5,7 +5,9 @@
 Each option can also come from the environment (for Hugging Face Spaces):
 PLAYGROUND_HOST, PLAYGROUND_PORT, PLAYGROUND_SHARE=1, PLAYGROUND_AUTH=user:pass.
 Class settings (README "Classroom"): PLAYGROUND_CONCURRENCY, PLAYGROUND_QUEUE_SIZE, the caps in
-core/caps.py, the quotas in core/quotas.py, PLAYGROUND_SECRET, PLAYGROUND_RUNS_DIR.
+core/caps.py, the quotas in core/quotas.py, PLAYGROUND_SECRET, PLAYGROUND_RUNS_DIR, PLAYGROUND_BOARD=1,
+PLAYGROUND_ADMIN_PASSWORD. On a Space with persistent storage, runs, the class board and the id secret
+live under /data (core.sessions.runs_root).
 """
 import os
 
@@ -18,6 +20,10 @@ import argparse  # noqa: E402
 # Training jobs run in "spawn" child processes (core/jobs.py), and a spawned child re-imports the file
 # that started the server, as `__mp_main__`: it must not import Gradio or build the app again there.
 if __name__ != "__mp_main__":
+    # On a ZeroGPU Space, `spaces` must be imported before torch initialises CUDA (core/spaces_support.py).
+    from core import spaces_support
+
+    spaces_support.import_spaces()
     from lessons import build_app
     from lessons.style import CSS, THEME
 
