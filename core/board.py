@@ -180,7 +180,7 @@ def post(user_id: str, run_ref: str | None, raw_nickname: str | None) -> Entry:
         raise ValueError("The class board is off on this server (the teacher turns it on with PLAYGROUND_BOARD=1).")
     nick = nickname(raw_nickname)
     if not run_ref:
-        raise ValueError("Train a run first (or pick one of yours under 'Run shown'): the board takes a finished run.")
+        raise ValueError("Train a run to the end first (or pick one of your finished runs): the board takes a finished run.")
     ckpt = registry.resolve("minigpt", run_ref, user_id)  # only this learner's runs and the shipped ones
     if ckpt.shipped:
         raise ValueError("The shipped model is not yours to post: train a run of your own.")

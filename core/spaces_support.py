@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-SPACE_STORAGE = Path("/data")  # a Space's persistent storage, when attached (core.sessions uses it for runs)
+from core.sessions import SPACE_STORAGE  # /data: a Space's persistent storage, when attached
 
 
 def on_space() -> bool:

@@ -52,7 +52,7 @@ def board_html(standings: dict | None = None, target: float | None = None) -> st
 @shows_errors
 def post_run(user_id, run, nickname) -> dict:
     entry = board.post(user_id, run, nickname)
-    gr.Info(f"Posted as {entry.nickname}.")
+    gr.Info(f"Posted as {html.escape(entry.nickname)}.")  # a toast renders HTML: the nickname is shown as typed
     return {"table": board_html()}
 
 
