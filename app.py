@@ -68,7 +68,7 @@ def launch(args: argparse.Namespace, **kwargs):
     # api_open=False: the HTTP API would otherwise bypass the queue and its limits
     demo.queue(api_open=False, default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     # old runs and empty failed starts, now and every PLAYGROUND_SWEEP_MINUTES; never a learner's running job
-    quotas.start_sweeper(busy_users=lambda: {job["owner"] for job in jobs.running()})
+    quotas.start_sweeper(busy_users=lambda: {job["owner"] for job in jobs.table()})  # running or queued
     return demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=login_check(args.auth),
                        theme=THEME, css=CSS, max_file_size="5mb", **kwargs)
 
