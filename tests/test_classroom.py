@@ -271,6 +271,8 @@ def test_bad_inputs_through_the_queue_get_one_clear_message_and_the_app_goes_on(
         ("4 ", "Post to the class board", "click", {"Nickname": "x" * 5000}, "5,000 characters"),
         ("4 ", "Post to the class board", "click", {"Nickname": "ada"}, "Train a run to the end first"),
         ("Teacher", "Show the class", "click", {"Teacher's password": "guess"}, "not the teacher's password"),
+        ("4 ", "Train", "click", {"Layers (blocks)": 8, "Embedding size": 384, "Context (characters)": 256,
+                                  "Batch size": 128}, "over this server's cap"),  # the sliders' maximums: ~60 hours
     ]
     for tab, control, event, values, expected in cases:
         start = time.perf_counter()
@@ -278,6 +280,7 @@ def test_bad_inputs_through_the_queue_get_one_clear_message_and_the_app_goes_on(
         print(f"\n{control!r} {event}: {time.perf_counter() - start:.2f} s -> {error}")
         assert error and expected in error, (control, error)
         assert "Traceback" not in error and "/work/" not in error  # a message, no server internals
+        assert "invalid literal" not in error and "Overflow" not in error  # not a raw Python message
     # and the app goes on: the teacher's view answers, a quick lab of tab 3 answers
     report = _send(port, config, _dep(config, "Show the class", "click", "Teacher"), session, user,
                    **{"Teacher's password": ADMIN})
