@@ -5,7 +5,9 @@
 Each option can also come from the environment (for Hugging Face Spaces):
 PLAYGROUND_HOST, PLAYGROUND_PORT, PLAYGROUND_SHARE=1, PLAYGROUND_AUTH=user:pass.
 Class settings (README "Classroom"): PLAYGROUND_CONCURRENCY, PLAYGROUND_QUEUE_SIZE, the caps in
-core/caps.py, the quotas in core/quotas.py, PLAYGROUND_SECRET, PLAYGROUND_RUNS_DIR.
+core/caps.py, the quotas in core/quotas.py, PLAYGROUND_SECRET, PLAYGROUND_RUNS_DIR, PLAYGROUND_BOARD=1,
+PLAYGROUND_ADMIN_PASSWORD. On a Space with persistent storage, runs, the class board and the id secret
+live under /data (core.sessions.runs_root).
 """
 import os
 
@@ -32,6 +34,10 @@ os.environ.setdefault("OMP_NUM_THREADS", str(threads.default_threads()))
 # Training jobs run in "spawn" child processes (core/jobs.py), and a spawned child re-imports the file
 # that started the server, as `__mp_main__`: it must not import Gradio or build the app again there.
 if __name__ != "__mp_main__":
+    # On a ZeroGPU Space, `spaces` must be imported before torch initialises CUDA (core/spaces_support.py).
+    from core import spaces_support
+
+    spaces_support.import_spaces()
     from lessons import build_app, warm_up
     from lessons.style import CSS, THEME
 
@@ -76,7 +82,7 @@ def launch(args: argparse.Namespace, **kwargs):
     # api_open=False: the HTTP API would otherwise bypass the queue and its limits
     demo.queue(api_open=False, default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     # old runs and empty failed starts, now and every PLAYGROUND_SWEEP_MINUTES; never a learner's running job
-    quotas.start_sweeper(busy_users=lambda: {job["owner"] for job in jobs.running()})
+    quotas.start_sweeper(busy_users=lambda: {job["owner"] for job in jobs.table()})  # running or queued
     wait = not kwargs.pop("prevent_thread_lock", False)
     served = demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=login_check(args.auth),
                          theme=THEME, css=CSS, max_file_size="5mb", prevent_thread_lock=True, **kwargs)

@@ -24,7 +24,9 @@ nobody listens any more (`listening()` returns False).
 
 The job table (`_JOBS`) is process-wide on purpose: it *is* the server's table of running jobs,
 the thing that lets one learner have at most one job, whichever tab or session starts it. It is
-guarded by a lock because Gradio runs handlers in several threads.
+guarded by a lock because Gradio runs handlers in several threads. A start that must wait in Gradio's
+queue for a training slot claims its place at once with `reserve()` (its check step), so two starts of
+one learner queued together cannot both pass the check; the job takes the reservation over when it runs.
 """
 from __future__ import annotations
 
@@ -70,6 +72,9 @@ class _Job:
     stop_dir: Path  # where the stop request's marker file goes (core.stop_requests)
     pid: int | None = None
     finished: threading.Event | None = None  # set once the child is gone
+    # A reservation (reserve()): the learner's start was checked and waits in the queue for a training slot.
+    queued: bool = False
+    still_wanted: Callable[[], bool] | None = None  # False once the queued start is gone (tab closed, cancelled)
 
 
 _JOBS: dict[str, _Job] = {}
@@ -159,25 +164,79 @@ def rss_mb(pid: int) -> float | None:
 
 
 def _busy_message(job: _Job) -> str:
+    if job.queued:
+        return (f"You already have a run waiting for a free training slot ({job.kind}, queued "
+                f"{time.time() - job.started:.0f} s ago), perhaps in another browser tab: stop it first.")
     return (f"You already have a run going ({job.kind}, started {time.time() - job.started:.0f} s ago), "
             "perhaps in another browser tab: stop it first.")
 
 
+# A reservation younger than this is never dropped as stale: between a tab's check step and its training
+# event joining the queue, the browser holds no event of that session for a moment.
+RESERVATION_GRACE_S = 30.0
+
+
+def _stale(job: _Job, now: float) -> bool:
+    """A reservation whose start will never come: Stop was pressed while it waited (the marker in its run
+    folder), its folder is gone, or (past the grace period) its queued event left the queue."""
+    if not job.queued:
+        return False
+    if not job.stop_dir.is_dir() or stop_requests.stop_requested(job.stop_dir):
+        return True
+    return job.still_wanted is not None and now - job.started > RESERVATION_GRACE_S and not job.still_wanted()
+
+
+def _current(owner: str) -> _Job | None:
+    """The owner's job or live reservation; a stale reservation is dropped here. Call with _LOCK held."""
+    job = _JOBS.get(owner)
+    if job is not None and _stale(job, time.time()):
+        del _JOBS[owner]
+        job.finished.set()
+        return None
+    return job
+
+
 def check_free(owner: str) -> None:
-    """JobError when `owner` already has a job: a tab's check step calls it, so a second start is refused
-    before anything changes on the page (stream() refuses again, for two starts at the same moment)."""
+    """JobError when `owner` already has a job or a queued start: a tab's check step calls it first, so a
+    second start is refused before anything changes on the page. Only reserve() or stream() claims the slot."""
     with _LOCK:
-        running = _JOBS.get(owner)
-    if running is not None:
-        raise JobError(_busy_message(running))
+        current = _current(owner)
+    if current is not None:
+        raise JobError(_busy_message(current))
+
+
+def reserve(owner: str, kind: str, stop_dir: str | os.PathLike, still_wanted: Callable[[], bool] | None = None) -> None:
+    """Claim `owner`'s one job slot now, atomically, for a start that will wait in the queue: a second start
+    (another tab, a client joining the queue twice) is refused here, not when the first one begins to run.
+    `stream(..., stop_dir=stop_dir)` takes the reservation over. It is released by release_reservation(),
+    by a stop request in `stop_dir` (Stop while queued), or when `still_wanted()` turns False."""
+    with _LOCK:
+        current = _current(owner)
+        if current is not None:
+            raise JobError(_busy_message(current))
+        _JOBS[owner] = _Job(owner, kind, time.time(), Path(stop_dir), finished=threading.Event(), queued=True,
+                            still_wanted=still_wanted)
+
+
+def release_reservation(owner: str, stop_dir: str | os.PathLike) -> bool:
+    """Give back a reservation that will not start (its start failed after reserve()). True if one was held."""
+    with _LOCK:
+        job = _JOBS.get(owner)
+        if job is None or not job.queued or job.stop_dir != Path(stop_dir):
+            return False
+        del _JOBS[owner]
+    job.finished.set()
+    return True
 
 
 def _claim(owner: str, kind: str, stop_dir: Path) -> _Job:
+    """The owner's slot for a job that starts now: free, or reserved by reserve() for this same run folder."""
     with _LOCK:
-        running = _JOBS.get(owner)
-        if running is not None:
-            raise JobError(_busy_message(running))
-        job = _Job(owner, kind, time.time(), stop_dir, finished=threading.Event())
+        current = _current(owner)
+        if current is not None and not (current.queued and current.stop_dir == stop_dir):
+            raise JobError(_busy_message(current))
+        # a reservation's waiters (wait_finished) wait on, and are woken by, the job it became
+        job = _Job(owner, kind, time.time(), stop_dir, finished=current.finished if current else threading.Event())
         _JOBS[owner] = job
         return job
 
@@ -194,22 +253,36 @@ def _release(job: _Job, temporary: bool) -> None:
 
 
 def running() -> list[dict]:
-    """The jobs running now: owner, kind, pid, seconds (for a teacher's view and tests)."""
+    """The jobs running now (not the reservations waiting in the queue): owner, kind, pid, seconds."""
+    return [j for j in table() if not j["queued"]]
+
+
+def table() -> list[dict]:
+    """Every job and reservation (for a teacher's view): owner, kind, pid, seconds, queued."""
     with _LOCK:
-        return [{"owner": j.owner, "kind": j.kind, "pid": j.pid, "seconds": time.time() - j.started} for j in _JOBS.values()]
+        jobs = [_current(owner) for owner in list(_JOBS)]
+        return [{"owner": j.owner, "kind": j.kind, "pid": j.pid, "seconds": time.time() - j.started, "queued": j.queued}
+                for j in jobs if j is not None]
 
 
 def has_job(owner: str) -> bool:
+    """Whether `owner` has a job running or a start waiting in the queue."""
     with _LOCK:
-        return owner in _JOBS
+        return _current(owner) is not None
 
 
 def request_stop(owner: str) -> bool:
     """Ask `owner`'s job to stop at its next step (it saves and yields a last snapshot). True if one runs.
-    The same marker file a Stop button writes into the run folder (a teacher's view knows only the owner)."""
+    The same marker file a Stop button writes into the run folder (a teacher's view knows only the owner);
+    for a start still waiting in the queue it cancels the reservation (the tab's training ends at once)."""
     with _LOCK:
-        job = _JOBS.get(owner)
-    return job is not None and stop_requests.request_stop(job.stop_dir)
+        job = _current(owner)
+    if job is None or not stop_requests.request_stop(job.stop_dir):
+        return False
+    if job.queued:
+        with _LOCK:
+            _current(owner)  # now stale: dropped
+    return True
 
 
 def wait_finished(owner: str, timeout: float = 30.0) -> bool:

@@ -6,7 +6,7 @@ import os
 
 import gradio as gr
 
-from core import sessions
+from core import admin, sessions
 from lessons.common import LessonContext
 
 # (tab label, module in lessons/) in the guide's order; labels follow shared/UI-GUIDE.md
@@ -67,6 +67,21 @@ def warm_up() -> None:
             logging.getLogger(__name__).warning("warm-up of %s failed: %s", module_name, err)
 
 
+def queued(demo: gr.Blocks, request: gr.Request | None):
+    """A `still_wanted()` check for core.jobs.reserve: False once this session has no event left in Gradio's
+    queue (its tab closed: Gradio drops a closed session's queued events, so its training will never run).
+    Between a check step and its training event the session holds no event for a moment: core.jobs gives a
+    reservation a grace period before asking."""
+    session = getattr(request, "session_hash", None)
+    if session is None:  # called directly (tests, benches): no queue to look at
+        return None
+
+    def still_wanted() -> bool:
+        return bool(demo._queue.pending_event_ids_session.get(session))
+
+    return still_wanted
+
+
 def _ensure_user_id(user_id: str | None) -> str:
     # The id lives in the browser's local storage, so a learner who reloads keeps their runs.
     return user_id if sessions.is_valid_user_id(user_id) else sessions.new_user_id()
@@ -96,6 +111,9 @@ def build_app() -> gr.Blocks:
                 with gr.Tab(label, id=module_name) as tab:
                     module = importlib.import_module(f"lessons.{module_name}")
                     module.build(LessonContext(demo=demo, tab=tab, user_id=user_id))
+            if admin.enabled():  # the teacher's view exists only where a teacher set the admin password
+                with gr.Tab("Teacher", id="teacher") as tab:
+                    importlib.import_module("lessons.teacher").build(LessonContext(demo=demo, tab=tab, user_id=user_id))
         environment = gr.Markdown(elem_id="environment-line")
         demo.load(_ensure_user_id, inputs=user_id, outputs=user_id, api_name=False)
         demo.load(_environment_line, outputs=environment, api_name="environment")

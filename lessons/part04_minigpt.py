@@ -27,6 +27,7 @@ import plotly.graph_objects as go
 
 from core import caps, jobs, quotas, registry, sessions, stop_requests, text_input, threads
 from core.minigpt.config import LIMITS, GPTConfig
+from lessons import board
 from lessons.common import (LessonContext, checkpoint_choices, checkpoint_dropdown, learner_error, lesson_text,
                             markdown, named_event, shows_errors, try_this)
 from lessons.plots import PALETTE, loss_curves
@@ -232,9 +233,13 @@ def download_run(shown) -> dict:
 # ---------- the training job ----------
 
 @shows_errors
-def prepare_training(user_id, source, pasted, upload, preset, **hyper) -> dict:
-    """Check every input and create the run folder; refuses with one message naming what to change."""
+def prepare_training(user_id, source, pasted, upload, preset, request: gr.Request | None = None,
+                     demo: gr.Blocks | None = None, **hyper) -> dict:
+    """Check every input, create the run folder and reserve the learner's one job slot (core.jobs.reserve:
+    two starts queued at once cannot both pass); refuses with one message naming what to change."""
     from core.minigpt import data
+
+    from lessons import queued
 
     jobs.check_free(user_id)  # first: a second tab of a learner with a run going changes nothing
     settings = Hyper.from_values(**hyper)
@@ -249,6 +254,11 @@ def prepare_training(user_id, source, pasted, upload, preset, **hyper) -> dict:
     run_info = {"preset": preset if settings.is_preset(preset) else None,
                 "corpus": corpus_name(source, upload, text)}
     run_dir = str(sessions.new_run_dir(user_id, "minigpt"))  # last: a refused start leaves no folder
+    try:  # atomic: of two starts checked at the same moment, one gets the slot
+        jobs.reserve(user_id, "MiniGPT training", run_dir, still_wanted=queued(demo, request) if demo else None)
+    except jobs.JobError:
+        Path(run_dir).rmdir()
+        raise
     return {"plan": Plan(text, model, recipe, run_info, run_dir), "job": run_dir}
 
 
@@ -569,7 +579,8 @@ def _wire_training(ctx: LessonContext, form: dict, view: dict, buttons: dict) ->
     states = {"plan": plan, "job": job}
     outputs = {k: view[k] for k in ("status", "chart", "samples", "picker", "download", "shown", "saved")}
     # 1. check (outputs: two states only, so a refused start badges nothing); 2. busy buttons; 3. train; 4. idle
-    start = buttons["train_btn"].click(**named_event(prepare_training, form, states), api_name=False)
+    start = buttons["train_btn"].click(**named_event(functools.partial(prepare_training, demo=ctx.demo), form, states),
+                                       api_name=False)
     start.success(**named_event(busy, outputs=buttons), api_name=False, show_progress="hidden").success(
         **named_event(functools.partial(run_training, demo=ctx.demo), {"user_id": ctx.user_id, "plan": plan}, outputs),
         api_name=False,
@@ -650,3 +661,4 @@ def build(ctx: LessonContext) -> None:
         "Set top-p to 0.5 at temperature 1.2: the nucleus cuts off the unlikely tail and the text is clean again.",
         "Press **KV cache vs no cache** with 500 characters: the same text, several times faster with the cache.",
     )
+    board.board_lab(ctx, saved_run)  # Lab 3, only when the teacher turns the class board on
