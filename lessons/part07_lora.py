@@ -11,6 +11,8 @@ Stop is core.stop_requests' marker file in the run folder, which the worker chec
 """
 from __future__ import annotations
 
+import functools
+
 import html
 import time
 from dataclasses import dataclass
@@ -226,9 +228,13 @@ def run_summary(name: str, info: dict) -> str:
 
 @shows_errors
 def start_training(loaded_name, dataset, user_id, rank, alpha, dropout, targets, lr, unit, amount, batch, accum,
-                   max_length, eval_fraction, four_bit, checkpointing):
-    """Validate everything, then make the job (run folder + stop request). Outputs: the job State and
-    the two buttons only, so a refusal is one message and no Error badge on the lab's results."""
+                   max_length, eval_fraction, four_bit, checkpointing, request: gr.Request = None,
+                   demo: gr.Blocks | None = None):
+    """Validate everything, then make the job (run folder + stop request) and reserve the learner's one job
+    slot (core.jobs.reserve: two starts queued at once cannot both pass). Outputs: the job State and the two
+    buttons only, so a refusal is one message and no Error badge on the lab's results."""
+    from lessons import queued
+
     jobs.check_free(user_id)  # first: a second tab of a learner with a run going changes nothing
     if not loaded_name:
         raise learner_error("Load a model first (section 1).")
@@ -246,6 +252,11 @@ def start_training(loaded_name, dataset, user_id, rank, alpha, dropout, targets,
     caps.check_lora(settings, len(dataset.examples))
     quotas.check_room(user_id)
     job = LoraJob(sessions.new_run_dir(user_id, "lora"), loaded_name, settings, owner=user_id)
+    try:  # last, and atomic: of two starts checked at the same moment, one gets the slot
+        jobs.reserve(user_id, "LoRA fine-tune", job.run_dir, still_wanted=queued(demo, request) if demo else None)
+    except jobs.JobError:
+        _drop_if_empty(job.run_dir)
+        raise
     return job, gr.Button(value=BUSY_LABEL, interactive=False), gr.Button(value=STOP_LABEL, interactive=True)
 
 
@@ -570,7 +581,7 @@ def _wire_training(ctx: LessonContext, lab: dict, model_lab: dict, adapter: gr.D
                                  "max_length", "eval_fraction", "four_bit", "checkpointing")]
     buttons = [lab["train_button"], lab["stop_button"]]
     start = lab["train_button"].click(
-        start_training, [model_lab["loaded"], model_lab["dataset"], ctx.user_id] + settings, [lab["job"]] + buttons,
+        functools.partial(start_training, demo=ctx.demo), [model_lab["loaded"], model_lab["dataset"], ctx.user_id] + settings, [lab["job"]] + buttons,
         api_name=False)
     def train_event(job, dataset, request: gr.Request):  # the request tells whether a browser still listens
         from lessons import watched

@@ -6,7 +6,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from core import registry, sessions
+from core import jobs, registry, sessions
 from core.finetune import data, lora, models
 from lessons import part07_lora as tab
 from tests.conftest import build_tab_alone
@@ -439,3 +439,31 @@ def test_browser_tab7_on_a_phone(page, tmp_path):
     assert width <= 400  # the page itself does not scroll sideways; only a wide formula may
     page.screenshot(path=str(tmp_path / "part07-400px.png"), full_page=True)
     _check_phone_formulas(page)
+
+
+def test_two_lora_starts_of_one_learner_at_once_give_one_job(user_id):
+    """As in tab 4 (tests/test_classroom.py): the start's reservation is atomic, so of two Fine-tune presses
+    checked at the same moment exactly one gets the learner's slot; the other is told why, leaving no folder."""
+    import threading
+
+    barrier, results = threading.Barrier(2), []
+
+    def start():
+        barrier.wait()
+        try:
+            results.append(_start(user_id)[0])
+        except gr.Error as err:
+            results.append(str(err))
+
+    starters = [threading.Thread(target=start) for _ in range(2)]
+    for t in starters:
+        t.start()
+    for t in starters:
+        t.join(60)
+    started = [r for r in results if not isinstance(r, str)]
+    refusals = [r for r in results if isinstance(r, str)]
+    assert len(started) == 1 and len(refusals) == 1 and "already have a run" in refusals[0]
+    assert [p.name for p in (sessions.user_dir(user_id) / "lora").iterdir()] == [started[0].run_dir.name]
+    [row] = [j for j in jobs.table() if j["owner"] == user_id]
+    assert row["queued"] and row["pid"] is None
+    assert jobs.request_stop(user_id) and not jobs.has_job(user_id)  # Stop while queued frees the learner
