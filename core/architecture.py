@@ -273,3 +273,35 @@ def parse_config_json(text: str) -> dict:
                          f"{type(config).__name__}.")
     shape(config)
     return config
+
+
+def formulas(config) -> dict[str, str]:
+    """How each part is counted for this model, in the shape's own symbols (V, d, L, H, ...)."""
+    s = shape(config)
+    gpt2 = s["family"] == "gpt2"
+    kv = "" if s["n_kv_heads"] == s["n_heads"] else f" (q: {s['n_heads']} heads, k and v: {s['n_kv_heads']})"
+    return {
+        "embeddings": "token table: vocabulary × d",
+        "positions": "learned position table: context × d" if gpt2 else "none: rotary positions (RoPE) rotate q and k",
+        "attention": "L × (q, k, v, output projections" + (" + biases)" if s["qkv_bias"] else ")") + kv,
+        "mlp": "L × (d → d_mlp → d" + (", GELU, biases)" if gpt2 and s["mlp_bias"] else ", GELU)" if gpt2
+                                        else "; SwiGLU: gate, up, down)"),
+        "norms": ("LayerNorm (scale + shift)" if s["norm_bias"] else "RMSNorm (scale)" if not gpt2
+                  else "LayerNorm (scale)") + ": 2 per block + 1 final",
+        "head": "tied: reuses the token table" if s["tied"] else "d × vocabulary (its own matrix)",
+    }
+
+
+def describe(config) -> str:
+    """One line naming the shape: family, layers, width, heads, MLP, vocabulary, context, head."""
+    s = shape(config)
+    heads = f"{s['n_heads']} heads" + ("" if s["n_kv_heads"] == s["n_heads"] else f" ({s['n_kv_heads']} key/value)")
+    return (f"{FAMILIES[s['family']]} ({s['model_type']}): {s['n_layers']} layers, d = {s['d_model']:,}, {heads}, "
+            f"MLP {s['d_mlp']:,}, vocabulary {s['vocab_size']:,}, context {s['context']:,}, "
+            f"{'tied' if s['tied'] else 'untied'} head")
+
+
+def rule_of_thumb_gap(config) -> float:
+    """How far 12·L·d² is from the exact total, as a fraction of the total (negative: it undercounts)."""
+    total = breakdown(config)["total"]
+    return (rule_of_thumb(config) - total) / total

@@ -95,14 +95,10 @@ def test_published_totals():
 
 
 def test_pocket_preset_is_the_shipped_pocket_model():
-    from transformers import AutoConfig, AutoModelForCausalLM
-
     shipped = json.loads((POCKET_DIR / "config.json").read_text())
     assert architecture.breakdown(shipped) == architecture.breakdown(architecture.preset("pocket"))
-    hf_config = AutoConfig.from_pretrained(POCKET_DIR)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(hf_config)
-    assert architecture.breakdown(hf_config) == counted(model)  # a transformers config object
+    model = meta_model_of_folder(POCKET_DIR)
+    assert architecture.breakdown(model.config) == counted(model)  # a transformers config object
 
 
 CONFIG_JSONS = {
@@ -216,3 +212,69 @@ def test_importing_architecture_stays_light():
     code = "import sys, core.architecture; print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_formulas_and_description_follow_the_family():
+    llama, gpt2 = architecture.preset("llama-3-8b"), architecture.preset("gpt2")
+    assert "RoPE" in architecture.formulas(llama)["positions"] and "SwiGLU" in architecture.formulas(llama)["mlp"]
+    assert "RMSNorm" in architecture.formulas(llama)["norms"] and "LayerNorm" in architecture.formulas(gpt2)["norms"]
+    assert "tied" in architecture.formulas(gpt2)["head"]
+    assert architecture.describe(llama).startswith("Llama style (llama): 32 layers, d = 4,096, 32 heads (8 key/value)")
+    total = architecture.breakdown(gpt2)["total"]
+    assert architecture.rule_of_thumb_gap(gpt2) == pytest.approx((12 * 12 * 768 ** 2 - total) / total)
+
+
+# ---- the command line: python -m core params NAME|CONFIG_JSON
+
+
+def cli(capsys, *argv):
+    from core.__main__ import main
+
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def printed_total(out: str) -> int:
+    line = next(line for line in out.splitlines() if line.split()[:1] == ["total"])
+    return int(line.split()[1].replace(",", ""))
+
+
+@pytest.mark.parametrize("name,total", [("gpt2", 124_439_808), ("tinyllama-1.1b", 1_100_048_384),
+                                        ("llama-2-7b", 6_738_415_616)])
+def test_cli_prints_the_breakdown_and_the_exact_total(capsys, name, total):
+    code, out, _ = cli(capsys, "params", name)
+    assert code == 0 and printed_total(out) == total
+    for part, count in architecture.breakdown(architecture.preset(name)).items():
+        if part != "total":
+            assert any(line.split()[:2] == [part, f"{count:,}"] for line in out.splitlines())
+    assert "12·L·d²" in out
+
+
+def test_cli_reads_a_config_json_file_or_folder(capsys, tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(CONFIG_JSONS["qwen2"]))
+    expected = counted(meta_model(CONFIG_JSONS["qwen2"]))
+    for arg in (str(path), str(tmp_path)):
+        code, out, _ = cli(capsys, "params", arg)
+        assert code == 0 and printed_total(out) == expected["total"]
+    code, out, _ = cli(capsys, "params", str(POCKET_DIR), "--json")
+    assert code == 0 and json.loads(out) == counted(meta_model_of_folder(POCKET_DIR))
+    code, out, _ = cli(capsys, "params", str(MINIGPT_DIR), "--json")  # a MiniGPT checkpoint folder
+    assert code == 0 and json.loads(out)["total"] == architecture.breakdown(architecture.preset("minigpt"))["total"]
+
+
+def meta_model_of_folder(folder):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(folder))
+
+
+def test_cli_explains_bad_input(capsys, tmp_path):
+    code, _, err = cli(capsys, "params", "gpt-5")
+    assert code == 2 and "neither a preset" in err and "Traceback" not in err
+    path = tmp_path / "bert.json"
+    path.write_text(json.dumps({"model_type": "bert", "hidden_size": 768}))
+    code, _, err = cli(capsys, "params", str(path))
+    assert code == 2 and "model_type 'bert' is not supported" in err
