@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Iterator
 
 from core.finetune.lora import NF4_BITS, TRAINABLE_BYTES
 
@@ -49,6 +50,8 @@ def parse_count(text, what: str, maximum: float) -> float:
         raise ValueError(f"Give the {what} a value, e.g. 1.1e9 or 1.1B.")
     if len(raw) > 40:
         raise ValueError(f"The {what} is too long to be a number: write it like 1.1e9 or 1.1B.")
+    if raw.startswith("-"):
+        raise ValueError(f"The {what} must be more than zero.")
     match = _COUNT.match(raw)
     if not match:
         raise ValueError(f"The {what} must be a number such as 1.1e9, 1.1B or 3T; '{raw[:20]}' is not one.")
@@ -182,7 +185,7 @@ def measure_matmul_flops(size: int = 512, budget_s: float = 0.15, threads: int |
 
 @dataclass(frozen=True)
 class Shape:
-    """What the memory and attention formulas need from an architecture."""
+    """What the memory and attention formulas need from an architecture (core.architecture.shape's numbers)."""
 
     n_layer: int
     d_model: int
@@ -192,10 +195,11 @@ class Shape:
     vocab_size: int
     context: int
     glu: bool = True  # gated MLP (SwiGLU: gate, up, down) or a plain one (GELU: up, down)
+    head_size: int = 0  # 0: d_model / n_head
 
     @property
     def head_dim(self) -> int:
-        return self.d_model // self.n_head
+        return self.head_size or self.d_model // self.n_head
 
     @property
     def kv_width(self) -> int:
@@ -203,61 +207,66 @@ class Shape:
 
     def block_linear_params(self) -> int:
         """Weights of the linear layers inside the blocks (what QLoRA stores in 4 bits)."""
-        d, kv, f = self.d_model, self.kv_width, self.d_ff
-        return self.n_layer * (2 * d * d + 2 * d * kv + (3 if self.glu else 2) * d * f)
+        d, q, kv, f = self.d_model, self.n_head * self.head_dim, self.kv_width, self.d_ff
+        return self.n_layer * (2 * d * q + 2 * d * kv + (3 if self.glu else 2) * d * f)
 
     def validate(self) -> None:
         for name in ("n_layer", "d_model", "n_head", "n_kv_head", "d_ff", "vocab_size", "context"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"The shape's {name.replace('_', ' ')} must be a whole number of at least 1.")
-        if self.d_model % self.n_head:
+        if not self.head_size and self.d_model % self.n_head:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by the heads ({self.n_head}).")
         if self.n_head % self.n_kv_head:
             raise ValueError(f"The heads ({self.n_head}) must be a multiple of the key/value heads ({self.n_kv_head}): "
                              "in grouped-query attention each key/value head serves a group of query heads.")
+
+    @classmethod
+    def of(cls, config) -> "Shape":
+        """The shape of anything core.architecture reads: a preset's dict, a config.json, a GPTConfig."""
+        from core import architecture
+
+        s = architecture.shape(config)
+        return cls(s["n_layers"], s["d_model"], s["n_heads"], s["n_kv_heads"], s["d_mlp"], s["vocab_size"],
+                   s["context"], glu=s["family"] == "llama", head_size=s["head_dim"] or 0)
 
 
 @dataclass(frozen=True)
 class Preset:
     name: str
     label: str
-    params: int
+    params: int  # core.architecture.breakdown(...)["total"]
     shape: Shape
-    tokens: float  # the published pre-training run's tokens
+    tokens: float  # the published pre-training run's tokens (0: none published)
     note: str
 
 
-def _minigpt_preset() -> Preset:
-    """The guide's MiniGPT as tab 4 trains it by default, counted by MiniGPT's own config."""
-    from core.minigpt.config import GPTConfig
-
-    config = GPTConfig(vocab_size=65, block_size=192, n_layer=4, n_head=4, n_embd=128)
-    shape = Shape(4, 128, 4, 4, 512, 65, 192, glu=False)
-    return Preset("minigpt", "MiniGPT (tab 4's default)", config.num_params(), shape, 480 * 16 * 192,
-                  "tab 4's default run: 480 steps of 16 windows of 192 characters")
-
-
-# Published shapes (the models' config.json files) and published parameter counts and runs.
-PRESETS: dict[str, Preset] = {p.name: p for p in (
-    _minigpt_preset(),
-    Preset("pocket", "pocket-llama (tab 7's bundled model)", 869_504, Shape(4, 128, 4, 2, 352, 1024, 256), 0.0,
-           "checkpoints/pocket/pocket-llama: a tiny Llama, tied embeddings"),
-    Preset("smollm2-135m", "SmolLM2-135M", 134_515_008, Shape(30, 576, 9, 3, 1536, 49152, 2048), 2e12,
-           "Hugging Face, 2024: 2T tokens, tied embeddings"),
-    Preset("tinyllama-1.1b", "TinyLlama-1.1B", 1_100_048_384, Shape(22, 2048, 32, 4, 5632, 32000, 2048), 3e12,
-           "Zhang et al. 2024: 3T tokens on 16 A100-40G at ~24,000 tokens/s per GPU, ~90 days"),
-    Preset("llama-2-7b", "Llama-2-7B", 6_738_415_616, Shape(32, 4096, 32, 32, 11008, 32000, 4096), 2e12,
-           "Touvron et al. 2023: 2T tokens"),
-    Preset("llama-3-8b", "Llama-3-8B", 8_030_261_248, Shape(32, 4096, 32, 8, 14336, 128256, 8192), 15e12,
-           "Meta, 2024: over 15T tokens"),
-)}
+# The published pre-training runs (tokens) of core.architecture's presets used here; MiniGPT's is tab 4's
+# default run (480 steps x 16 windows x 192 characters), the pocket model's the run that built it.
+RUNS = {
+    "minigpt": (480 * 16 * 192, "tab 4's default run: 480 steps of 16 windows of 192 characters"),
+    "pocket": (0.0, "checkpoints/pocket/pocket-llama: a tiny Llama with tied embeddings"),
+    "smollm2-135m": (2e12, "Hugging Face, 2024: 2T tokens"),
+    "tinyllama-1.1b": (3e12, "Zhang et al. 2024: 3T tokens on 16 A100-40G at ~24,000 tokens/s per GPU, ~90 days"),
+    "llama-2-7b": (2e12, "Touvron et al. 2023: 2T tokens"),
+    "llama-3-8b": (15e12, "Meta, 2024: over 15T tokens"),
+}
 
 
 def preset(name: str) -> Preset:
-    if name not in PRESETS:
-        raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
-    return PRESETS[name]
+    """A model by name (core.architecture's presets): its exact parameter count, shape and published run."""
+    from core import architecture
+
+    if name not in RUNS:
+        raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(RUNS)}.")
+    config = architecture.preset(name)
+    tokens, note = RUNS[name]
+    return Preset(name, architecture.PRESET_LABELS[name], architecture.breakdown(config)["total"], Shape.of(config),
+                  tokens, note)
+
+
+def presets() -> list[Preset]:
+    return [preset(name) for name in RUNS]
 
 
 # ---------- memory ----------
@@ -272,7 +281,8 @@ MAX_BATCH = 4096
 MAX_CONTEXT = 1_048_576
 
 
-def layer_activation_values(shape: Shape, batch: int, context: int, dropout: bool = True) -> tuple[float, float]:
+def layer_activation_values(shape: Shape, batch: int, context: int, dropout: bool = True,
+                            fused_attention: bool = False) -> tuple[float, float]:
     """(16-bit values, 1-byte dropout masks) one transformer layer keeps for its backward pass.
 
     Korthikanti et al. 2022 count, for a GPT layer with a 4h GELU MLP and dropout, in bytes at 16 bits:
@@ -280,23 +290,28 @@ def layer_activation_values(shape: Shape, batch: int, context: int, dropout: boo
     each LayerNorm's input (2), the q/k/v input (1), q (1), k and v (2 with as many key/value heads as
     query heads, fewer with GQA), the output projection's input (1), the MLP's input (1), GELU's input
     and output (2 f / h; a gated MLP keeps gate, up, act(gate) and their product: 4 f / h), the softmax
-    output (a s^2 b), and with dropout its dropped copy (a s^2 b) plus three masks (a s^2 b + 2 s b h)."""
+    output (a s^2 b), and with dropout its dropped copy (a s^2 b) plus three masks (a s^2 b + 2 s b h).
+    A fused attention kernel (FlashAttention, PyTorch's scaled_dot_product_attention) keeps no s x s
+    matrix: it recomputes it in the backward pass from q, k, v and one statistic per row (a s b values)."""
     s, b, h, a = context, batch, shape.d_model, shape.n_head
     mlp = (4 if shape.glu else 2) * shape.d_ff / h
     per_token = 2 + 1 + 1 + 2 * shape.kv_width / h + 1 + 1 + mlp
-    values = s * b * h * per_token + a * s * s * b * (2 if dropout else 1)
-    masks = (a * s * s * b + 2 * s * b * h) if dropout else 0.0
+    scores = a * s * b if fused_attention else a * s * s * b
+    values = s * b * h * per_token + scores * (2 if dropout and not fused_attention else 1)
+    masks = ((0 if fused_attention else a * s * s * b) + 2 * s * b * h) if dropout else 0.0
     return values, masks
 
 
 def activation_bytes(shape: Shape, batch: int, context: int | None = None, value_bytes: float = 2,
-                     dropout: bool = True, checkpointing: bool = False) -> float:
+                     dropout: bool = True, checkpointing: bool = False, mask_bytes: float = 1,
+                     fused_attention: bool = False) -> float:
     """Bytes of activations a training step keeps, all layers plus the top (final norm input, head input,
     the log-softmax of the logits: 2 s b h + s b V values). With full activation checkpointing each layer
-    keeps only its input (s b h values) and the backward pass recomputes one layer at a time."""
+    keeps only its input (s b h values) and the backward pass recomputes one layer at a time.
+    `mask_bytes`: 1 for a boolean dropout mask (Megatron's), 4 for MiniGPT's (a float mask, scaled)."""
     context = context or shape.context
-    values, masks = layer_activation_values(shape, batch, context, dropout)
-    layer = values * value_bytes + masks
+    values, masks = layer_activation_values(shape, batch, context, dropout, fused_attention)
+    layer = values * value_bytes + masks * mask_bytes
     top = (2 * context * batch * shape.d_model + context * batch * shape.vocab_size) * value_bytes
     if checkpointing:
         return shape.n_layer * context * batch * shape.d_model * value_bytes + layer + top
@@ -326,6 +341,8 @@ class MemorySettings:
     context: int | None = None  # None: the shape's
     inference_dtype: str = "bf16"
     checkpointing: bool = False
+    dropout: bool = False  # Korthikanti's GPT trains with dropout; Llama-style models train without
+    fused_attention: bool = False  # FlashAttention / scaled_dot_product_attention: no s x s matrix kept
     lora_rank: int = 8
     lora_targets: str = "all linear"
     gpus: int = 1
@@ -372,7 +389,8 @@ def memory(shape: Shape, params: float, setting: str, settings: MemorySettings =
     else:
         if setting not in SETTINGS:
             raise ValueError(f"Unknown setting {setting!r}; choose one of {', '.join(SETTINGS)}.")
-        activations = activation_bytes(shape, settings.batch, context, checkpointing=settings.checkpointing)
+        activations = activation_bytes(shape, settings.batch, context, dropout=settings.dropout,
+                                       checkpointing=settings.checkpointing, fused_attention=settings.fused_attention)
         trained = params if setting == "full_finetune" else lora_params(shape, settings.lora_rank, settings.lora_targets)
         weights = {"full_finetune": 2 * params, "lora": 2 * params + 2 * trained,
                    "qlora": _qlora_base_bytes(shape, params) + 2 * trained}[setting]
@@ -462,7 +480,7 @@ def cost_report(params: float, tokens: float, hardware: Gpu | str = "A100", gpus
     shape_source = "given"
     if shape is None:  # activations, the KV cache and LoRA's adapter need a shape: assume the nearest preset's
         near = nearest_preset(est.params)
-        shape, shape_source = near.shape, f"assumed: the shape of {near.label}, the preset nearest in size"
+        shape, shape_source = near.shape, f"assumed: {near.label}'s, the preset nearest in size"
     table = memory_table(shape, est.params, settings)
     return {
         "params": est.params, "tokens": est.tokens, "training_flops": est.training_flops, "flops_6nd": est.flops_6nd,
@@ -478,7 +496,7 @@ def cost_report(params: float, tokens: float, hardware: Gpu | str = "A100", gpus
 
 def nearest_preset(params: float) -> Preset:
     """The preset closest in size (on a log scale): the shape assumed when only N is given."""
-    return min(PRESETS.values(), key=lambda p: abs(math.log(p.params / params)))
+    return min(presets(), key=lambda p: abs(math.log(p.params / params)))
 
 
 # ---------- predict, then measure: a short MiniGPT run on this machine ----------
@@ -486,29 +504,27 @@ def nearest_preset(params: float) -> Preset:
 MEASURE_STEPS = (5, 300)
 
 
-def minigpt_shape(config) -> Shape:
-    """A core.minigpt GPTConfig as a Shape: a GPT-2 block (4x GELU MLP, as many key/value heads as heads)."""
-    return Shape(config.n_layer, config.n_embd, config.n_head, config.n_head, 4 * config.n_embd, config.vocab_size,
-                 config.block_size, glu=False)
+def minigpt_activation_bytes(config, batch: int) -> float:
+    """What a MiniGPT training step keeps for its backward pass, in float32 (its dropout masks are floats
+    too). GPTConfig.memory_estimate uses this: one activation formula for tab 4's estimate and this tab's."""
+    return activation_bytes(Shape.of(config), batch, config.block_size, value_bytes=4, dropout=config.dropout > 0,
+                            mask_bytes=4)
 
 
 def minigpt_flops_per_token(config) -> float:
     """6 N + 12 L d T for a MiniGPT, N without the two lookup tables (an embedding lookup multiplies
     nothing; the output head is a real matmul and counts)."""
-    lookups = (config.vocab_size + config.block_size) * config.n_embd
-    return 6.0 * (config.num_params() - lookups) + attention_flops_per_token(config.n_layer, config.n_embd,
-                                                                             config.block_size)
+    from core import architecture
+
+    parts = architecture.breakdown(config)
+    matmul_params = parts["total"] - parts["embeddings"] - parts["positions"]
+    return 6.0 * matmul_params + attention_flops_per_token(config.n_layer, config.n_embd, config.block_size)
 
 
 def minigpt_memory(config, batch: int) -> dict:
-    """Predicted bytes for training a MiniGPT in float32 with AdamW, no dropout: weights, gradients and the
-    two moments at 4 bytes per number each, and the activations of `activation_bytes` at 4 bytes per value."""
-    n = config.num_params()
-    parts = {"weights": 4.0 * n, "gradients": 4.0 * n, "optimizer": 8.0 * n,
-             "activations": activation_bytes(minigpt_shape(config), batch, config.block_size, value_bytes=4,
-                                             dropout=config.dropout > 0)}
-    parts["total"] = sum(parts[k] for k in PARTS)
-    return parts
+    """Predicted bytes for training a MiniGPT in float32 with AdamW (tab 4's estimate, GPTConfig.memory_estimate):
+    weights, gradients and two moments at 4 bytes per number, and minigpt_activation_bytes."""
+    return {k: float(v) for k, v in config.memory_estimate(batch, "adamw").items()}
 
 
 def predict_run(config, batch: int, steps: int, flops_per_s: float, assumed_mfu: float) -> dict:
@@ -616,3 +632,33 @@ def measure_training_memory(config, batch: int, seed: int = 0) -> dict:
             "optimizer": sum(t.nbytes for t in state),
             "saved_bytes": sum(n for ptr, n in storages.items() if ptr not in weights),
             "peak_rss_increase": (peak - before) if (exact and reset and peak and before) else None}
+
+
+def measured_run(model_config: dict, batch: int, steps: int, text: str, assumed_mfu: float = 0.5,
+                 should_stop=None) -> Iterator[dict]:
+    """The "predict, then measure" job (run it through core.jobs.stream): in this worker, measure the
+    matmul FLOP/s, predict the run's time and memory, measure a training step's memory, then train
+    `steps` real steps with core.minigpt.train and report the measured time and the achieved MFU.
+    Yields plain dicts (they cross a process boundary): phase "predicted", then "training" every few
+    steps, then "done" (or "stopped")."""
+    from core.minigpt import train
+    from core.minigpt.config import GPTConfig
+
+    config = GPTConfig.from_dict({**model_config, "vocab_size": len(set(text)), "dropout": 0.0})
+    flops_per_s = measure_matmul_flops(size=512, budget_s=0.3)
+    report = {"phase": "predicted", "config": config.to_dict(), "batch": batch, "steps": steps,
+              "flops_per_s": flops_per_s, "assumed_mfu": assumed_mfu,
+              "predicted": predict_run(config, batch, steps, flops_per_s, assumed_mfu)}
+    yield dict(report)
+    report["measured_memory"] = measure_training_memory(config, batch)
+    yield dict(report, phase="memory")
+    cfg = train.TrainConfig(steps=steps, batch_size=batch, optimizer="adamw", warmup_steps=0, eval_every=steps,
+                            eval_batches=1, sample_every=steps, sample_tokens=1, log_every=max(1, steps // 10))
+    for progress in train.train(text, config, cfg, should_stop=should_stop):
+        if progress.step == 0:
+            continue  # the untrained model's evaluation: not a training step
+        measured = {"step": progress.step, "train_time": progress.train_time, "tokens_per_s": progress.tokens_per_s,
+                    "loss": progress.train_loss}
+        measured["achieved_mfu"] = minigpt_flops_per_token(config) * progress.tokens_per_s / flops_per_s
+        phase = ("stopped" if progress.stop_reason else "done") if progress.done else "training"
+        yield dict(report, phase=phase, measured=measured)
