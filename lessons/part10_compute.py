@@ -86,7 +86,7 @@ def _shape(n_layer, d_model, n_head, n_kv_head, d_ff, vocab_size, context, glu) 
                   vocab_size=vocab_size, context=context)
     empty = [name for name, v in values.items() if v is None]
     if empty:
-        raise ValueError(f"Give the shape's {empty[0].replace('_', ' ')} a value (it is empty).")
+        raise ValueError(f"Give the shape's {SHAPE_LABELS[empty[0]]} a value (it is empty).")
     shape = compute.Shape(**{k: int(v) for k, v in values.items()}, glu=bool(glu))
     shape.validate()
     return shape
@@ -370,9 +370,9 @@ def _model_widgets(defaults: dict) -> dict:
     w = {"preset": gr.Dropdown([(p.label, p.name) for p in compute.presets()], value=DEFAULT_PRESET,
                                label="Model preset (parameters from tab 1's counter)")}
     with gr.Row():
-        w["params"] = gr.Textbox(defaults["params"], label="Parameters N", max_lines=1, min_width=120,
+        w["params"] = gr.Textbox(defaults["params"], label="Parameters N", max_lines=1, min_width=120, elem_id="compute-params",
                                  info="e.g. 1.1e9 or 1.1B")
-        w["tokens"] = gr.Textbox(defaults["tokens"], label="Training tokens D", max_lines=1, min_width=120,
+        w["tokens"] = gr.Textbox(defaults["tokens"], label="Training tokens D", max_lines=1, min_width=120, elem_id="compute-tokens",
                                  info="e.g. 3e12 or 3T")
     w["note"] = markdown(defaults["note"])
     with gr.Accordion("Shape (attention term, activations, KV cache)", open=False):
