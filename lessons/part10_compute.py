@@ -270,8 +270,9 @@ def _comparison(report: dict) -> str:
         rows.append(f"| MFU | {report['assumed_mfu']:.0%} (assumed) | **{run['achieved_mfu']:.0%}** (achieved) |")
     if mem:
         p = pred["memory"]
-        for part in ("weights", "gradients", "optimizer"):
-            rows.append(f"| {part} (float32; AdamW: 2 moments) | {_bytes(p[part])} | {_bytes(mem[part])} |")
+        for part, label in (("weights", "weights (float32)"), ("gradients", "gradients (float32)"),
+                            ("optimizer", "AdamW's two moments (float32)")):
+            rows.append(f"| {label} | {_bytes(p[part])} | {_bytes(mem[part])} |")
         rows.append(f"| activations kept for the backward pass | {_bytes(p['activations'])} | "
                     f"{_bytes(mem['saved_bytes'])} (autograd's saved tensors) |")
         peak = mem["peak_rss_increase"]
