@@ -308,6 +308,8 @@ def describe(hub_timeout: float = HUB_TIMEOUT_S, really_import: bool = True) -> 
 def quick() -> dict:
     """The fields summary_line needs, without importing torch (unless something already did)."""
     torch = sys.modules.get("torch")
+    if getattr(getattr(torch, "__spec__", None), "_initializing", False):
+        torch = None  # another thread is importing it right now (a tab's page-load handler): not usable yet
     if torch is not None:  # already paid for: ask it
         cuda = torch.cuda.is_available()
         device, version, n_threads = (torch.cuda.get_device_name(0) if cuda else "CPU"), torch.__version__, torch.get_num_threads()

@@ -76,18 +76,18 @@ class GPTConfig:
 
         Weights and gradients each hold one float per parameter. AdamW keeps two moment buffers per
         parameter; with "muon", the blocks' matrices keep one momentum buffer instead (AdamW the rest).
-        Activations are what autograd keeps for the backward pass, per block about 16 floats per
-        token per channel (inputs of the LayerNorms, q/k/v, attention output, the MLP's 4x-wide
-        hidden layer before and after GELU) plus the logits and their softmax at the top.
+        Activations are what autograd keeps for the backward pass: core.compute.minigpt_activation_bytes
+        (the layer-by-layer count of Korthikanti et al. 2022 at 4 bytes per value, the attention matrix
+        included), the one activation formula that tab 10 checks against a measured training step.
         """
-        B, T, C, V = batch_size, self.block_size, self.n_embd, self.vocab_size
+        from core.compute import minigpt_activation_bytes
+
         params = self.num_params()
-        activations = self.n_layer * 16 * B * T * C + 2 * B * T * C + 2 * B * T * V
         parts = {
             "weights": 4 * params,
             "gradients": 4 * params,
             "optimizer": 8 * params - (4 * self.block_matrix_params() if optimizer == "muon" else 0),
-            "activations": 4 * activations,
+            "activations": round(minigpt_activation_bytes(self, batch_size)),
         }
         parts["total"] = sum(parts.values())
         return parts
