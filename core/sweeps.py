@@ -107,7 +107,7 @@ def overfit_recipe(steps: int, val_fraction: float):
     from core.minigpt.train import TrainConfig
 
     return TrainConfig(steps=steps, batch_size=16, learning_rate=2e-3, warmup_steps=max(1, steps // 20),
-                       weight_decay=0.0, grad_clip=1.0, eval_every=max(1, steps // 12), eval_batches=8,
+                       weight_decay=0.0, grad_clip=1.0, eval_every=max(10, steps // 12), eval_batches=8,
                        sample_every=10 * steps, sample_tokens=1, log_every=max(1, steps // 30),
                        val_fraction=val_fraction)
 
