@@ -22,7 +22,7 @@ from core import files
 
 SERIES_JSON = "series.json"
 SWEEP_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # the choices the tab offers: three decades
-LIMITS = {"sweep_steps": (20, 400), "sweep_runs": (2, 6), "overfit_steps": (50, 600), "train_chars": (1000, 8000),
+LIMITS = {"sweep_steps": (20, 400), "sweep_runs": (2, 6), "overfit_steps": (50, 600), "train_chars": (1000, 7000),
           "dropout": (0.0, 0.5)}
 HELD_OUT_CHARS = 1500  # the overfitting runs all validate on the same last characters of the corpus
 

@@ -369,8 +369,8 @@ def build(ctx: LessonContext) -> None:
     with gr.Accordion("Lab 1 · Learning-rate schedules", open=True):
         _schedule_lab()
         try_this("Set the warmup to 0 and the peak to 0.02: that is the first step a random model takes at full size.",
-                 "Compare cosine and warmup-stable-decay at the halfway step: WSD is still at the peak, cosine at about "
-                 "half of it. WSD lets you stop or extend a run from the flat part.",
+                 "Compare cosine and warmup-stable-decay at the halfway step: WSD is still at the peak, cosine has "
+                 f"fallen to {schedules.factor('cosine', 240, 480, 30, min_lr_ratio=0.1):.0%} of it (see the table). WSD lets you stop or extend a run from the flat part.",
                  "Untick everything but cosine: the dotted MiniGPT curve lies on it, one warmup step ahead.")
     with gr.Accordion("Lab 2 · Batch, context and gradient accumulation", open=True):
         _accumulation_lab(ctx)
@@ -378,7 +378,8 @@ def build(ctx: LessonContext) -> None:
                  "Raise accumulation to 16 with a micro-batch of 4: 64 sequences per step from the memory of 4.")
     with gr.Accordion("Lab 3 · Learning-rate sweep", open=True):
         _sweep_lab(ctx)
-        try_this("Run the default sweep: 1e-4 barely moves in 150 steps, 1e-3 to 1e-2 are close, 0.1 stalls higher.",
+        try_this("Run the default sweep: after 150 steps 1e-4 is still far above the others, 1e-3 and 1e-2 end "
+                 "close together, and 0.03 and 0.1 stall higher.",
                  "Tick only 3e-3 and 1e-2 with 400 steps: near the best rate, the difference is small.")
     with gr.Accordion("Lab 4 · Overfitting made visible", open=True):
         _overfit_lab(ctx)
