@@ -1,6 +1,9 @@
 """Tab 8's multi-run jobs against one default tab-4 run, measured one after the other in one process.
 
-    python bench/sweep_vs_default.py [--skip-overfit]
+    python bench/sweep_vs_default.py [--skip-overfit] [--default-steps N]
+
+`--default-steps N` times only the first N steps of the default run and scales its CPU time to the whole
+run (said so in the output): on a heavily shared machine the full run can take the better part of an hour.
 
 The brief: the whole learning-rate sweep must take no longer than one default MiniGPT run of tab 4.
 Prints wall-clock and CPU seconds (1 torch thread, as a job gets on a 2-core server with 2 slots) for
@@ -31,6 +34,7 @@ def timed(label: str, generator):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-overfit", action="store_true")
+    parser.add_argument("--default-steps", type=int, default=None, help="time only this many steps of the default run")
     args = parser.parse_args()
     import torch
 
@@ -41,9 +45,15 @@ def main() -> None:
 
     text = data.builtin_corpus()
     model_config, cfg = train.preset("default")
-    default, d_wall, d_cpu = timed(f"default tab-4 run ({cfg.steps} steps, {default_params(model_config, text):,} "
-                                   "parameters)", train.train(text, model_config, cfg))
+    part = min(args.default_steps or cfg.steps, cfg.steps)
+    calls = iter(range(10**9))
+    default, d_wall, d_cpu = timed(f"default tab-4 run ({part} of {cfg.steps} steps, "
+                                   f"{default_params(model_config, text):,} parameters)",
+                                   train.train(text, model_config, cfg, should_stop=lambda: next(calls) >= part - 1))
     print(f"  train loss {default.train_loss:.3f}, val loss {default.val_loss:.3f}")
+    if part < cfg.steps:  # scaled to the whole run (evaluations and samples grow with it too: roughly)
+        d_wall, d_cpu = d_wall * cfg.steps / part, d_cpu * cfg.steps / part
+        print(f"  scaled to {cfg.steps} steps: {d_wall:.0f} s wall, {d_cpu:.0f} s CPU (an estimate, not a measurement)")
     sweep, s_wall, s_cpu = timed(f"learning-rate sweep ({len(tab.DEFAULT_RATES)} runs x {tab.DEFAULT_SWEEP_STEPS} steps)",
                                  sweeps.learning_rate_sweep(text, tab.DEFAULT_RATES, tab.DEFAULT_SWEEP_STEPS))
     print(f"  sweep / default run: {s_wall / d_wall:.2f} (wall), {s_cpu / d_cpu:.2f} (CPU)")

@@ -8,7 +8,7 @@ number of runs inside): they yield a `Series` snapshot every few steps of the ru
 `should_stop()` through core.minigpt.train (a stop ends the whole series with a normal last report),
 and, given `out_dir`, write the series as series.json there (atomically) after every run and at the end,
 so a reload shows it again (`read_series`). Models are small and runs short: the whole sweep takes less
-time than one default run of tab 4 (bench figures in tests/core/test_sweeps.py's docstring).
+time than one default run of tab 4 (bench/sweep_vs_default.py measures both).
 """
 from __future__ import annotations
 

@@ -383,8 +383,9 @@ def build(ctx: LessonContext) -> None:
                  "Tick only 3e-3 and 1e-2 with 400 steps: near the best rate, the difference is small.")
     with gr.Accordion("Lab 4 · Overfitting made visible", open=True):
         _overfit_lab(ctx)
-        try_this("Watch the first run: its training loss keeps falling while its validation loss turns back up.",
-                 "Set the characters to 1,000: the gap opens sooner; at 8,000 it closes.")
+        try_this("Predict first: which of the three runs ends with the largest gap between validation and "
+                 "training loss, and which with the smallest? Then run them and read the table.",
+                 "Run with 1,000 characters, then with 7,000: compare the gaps, and where each validation curve is lowest.")
     with gr.Accordion("Reference · typical values, and what goes wrong", open=True):
         table = markdown("", elem_id="hyper-table")
     ctx.demo.load(reference_table, outputs=table, api_name=False, show_progress="hidden")
