@@ -385,6 +385,8 @@ def build(ctx: LessonContext) -> None:
         _overfit_lab(ctx)
         try_this("Predict first: which of the three runs ends with the largest gap between validation and "
                  "training loss, and which with the smallest? Then run them and read the table.",
+                 "Watch the first run's dashed curve: it is lowest early (around step 50 with the defaults) and then "
+                 "climbs while the training loss keeps falling. That turn is where training should have stopped.",
                  "Run with 1,000 characters, then with 7,000: compare the gaps, and where each validation curve is lowest.")
     with gr.Accordion("Reference · typical values, and what goes wrong", open=True):
         table = markdown("", elem_id="hyper-table")
