@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from core import files, threads
+from core import files, schedules, threads
 from core.minigpt import checkpoint, sample
 from core.minigpt.config import GPTConfig
 from core.minigpt.data import CharDataset, EpochWindows
@@ -149,12 +149,11 @@ def preset(name: str) -> tuple[GPTConfig, TrainConfig]:
 
 
 def learning_rate_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warmup over warmup_steps, then cosine decay from learning_rate to learning_rate * min_lr_ratio."""
-    if step < cfg.warmup_steps:
-        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return cfg.learning_rate * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+    """Linear warmup over warmup_steps, then cosine decay from learning_rate to learning_rate * min_lr_ratio:
+    core.schedules' "cosine" (equal to transformers' get_scheduler), as the trainer applies it (a warmup
+    step takes the rate of the next step, so step 0 already learns). Tab 8 plots this same function."""
+    return schedules.trainer_learning_rate("cosine", min(step, cfg.steps), cfg.steps, cfg.learning_rate,
+                                           cfg.warmup_steps, min_lr_ratio=cfg.min_lr_ratio)
 
 
 def fit_short_window(cfg: TrainConfig, block_size: int) -> tuple[TrainConfig, str | None]:

@@ -1,0 +1,156 @@
+"""Tab 8: handlers called directly (numbers checked against transformers and core's own runs) and one
+real browser session on the schedules and the sweep."""
+import ast
+import inspect
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from core import jobs, schedules, sessions, sweeps
+from lessons import part08_key_concepts as tab
+from tests.core.test_schedules import transformers_rates
+
+SCHEDULE_DEFAULTS = dict(names=["cosine", "warmup_stable_decay", "linear"], total_steps=480, warmup_steps=30,
+                         peak_lr=5e-3, min_lr_ratio=0.1, decay_fraction=0.2, trainer=True)
+
+
+def test_importing_the_tab_does_not_import_torch():
+    code = ("import sys; import lessons.part08_key_concepts; "
+            "print(sorted({'torch', 'transformers', 'peft', 'trl'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[2])
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_function_in_the_tab_is_short():
+    tree = ast.parse(inspect.getsource(tab))
+    lengths = {n.name: n.end_lineno - n.lineno + 1 for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    assert max(lengths.values()) <= 60, sorted(lengths.items(), key=lambda kv: -kv[1])[:3]
+
+
+def test_the_schedule_chart_is_transformers_schedule_and_the_trainers():
+    from core.minigpt import train
+
+    out = tab.draw_schedules(**SCHEDULE_DEFAULTS)
+    traces = out["chart"].data
+    assert [t.name for t in traces] == ["cosine", "warmup-stable-decay", "linear decay", "MiniGPT's trainer (tab 4)"]
+    total = 480
+    expected = {"cosine": transformers_rates("cosine_with_min_lr", total, 5e-3, 30, min_lr_rate=0.1),
+                "warmup-stable-decay": transformers_rates("warmup_stable_decay", total, 5e-3, 30, num_decay_steps=96,
+                                                          min_lr_ratio=0.1),
+                "linear decay": transformers_rates("linear", total, 5e-3, 30)}
+    for trace in traces[:3]:
+        assert list(trace.x) == list(range(total))
+        assert list(trace.y) == pytest.approx(expected[trace.name][:total], rel=1e-12, abs=1e-15)
+    cfg = train.TrainConfig(steps=total, learning_rate=5e-3, warmup_steps=30, min_lr_ratio=0.1)
+    assert list(traces[3].y) == [train.learning_rate_at(s, cfg) for s in range(total)]
+    assert "| cosine | 0 | 0.005 |" in out["summary"]
+    out["chart"].to_figure()  # valid against plotly's schema
+
+
+def test_no_schedule_ticked_is_one_clear_message():
+    with pytest.raises(gr.Error, match="Tick at least one schedule"):
+        tab.draw_schedules(**{**SCHEDULE_DEFAULTS, "names": []})
+    with pytest.raises(gr.Error, match="decay"):  # WSD's decay cannot fit after a warmup of the whole run
+        tab.draw_schedules(**{**SCHEDULE_DEFAULTS, "warmup_steps": 480})
+
+
+def test_tokens_per_step_and_the_proof_show_cores_numbers():
+    from core import accumulation
+
+    assert tab.tokens_summary(16, 192, 4, 8).startswith(f"**{16 * 192 * 4 * 8:,} tokens per optimizer step**")
+    text = tab.prove(4, 64, 4)
+    r = accumulation.prove_equivalence(4, 4, 64)  # seeded: the same computation gives the same numbers
+    assert f"**{r['max_abs_diff']:.1e}**" in text and f"{r['big_batch_loss']:.6f}" in text
+    with pytest.raises(gr.Error, match="at most 8,192"):
+        tab.prove(32, 128, 16)
+
+
+def test_the_reference_table_is_on_the_tab():
+    table = tab.reference_table()
+    assert "AdamW 0.005" in table and "Llama 2" in table
+
+
+def _sweep(user, **overrides):
+    settings = {"rates": [1e-3, 1e-2], "steps": 20, **overrides}
+    return tab.prepare_sweep(user_id=user, **settings)
+
+
+@pytest.mark.parametrize("overrides, message", [({"rates": [1e-3]}, "Pick 2 to 6"), ({"rates": []}, "Pick 2 to 6"),
+                                                ({"steps": 5}, "Steps per run")])
+def test_a_refused_sweep_says_why_and_leaves_no_folder(overrides, message):
+    user = sessions.new_user_id()
+    with pytest.raises(gr.Error, match=message):
+        _sweep(user, **overrides)
+    assert not (sessions.user_dir(user) / "sweep").exists() or not any((sessions.user_dir(user) / "sweep").iterdir())
+
+
+def test_a_refused_overfitting_job_says_why():
+    with pytest.raises(gr.Error, match="dropout above 0"):
+        tab.prepare_overfit(user_id=sessions.new_user_id(), steps=100, train_chars=3000, dropout=0.0)
+
+
+def test_the_sweep_is_one_job_in_a_worker_that_stops_as_a_result_and_comes_back():
+    user = sessions.new_user_id()
+    prepared = _sweep(user, steps=200)
+    views = []
+    for view in tab.run_series(user_id=user, plan=prepared["plan"]):
+        views.append(view)
+        if len(views) == 2:  # running: in a worker process, one job for this learner
+            running = [j for j in jobs.running() if j["owner"] == user]
+            assert [j["kind"] for j in running] == ["learning-rate sweep"] and running[0]["pid"] != os.getpid()
+            with pytest.raises(gr.Error, match="already have a run going"):
+                _sweep(user)
+            assert tab.request_stop(prepared["job"])["stop_btn"].value == tab.STOPPING_LABEL
+    last = views[-1]
+    assert last["status"].startswith("**stopped") and "ETA" not in last["status"]
+    assert not jobs.has_job(user) or jobs.wait_finished(user)
+    shown = tab.show_last(user, "sweep")  # a reload: the saved series, whole
+    saved = sweeps.read_series(prepared["job"])
+    assert shown["table"] == tab.sweep_table(saved) and saved.stop_reason == "stopped"
+    assert [t.name for t in shown["chart"].data] == [r.label for r in saved.runs if r.train_curve]
+    assert list(shown["chart"].data[0].y) == [loss for _, loss in saved.runs[0].train_curve]
+
+
+# ---------- in a real browser ----------
+
+def _fill(page, label, value):
+    box = page.get_by_label(f"number input for {label}").first
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def _error_badges(page):
+    return page.locator(".wrap.error, .error-badge, [data-testid='status-tracker'] .error").count()
+
+
+@pytest.mark.browser
+def test_browser_schedules_redraw_and_a_short_sweep_runs(page, tmp_path):
+    from tests.conftest import open_tab
+
+    page.set_default_timeout(120_000)  # 2 shared cores: a busy machine is slow, not wrong
+    start = time.perf_counter()
+    open_tab(page, "8 · Key concepts")
+    traces = page.locator("#schedule-chart .js-plotly-plot .scatterlayer .trace")
+    traces.first.wait_for()
+    assert traces.count() == 4
+    page.locator("#accum-proof").get_by_text("max |difference|").wait_for()
+    print(f"\ntab 8 first open: {time.perf_counter() - start:.2f} s until the schedules and the proof show")
+    _fill(page, "Warmup steps", 100)
+    halfway = f"{schedules.learning_rate('cosine', 240, 480, 5e-3, 100, min_lr_ratio=0.1):.3g}"
+    page.wait_for_function(f"() => document.querySelector('#schedule-summary').innerText.includes('{halfway}')")
+    page.locator("#sweep-status").get_by_text("Press").wait_for()
+    for rate in ("0.0001", "0.03", "0.1"):  # leave 0.001 and 0.01
+        page.locator("#sweep-rates").get_by_label(rate, exact=True).uncheck()
+    _fill(page, "Steps per run", 20)
+    page.locator("#sweep-run").click()
+    page.locator("#sweep-status").get_by_text("done: 2 of 2 runs finished").wait_for(timeout=180_000)
+    assert page.locator("#sweep-chart .js-plotly-plot .scatterlayer .trace").count() == 2
+    assert page.locator("#sweep-table").get_by_text("lr 0.01").count() == 1
+    assert _error_badges(page) == 0 and page.locator("#sweep-run").is_enabled()
+    page.screenshot(path=str(tmp_path / "tab8.png"), full_page=True)
