@@ -293,18 +293,24 @@ def _explorer_widgets() -> dict:
             w["text"] = gr.Textbox(DEFAULT_TEXT, label="Text", max_length=embeddings.MAX_TEXT_CHARS,
                                    info="Enter to explore", elem_id="explorer-text")
             w["button"] = gr.Button("Explore", variant="primary")
-            w["pick"] = gr.Dropdown([], label="Character whose neighbours are shown", elem_id="explorer-pick")
             w["summary"] = markdown("", elem_id="explorer-summary")
         with gr.Column(scale=3):
             w["tokens"] = gr.HTML()
             w["next_plot"] = gr.Plot(show_label=False)
-    w["rows_plot"] = gr.Plot(show_label=False)
-    with gr.Row():
-        w["near_trained"], w["near_untrained"] = gr.Plot(show_label=False), gr.Plot(show_label=False)
-    markdown(PCA_NOTE)
-    with gr.Row():
-        w["map_trained"], w["map_untrained"] = gr.Plot(show_label=False), gr.Plot(show_label=False)
-    w["clusters"] = markdown("", elem_id="explorer-clusters")
+    # Inner tabs: a learner looks at one view at a time, and a browser draws only the open tab's charts
+    # (tab 1 is the page the app opens on, so what it draws at first is drawn for every visitor)
+    with gr.Tabs():
+        with gr.Tab("Embedding rows"):
+            w["rows_plot"] = gr.Plot(show_label=False)
+        with gr.Tab("Nearest neighbours", elem_id="explorer-neighbours-tab"):
+            w["pick"] = gr.Dropdown([], label="Character whose neighbours are shown", elem_id="explorer-pick")
+            with gr.Row():
+                w["near_trained"], w["near_untrained"] = gr.Plot(show_label=False), gr.Plot(show_label=False)
+        with gr.Tab("Map of the vocabulary", elem_id="explorer-map-tab"):
+            markdown(PCA_NOTE)
+            with gr.Row():
+                w["map_trained"], w["map_untrained"] = gr.Plot(show_label=False), gr.Plot(show_label=False)
+            w["clusters"] = markdown("", elem_id="explorer-clusters")
     return w
 
 
@@ -312,9 +318,9 @@ def _explorer_lab(ctx: LessonContext) -> None:
     markdown("### Lab: a text as tokens and vectors, inside a MiniGPT")
     w = _explorer_widgets()
     try_this(
-        "Pick **a** in *Character whose neighbours are shown*: after training its nearest neighbour is **A**; in the "
+        "Open *Nearest neighbours* and pick **a**: after training its nearest neighbour is **A**; in the "
         "untrained twin it is any character. Try **e**, **7** and **.** too.",
-        "In the maps below, find the digits and the capitals: grouped after training, scattered before.",
+        "In *Map of the vocabulary*, find the digits and the capitals: grouped after training, scattered before.",
         "Type *The transformer* and watch the next-character bars: the model has learned which letters follow "
         "which. Compare the token counts: one id per character here, a few tokens in cl100k.",
     )
@@ -327,10 +333,9 @@ def _explorer_lab(ctx: LessonContext) -> None:
     w["pick"].input(explore_view, inputs, outputs, trigger_mode="always_last", **quiet)
     maps = named_event(maps_values, {"ckpt": w["ckpt"], "user_id": ctx.user_id}, {k: w[k] for k in MAPS_OUTPUTS})
     # .change: the learner's pick, or a refresh that picks another checkpoint (a refresh keeping it does nothing)
-    w["ckpt"].change(explore_new_checkpoint, [state, w["ckpt"], ctx.user_id], outputs, **quiet)
-    w["ckpt"].change(**maps, **quiet)
-    ctx.demo.load(explore_view, inputs, outputs, **quiet)
-    ctx.demo.load(**maps, **quiet)
+    # the maps after the explorer, so the checkpoint is loaded once (then cached), not twice at the same time
+    w["ckpt"].change(explore_new_checkpoint, [state, w["ckpt"], ctx.user_id], outputs, **quiet).then(**maps, **quiet)
+    ctx.demo.load(explore_view, inputs, outputs, **quiet).then(**maps, **quiet)
     refresh = dict(inputs=[ctx.user_id, w["ckpt"]], outputs=w["ckpt"], **quiet)
     ctx.demo.load(refresh_checkpoints, **refresh)
     ctx.tab.select(refresh_checkpoints, **refresh)
