@@ -157,6 +157,9 @@ def cluster_text(ex: embeddings.Explorer) -> str:
     text = (f"**Nearest neighbour of the same kind** (vowel, consonant, capital, digit, space & punctuation): "
             f"**{after['same_class']:.0%}** of the characters after training, **{before['same_class']:.0%}** "
             f"in the untrained twin; picking neighbours at random gives {after['chance']:.0%}.")
+    (hits, n), (hits_before, _) = after["by_class"]["digit"], before["by_class"]["digit"]
+    if n:
+        text += f" Digits: **{hits} of {n}** have another digit as nearest neighbour after training, {hits_before} before."
     if after["case_pairs"]:
         text += (f" A letter's other case (a ↔ A) is, in the median over {after['case_pairs']} letters, its "
                  f"neighbour number **{after['case_rank']:g}** after training and **{before['case_rank']:g}** before.")
@@ -320,7 +323,9 @@ def _explorer_lab(ctx: LessonContext) -> None:
     try_this(
         "Open *Nearest neighbours* and pick **a**: after training its nearest neighbour is **A**; in the "
         "untrained twin it is any character. Try **e**, **7** and **.** too.",
-        "In *Map of the vocabulary*, find the digits and the capitals: grouped after training, scattered before.",
+        "In *Map of the vocabulary*, find the digits: after training most sit together, in the untrained twin they "
+        "are mixed in. A flat map keeps only part of the picture (the axes say how much); the numbers under it "
+        "use all the dimensions.",
         "Type *The transformer* and watch the next-character bars: the model has learned which letters follow "
         "which. Compare the token counts: one id per character here, a few tokens in cl100k.",
     )

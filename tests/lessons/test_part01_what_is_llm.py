@@ -3,7 +3,6 @@ transformers models on the meta device, published totals), the messages, and the
 import ast
 import inspect
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -122,6 +121,9 @@ def test_vocabulary_maps_are_the_pca_of_both_tables(ex):
     assert f"**{after['same_class']:.0%}** of the characters after training" in out["clusters"]
     assert f"**{before['same_class']:.0%}** in the untrained twin" in out["clusters"]
     assert f"gives {after['chance']:.0%}" in out["clusters"]
+    (hits, n), (hits_before, _) = after["by_class"]["digit"], before["by_class"]["digit"]
+    assert f"Digits: **{hits} of {n}** have another digit as nearest neighbour after training, {hits_before} before." in out["clusters"]
+    assert f"its neighbour number **{after['case_rank']:g}** after training and **{before['case_rank']:g}** before" in out["clusters"]
 
 
 def test_the_lessons_claim_about_letter_cases_holds_for_the_shipped_model(ex):
