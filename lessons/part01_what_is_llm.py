@@ -67,8 +67,8 @@ def _token_rows(text: str, ex: embeddings.Explorer, ids: list[int]) -> str:
 def next_token_bars(ex: embeddings.Explorer, text: str, top: list[tuple[int, float]]) -> Chart:
     labels = [label_text(ex.chars[i]) for i, _ in top]
     tail = label_text(text[-12:])
-    fig = chart(f"What the model predicts after “{tail}”: its {len(top)} likeliest next characters",
-                "next character", "probability", height=300)
+    fig = chart(f"Next character after “{tail}”", f"the {len(top)} likeliest next characters", "probability",
+                height=300)
     fig.add("bar", x=list(range(len(top))), y=[p for _, p in top], customdata=labels, marker=dict(color=PALETTE[0]),
             text=[f"{p:.2f}" for _, p in top], textposition="outside",
             hovertemplate="“%{customdata}”<br>p = %{y:.4f}<extra></extra>")
@@ -81,7 +81,7 @@ def embedding_rows(ex: embeddings.Explorer, ids: list[int]) -> Chart:
     shown = ids[:HEATMAP_MAX_TOKENS]
     labels = [label_text(ex.chars[i]) for i in shown]
     more = f" (first {len(shown)} of {len(ids)})" if len(ids) > len(shown) else ""
-    fig = chart(f"Embedding rows of the text's characters{more}: {ex.trained.shape[1]} numbers each",
+    fig = chart(f"Embedding rows{more}: {ex.trained.shape[1]} numbers per character",
                 "dimension of the vector", "", height=max(220, 70 + 18 * len(shown)))
     fig.add("heatmap", z=ex.trained[shown], y=list(range(len(shown))), colorscale=DIVERGING_SCALE, zmid=0,
             customdata=[[label] * ex.trained.shape[1] for label in labels],
@@ -200,13 +200,14 @@ PART_LABELS = {"embeddings": "token embeddings", "positions": "position table", 
 
 def parameter_bar(parts: dict[str, int], rule: int) -> Chart:
     """One stacked bar of the exact count by part, and the 12·L·d² estimate under it."""
-    fig = chart("Where the parameters live", "parameters", "", height=260, barmode="stack",
-                margin=dict(l=110, r=20, t=70, b=50))
+    fig = chart("Where the parameters live", "parameters", "", height=300, barmode="stack",
+                margin=dict(l=90, r=20, t=40, b=110),
+                legend=dict(orientation="h", x=0, xanchor="left", y=-0.3, yanchor="top", traceorder="normal"))
     for colour, name in zip(PALETTE, architecture.PARTS):
         fig.add("bar", orientation="h", y=["exact count"], x=[parts[name]], name=PART_LABELS[name],
                 marker=dict(color=colour), hovertemplate=f"{PART_LABELS[name]}: %{{x:,}}<extra></extra>")
     fig.add("bar", orientation="h", y=["12·L·d²"], x=[rule], name="12·L·d²", marker=dict(color=PALETTE[7]),
-            hovertemplate="12·L·d²: %{x:,}<extra></extra>")
+            showlegend=False, hovertemplate="12·L·d²: %{x:,}<extra></extra>")
     return fig.axes(x=dict(tickformat="~s"), y=dict(autorange="reversed"))
 
 

@@ -284,7 +284,7 @@ def test_explorer_and_counter_in_the_browser(page, tmp_path):
     open_tab(page, "1 · What is an LLM")
     page.locator("#explorer-summary", has_text="highest probability next").wait_for()
     page.get_by_text("cl100k_base (GPT-4): 3 tokens").wait_for()  # "Python is a"
-    page.locator(".gtitle", has_text="What the model predicts after").wait_for()
+    page.locator(".gtitle", has_text="Next character after").wait_for()
     page.get_by_role("tab", name="Map of the vocabulary").click()
     page.locator(".gtitle", has_text="All 66 characters, after training").wait_for()
     page.locator("#explorer-clusters", has_text="untrained twin").wait_for()
