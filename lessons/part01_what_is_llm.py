@@ -287,7 +287,7 @@ PCA_NOTE = ("**PCA** (principal component analysis) finds the two directions alo
 
 
 def _explorer_widgets() -> dict:
-    """The explorer's controls (left) and results (right, then full width), by name."""
+    """The explorer's controls (left) and results (right, one view per inner tab), by name."""
     w = {}
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
@@ -300,21 +300,22 @@ def _explorer_widgets() -> dict:
             w["summary"] = markdown("", elem_id="explorer-summary")
         with gr.Column(scale=3):
             w["tokens"] = gr.HTML()
-            w["next_plot"] = gr.Plot(show_label=False)
-    # Inner tabs: a learner looks at one view at a time, and a browser draws only the open tab's charts
-    # (tab 1 is the page the app opens on, so what it draws at first is drawn for every visitor)
-    with gr.Tabs():
-        with gr.Tab("Embedding rows"):
-            w["rows_plot"] = gr.Plot(show_label=False)
-        with gr.Tab("Nearest neighbours", elem_id="explorer-neighbours-tab"):
-            w["pick"] = gr.Dropdown([], label="Character whose neighbours are shown", elem_id="explorer-pick")
-            with gr.Row():
-                w["near_trained"], w["near_untrained"] = gr.Plot(show_label=False), gr.Plot(show_label=False)
-        with gr.Tab("Map of the vocabulary", elem_id="explorer-map-tab"):
-            markdown(PCA_NOTE)
-            with gr.Row():
-                w["map_trained"], w["map_untrained"] = gr.Plot(show_label=False), gr.Plot(show_label=False)
-            w["clusters"] = markdown("", elem_id="explorer-clusters")
+            # Inner tabs: a learner looks at one view at a time, and a browser draws only the open tab's
+            # charts (tab 1 is the page the app opens on: what it draws at first, every visitor waits for)
+            with gr.Tabs():
+                with gr.Tab("Next character"):
+                    w["next_plot"] = gr.Plot(show_label=False)
+                with gr.Tab("Embedding rows"):
+                    w["rows_plot"] = gr.Plot(show_label=False)
+                with gr.Tab("Nearest neighbours", elem_id="explorer-neighbours-tab"):
+                    w["pick"] = gr.Dropdown([], label="Character whose neighbours are shown", elem_id="explorer-pick")
+                    with gr.Row():
+                        w["near_trained"], w["near_untrained"] = gr.Plot(show_label=False), gr.Plot(show_label=False)
+                with gr.Tab("Map of the vocabulary", elem_id="explorer-map-tab"):
+                    markdown(PCA_NOTE)
+                    with gr.Row():
+                        w["map_trained"], w["map_untrained"] = gr.Plot(show_label=False), gr.Plot(show_label=False)
+                    w["clusters"] = markdown("", elem_id="explorer-clusters")
     return w
 
 
