@@ -131,6 +131,13 @@ def explore_view(state: Checked, ckpt, pick, user_id) -> tuple:
     return tuple(values[name] for name in EXPLORER_OUTPUTS)
 
 
+@shows_errors
+def check_checkpoint(state: Checked, ckpt, user_id) -> None:
+    """First step of a checkpoint pick: its vocabulary may lack a character of the text (said once, no
+    output badged; the last view stays)."""
+    embeddings.encode(_explorer(ckpt, user_id), state.good[0])
+
+
 def explore_new_checkpoint(state: Checked, ckpt, user_id) -> tuple:
     """Another checkpoint: its own vocabulary, so the pick goes back to the text's last character."""
     return explore_view(state, ckpt, None, user_id)
@@ -244,14 +251,26 @@ def count_preset(preset) -> dict:
     return {**_count(config, architecture.PRESET_LABELS[preset]), **_controls(config)}
 
 
+def _custom(family, n_layers, d_model, n_heads, n_kv_heads, d_mlp, vocab_size, context, tied) -> dict:
+    kv = n_heads if family == "gpt2" else n_kv_heads  # GPT-2 style: every head has its own keys and values
+    return architecture.custom(family, int(n_layers), int(d_model), int(n_heads), int(kv), int(d_mlp),
+                               int(vocab_size), int(context), bool(tied))
+
+
+@shows_errors
+def check_shape(**shape) -> None:
+    """First step of a control move: an impossible shape is said once, with no output to badge (the last
+    good count stays on screen)."""
+    _custom(**shape)
+
+
 @shows_errors
 def count_shape(family, n_layers, d_model, n_heads, n_kv_heads, d_mlp, vocab_size, context, tied) -> dict:
     """A shape picked with the controls (no preset any more: the preset box is cleared)."""
-    kv = n_heads if family == "gpt2" else n_kv_heads  # GPT-2 style: every head has its own keys and values
-    config = architecture.custom(family, int(n_layers), int(d_model), int(n_heads), int(kv), int(d_mlp),
-                                 int(vocab_size), int(context), bool(tied))
+    config = _custom(family, n_layers, d_model, n_heads, n_kv_heads, d_mlp, vocab_size, context, tied)
+    kv = architecture.shape(config)["n_kv_heads"]
     return {**_count(config, f"Your {architecture.FAMILIES[family]} shape"), "preset": None,
-            "n_kv_heads": gr.Slider(value=int(kv), interactive=family == "llama")}
+            "n_kv_heads": gr.Slider(value=kv, interactive=family == "llama")}
 
 
 check_config = checker(architecture.parse_config_json)
@@ -341,7 +360,9 @@ def _explorer_lab(ctx: LessonContext) -> None:
     maps = named_event(maps_values, {"ckpt": w["ckpt"], "user_id": ctx.user_id}, {k: w[k] for k in MAPS_OUTPUTS})
     # .change: the learner's pick, or a refresh that picks another checkpoint (a refresh keeping it does nothing)
     # the maps after the explorer, so the checkpoint is loaded once (then cached), not twice at the same time
-    w["ckpt"].change(explore_new_checkpoint, [state, w["ckpt"], ctx.user_id], outputs, **quiet).then(**maps, **quiet)
+    picked = [state, w["ckpt"], ctx.user_id]
+    w["ckpt"].change(check_checkpoint, picked, None, **quiet).success(explore_new_checkpoint, picked, outputs, **quiet).then(
+        **maps, **quiet)
     ctx.demo.load(explore_view, inputs, outputs, **quiet).then(**maps, **quiet)
     refresh = dict(inputs=[ctx.user_id, w["ckpt"]], outputs=w["ckpt"], **quiet)
     ctx.demo.load(refresh_checkpoints, **refresh)
@@ -388,9 +409,10 @@ def _counter_lab(ctx: LessonContext) -> None:
     counted = {name: w[name] for name in COUNTER_OUTPUTS}
     ctx.demo.load(**named_event(count_preset, {"preset": w["preset"]}, counted), **quiet)
     w["preset"].input(**named_event(count_preset, {"preset": w["preset"]}, counted), **quiet)
-    shape = named_event(count_shape, {name: w[name] for name in SHAPE_INPUTS}, counted)
+    controls = {name: w[name] for name in SHAPE_INPUTS}
     for name in SHAPE_INPUTS:
-        w[name].input(**shape, trigger_mode="always_last", **quiet)
+        w[name].input(**named_event(check_shape, controls), trigger_mode="always_last", **quiet).success(
+            **named_event(count_shape, controls, counted), **quiet)
     state = gr.State(Checked.start(""))
     on_typed([w["config_text"]], check_config, [], state, count_config_view, [state], list(counted.values()),
              buttons=[count_btn])

@@ -151,6 +151,26 @@ def test_a_typed_text_is_checked_once_and_the_pick_uses_the_last_good_text():
             announce(tab.check_text(bad, SHIPPED, None, start))
 
 
+def test_a_checkpoint_that_cannot_read_the_text_is_refused_before_any_output():
+    from core import registry, sessions
+    from core.minigpt import checkpoint
+    from core.minigpt.config import GPTConfig
+    from core.minigpt.model import MiniGPT
+    from core.minigpt.tokenizer import CharTokenizer
+
+    user = sessions.new_user_id()  # a learner whose own run knows only digits and the space
+    tokenizer = CharTokenizer("0123456789 ")
+    model = MiniGPT(GPTConfig(vocab_size=tokenizer.vocab_size, n_layer=1, n_head=1, n_embd=16, block_size=8), seed=3)
+    folder = checkpoint.save(sessions.new_run_dir(user, "minigpt", "digits"), model, tokenizer)
+    ckpt = registry.resolve("minigpt", str(folder), user).id
+    state = Checked.start("Python is a", SHIPPED)
+    with pytest.raises(gr.Error, match="no token for 'P'"):
+        tab.check_checkpoint(state, ckpt, user)
+    tab.check_checkpoint(Checked.start("2026", SHIPPED), ckpt, user)
+    out = dict(zip(tab.EXPLORER_OUTPUTS, tab.explore_new_checkpoint(Checked.start("2026", SHIPPED), ckpt, user)))
+    assert "MiniGPT ids: 4 tokens (vocabulary of 11)" in out["tokens"]
+
+
 def test_explorer_refuses_a_missing_or_foreign_checkpoint():
     with pytest.raises(gr.Error, match="No MiniGPT checkpoint is available yet"):
         tab.explore_values("abc", None, None, None)
@@ -215,11 +235,16 @@ def test_a_shape_from_the_controls(family, tied):
     assert out["n_kv_heads"].interactive is (family == "llama")
 
 
-def test_an_impossible_shape_gets_one_message():
+def test_an_impossible_shape_gets_one_message_before_any_output():
+    shape = dict(family="llama", n_layers=2, d_model=100, n_heads=3, n_kv_heads=1, d_mlp=200, vocab_size=100,
+                 context=64, tied=False)
     with pytest.raises(gr.Error, match="divisible by the number of heads"):
-        tab.count_shape("llama", 2, 100, 3, 1, 200, 100, 64, False)
+        tab.check_shape(**shape)
     with pytest.raises(gr.Error, match="share 3 key/value heads evenly"):
-        tab.count_shape("llama", 2, 96, 4, 3, 200, 100, 64, False)
+        tab.check_shape(**{**shape, "d_model": 96, "n_heads": 4, "n_kv_heads": 3})
+    assert tab.check_shape(**{**shape, "d_model": 96}) is None
+    with pytest.raises(gr.Error, match="divisible"):  # the count itself refuses it too
+        tab.count_shape(**shape)
 
 
 def test_a_pasted_config_json_is_counted_like_the_transformers_model():
