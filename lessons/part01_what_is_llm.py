@@ -118,7 +118,7 @@ def explore_values(text, ckpt, pick, user_id) -> dict:
     best = ex.chars[top[0][0]]
     summary = (f"The model reads **{len(ids)}** characters (the last {ex.block_size} at most) and gives "
                f"“{label_text(best, markdown=True)}” the highest probability next: **{top[0][1]:.1%}**.")
-    choices = [(f"{visible(c)}  ({embeddings.char_class(c)})", i) for i, c in enumerate(ex.chars)]
+    choices = [(f"{visible(c)} ({embeddings.char_class(c)})", i) for i, c in enumerate(ex.chars)]
     return dict(tokens=_token_rows(text, ex, ids), next_plot=next_token_bars(ex, text, top),
                 rows_plot=embedding_rows(ex, ids), pick=gr.Dropdown(choices=choices, value=pick),
                 near_trained=neighbour_bars(ex, pick, True), near_untrained=neighbour_bars(ex, pick, False),

@@ -322,7 +322,10 @@ def test_explorer_and_counter_in_the_browser(page, tmp_path):
     text.press("Enter")
     page.get_by_text("cl100k_base (GPT-4): 2 tokens").wait_for()
     page.get_by_role("tab", name="Nearest neighbours").click()
-    page.locator(".gtitle", has_text="Nearest to “d”, after training").wait_for()
+    page.locator(".gtitle", has_text="Nearest to “a”, after training").wait_for()  # the pick stays: "a"
+    page.locator("#explorer-pick").click()
+    page.get_by_role("option", name="e (vowel)", exact=True).click()
+    page.locator(".gtitle", has_text="Nearest to “e”, untrained twin").wait_for()
     page.wait_for_timeout(500)
     assert _toasts(page, "no token for") == 1
     panel = page.locator("[role=tabpanel]").filter(has=page.locator("#explorer-summary"))
@@ -332,6 +335,14 @@ def test_explorer_and_counter_in_the_browser(page, tmp_path):
     page.locator("#counter-preset").click()
     page.get_by_role("option", name="Llama-3-8B").click()
     page.locator("#counter-summary", has_text="8,030,261,248").wait_for()
+    heads = page.get_by_label("Attention heads").first
+    heads.fill("5")  # 4096 is not divisible by 5: said once, the last count stays, no Error badge
+    heads.press("Enter")
+    page.locator(".toast-body").filter(has_text="divisible by the number of heads").first.wait_for()
+    page.wait_for_timeout(500)
+    counter = page.locator("[role=tabpanel]").filter(has=page.locator("#counter-summary"))
+    assert counter.get_by_text("Error", exact=True).count() == 0
+    assert "8,030,261,248" in page.locator("#counter-summary").inner_text()
     page.get_by_text("Paste or upload a config.json").click()
     box = page.locator("#counter-config textarea")
     box.fill(json.dumps(CONFIG_JSONS["qwen2"]))
