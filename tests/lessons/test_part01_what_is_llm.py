@@ -323,7 +323,7 @@ def test_explorer_and_counter_in_the_browser(page, tmp_path):
     page.get_by_text("cl100k_base (GPT-4): 2 tokens").wait_for()
     page.get_by_role("tab", name="Nearest neighbours").click()
     page.locator(".gtitle", has_text="Nearest to “a”, after training").wait_for()  # the pick stays: "a"
-    page.locator("#explorer-pick").click()
+    page.get_by_label("Character whose neighbours are shown").click()
     page.get_by_role("option", name="e (vowel)", exact=True).click()
     page.locator(".gtitle", has_text="Nearest to “e”, untrained twin").wait_for()
     page.wait_for_timeout(500)
@@ -332,7 +332,7 @@ def test_explorer_and_counter_in_the_browser(page, tmp_path):
     assert panel.get_by_text("Error", exact=True).count() == 0
     # the counter: a preset, then a pasted config.json
     page.locator("#counter-summary", has_text="124,439,808").wait_for()
-    page.locator("#counter-preset").click()
+    page.get_by_label("Preset").click()
     page.get_by_role("option", name="Llama-3-8B").click()
     page.locator("#counter-summary", has_text="8,030,261,248").wait_for()
     heads = page.get_by_label("Attention heads").first
