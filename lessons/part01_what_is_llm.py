@@ -207,7 +207,7 @@ PART_LABELS = {"embeddings": "token embeddings", "positions": "position table", 
 
 def parameter_bar(parts: dict[str, int], rule: int) -> Chart:
     """One stacked bar of the exact count by part, and the 12·L·d² estimate under it."""
-    fig = chart("Where the parameters live", "parameters", "", height=300, barmode="stack",
+    fig = chart("Where the parameters live (number of parameters)", "", "", height=300, barmode="stack",
                 margin=dict(l=90, r=20, t=40, b=110),
                 legend=dict(orientation="h", x=0, xanchor="left", y=-0.3, yanchor="top", traceorder="normal"))
     for colour, name in zip(PALETTE, architecture.PARTS):
