@@ -135,7 +135,8 @@ def clustering(table: np.ndarray, chars: str) -> dict:
 
     same_class: share of characters whose nearest neighbour (cosine) is in the same class;
     chance: that share if neighbours were drawn at random; case_rank: median position of a letter's
-    other case among its neighbours (1 = nearest), over case_pairs letters present in both cases."""
+    other case among its neighbours (1 = nearest), over case_pairs letters present in both cases;
+    by_class: {class: (characters whose nearest neighbour is of the same class, characters of the class)}."""
     unit = unit_rows(table)
     cosines = unit @ unit.T
     np.fill_diagonal(cosines, -np.inf)
@@ -146,8 +147,10 @@ def clustering(table: np.ndarray, chars: str) -> dict:
     sizes = [labels.count(name) for name in CLASSES]
     chance = sum(s * (s - 1) for s in sizes) / (n * (n - 1))
     ranks = _case_pair_ranks(unit, chars)
+    by_class = {name: (sum(labels[j] == name for i, j in enumerate(nearest) if labels[i] == name), size)
+                for name, size in zip(CLASSES, sizes)}
     return dict(same_class=same, chance=chance, case_rank=float(np.median(ranks)) if ranks else None,
-                case_pairs=len(ranks))
+                case_pairs=len(ranks), by_class=by_class)
 
 
 def next_token(ex: Explorer, ids: list[int], k: int = 10) -> list[tuple[int, float]]:

@@ -67,8 +67,8 @@ def _token_rows(text: str, ex: embeddings.Explorer, ids: list[int]) -> str:
 def next_token_bars(ex: embeddings.Explorer, text: str, top: list[tuple[int, float]]) -> Chart:
     labels = [label_text(ex.chars[i]) for i, _ in top]
     tail = label_text(text[-12:])
-    fig = chart(f"What the model predicts after “{tail}”: its {len(top)} likeliest next characters",
-                "next character", "probability", height=300)
+    fig = chart(f"Next character after “{tail}”", f"the {len(top)} likeliest next characters", "probability",
+                height=300)
     fig.add("bar", x=list(range(len(top))), y=[p for _, p in top], customdata=labels, marker=dict(color=PALETTE[0]),
             text=[f"{p:.2f}" for _, p in top], textposition="outside",
             hovertemplate="“%{customdata}”<br>p = %{y:.4f}<extra></extra>")
@@ -81,7 +81,7 @@ def embedding_rows(ex: embeddings.Explorer, ids: list[int]) -> Chart:
     shown = ids[:HEATMAP_MAX_TOKENS]
     labels = [label_text(ex.chars[i]) for i in shown]
     more = f" (first {len(shown)} of {len(ids)})" if len(ids) > len(shown) else ""
-    fig = chart(f"Embedding rows of the text's characters{more}: {ex.trained.shape[1]} numbers each",
+    fig = chart(f"Embedding rows{more}: {ex.trained.shape[1]} numbers per character",
                 "dimension of the vector", "", height=max(220, 70 + 18 * len(shown)))
     fig.add("heatmap", z=ex.trained[shown], y=list(range(len(shown))), colorscale=DIVERGING_SCALE, zmid=0,
             customdata=[[label] * ex.trained.shape[1] for label in labels],
@@ -118,7 +118,7 @@ def explore_values(text, ckpt, pick, user_id) -> dict:
     best = ex.chars[top[0][0]]
     summary = (f"The model reads **{len(ids)}** characters (the last {ex.block_size} at most) and gives "
                f"“{label_text(best, markdown=True)}” the highest probability next: **{top[0][1]:.1%}**.")
-    choices = [(f"{visible(c)}  ({embeddings.char_class(c)})", i) for i, c in enumerate(ex.chars)]
+    choices = [(f"{visible(c)} ({embeddings.char_class(c)})", i) for i, c in enumerate(ex.chars)]
     return dict(tokens=_token_rows(text, ex, ids), next_plot=next_token_bars(ex, text, top),
                 rows_plot=embedding_rows(ex, ids), pick=gr.Dropdown(choices=choices, value=pick),
                 near_trained=neighbour_bars(ex, pick, True), near_untrained=neighbour_bars(ex, pick, False),
@@ -129,6 +129,13 @@ def explore_view(state: Checked, ckpt, pick, user_id) -> tuple:
     """The explorer on the last good text, outputs in EXPLORER_OUTPUTS order (for on_typed and the pickers)."""
     values = explore_values(state.good[0], ckpt, pick, user_id)
     return tuple(values[name] for name in EXPLORER_OUTPUTS)
+
+
+@shows_errors
+def check_checkpoint(state: Checked, ckpt, user_id) -> None:
+    """First step of a checkpoint pick: its vocabulary may lack a character of the text (said once, no
+    output badged; the last view stays)."""
+    embeddings.encode(_explorer(ckpt, user_id), state.good[0])
 
 
 def explore_new_checkpoint(state: Checked, ckpt, user_id) -> tuple:
@@ -157,6 +164,9 @@ def cluster_text(ex: embeddings.Explorer) -> str:
     text = (f"**Nearest neighbour of the same kind** (vowel, consonant, capital, digit, space & punctuation): "
             f"**{after['same_class']:.0%}** of the characters after training, **{before['same_class']:.0%}** "
             f"in the untrained twin; picking neighbours at random gives {after['chance']:.0%}.")
+    (hits, n), (hits_before, _) = after["by_class"]["digit"], before["by_class"]["digit"]
+    if n:
+        text += f" Digits: **{hits} of {n}** have another digit as nearest neighbour after training, {hits_before} before."
     if after["case_pairs"]:
         text += (f" A letter's other case (a ↔ A) is, in the median over {after['case_pairs']} letters, its "
                  f"neighbour number **{after['case_rank']:g}** after training and **{before['case_rank']:g}** before.")
@@ -197,13 +207,14 @@ PART_LABELS = {"embeddings": "token embeddings", "positions": "position table", 
 
 def parameter_bar(parts: dict[str, int], rule: int) -> Chart:
     """One stacked bar of the exact count by part, and the 12·L·d² estimate under it."""
-    fig = chart("Where the parameters live", "parameters", "", height=260, barmode="stack",
-                margin=dict(l=110, r=20, t=70, b=50))
+    fig = chart("Where the parameters live (number of parameters)", "", "", height=300, barmode="stack",
+                margin=dict(l=90, r=20, t=40, b=110),
+                legend=dict(orientation="h", x=0, xanchor="left", y=-0.3, yanchor="top", traceorder="normal"))
     for colour, name in zip(PALETTE, architecture.PARTS):
         fig.add("bar", orientation="h", y=["exact count"], x=[parts[name]], name=PART_LABELS[name],
                 marker=dict(color=colour), hovertemplate=f"{PART_LABELS[name]}: %{{x:,}}<extra></extra>")
     fig.add("bar", orientation="h", y=["12·L·d²"], x=[rule], name="12·L·d²", marker=dict(color=PALETTE[7]),
-            hovertemplate="12·L·d²: %{x:,}<extra></extra>")
+            showlegend=False, hovertemplate="12·L·d²: %{x:,}<extra></extra>")
     return fig.axes(x=dict(tickformat="~s"), y=dict(autorange="reversed"))
 
 
@@ -240,14 +251,26 @@ def count_preset(preset) -> dict:
     return {**_count(config, architecture.PRESET_LABELS[preset]), **_controls(config)}
 
 
+def _custom(family, n_layers, d_model, n_heads, n_kv_heads, d_mlp, vocab_size, context, tied) -> dict:
+    kv = n_heads if family == "gpt2" else n_kv_heads  # GPT-2 style: every head has its own keys and values
+    return architecture.custom(family, int(n_layers), int(d_model), int(n_heads), int(kv), int(d_mlp),
+                               int(vocab_size), int(context), bool(tied))
+
+
+@shows_errors
+def check_shape(**shape) -> None:
+    """First step of a control move: an impossible shape is said once, with no output to badge (the last
+    good count stays on screen)."""
+    _custom(**shape)
+
+
 @shows_errors
 def count_shape(family, n_layers, d_model, n_heads, n_kv_heads, d_mlp, vocab_size, context, tied) -> dict:
     """A shape picked with the controls (no preset any more: the preset box is cleared)."""
-    kv = n_heads if family == "gpt2" else n_kv_heads  # GPT-2 style: every head has its own keys and values
-    config = architecture.custom(family, int(n_layers), int(d_model), int(n_heads), int(kv), int(d_mlp),
-                                 int(vocab_size), int(context), bool(tied))
+    config = _custom(family, n_layers, d_model, n_heads, n_kv_heads, d_mlp, vocab_size, context, tied)
+    kv = architecture.shape(config)["n_kv_heads"]
     return {**_count(config, f"Your {architecture.FAMILIES[family]} shape"), "preset": None,
-            "n_kv_heads": gr.Slider(value=int(kv), interactive=family == "llama")}
+            "n_kv_heads": gr.Slider(value=kv, interactive=family == "llama")}
 
 
 check_config = checker(architecture.parse_config_json)
@@ -283,7 +306,7 @@ PCA_NOTE = ("**PCA** (principal component analysis) finds the two directions alo
 
 
 def _explorer_widgets() -> dict:
-    """The explorer's controls (left) and results (right, then full width), by name."""
+    """The explorer's controls (left) and results (right, one view per inner tab), by name."""
     w = {}
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
@@ -293,18 +316,25 @@ def _explorer_widgets() -> dict:
             w["text"] = gr.Textbox(DEFAULT_TEXT, label="Text", max_length=embeddings.MAX_TEXT_CHARS,
                                    info="Enter to explore", elem_id="explorer-text")
             w["button"] = gr.Button("Explore", variant="primary")
-            w["pick"] = gr.Dropdown([], label="Character whose neighbours are shown", elem_id="explorer-pick")
             w["summary"] = markdown("", elem_id="explorer-summary")
         with gr.Column(scale=3):
             w["tokens"] = gr.HTML()
-            w["next_plot"] = gr.Plot(show_label=False)
-    w["rows_plot"] = gr.Plot(show_label=False)
-    with gr.Row():
-        w["near_trained"], w["near_untrained"] = gr.Plot(show_label=False), gr.Plot(show_label=False)
-    markdown(PCA_NOTE)
-    with gr.Row():
-        w["map_trained"], w["map_untrained"] = gr.Plot(show_label=False), gr.Plot(show_label=False)
-    w["clusters"] = markdown("", elem_id="explorer-clusters")
+            # Inner tabs: a learner looks at one view at a time, and a browser draws only the open tab's
+            # charts (tab 1 is the page the app opens on: what it draws at first, every visitor waits for)
+            with gr.Tabs():
+                with gr.Tab("Next character"):
+                    w["next_plot"] = gr.Plot(show_label=False)
+                with gr.Tab("Embedding rows"):
+                    w["rows_plot"] = gr.Plot(show_label=False)
+                with gr.Tab("Nearest neighbours", elem_id="explorer-neighbours-tab"):
+                    w["pick"] = gr.Dropdown([], label="Character whose neighbours are shown", elem_id="explorer-pick")
+                    with gr.Row():
+                        w["near_trained"], w["near_untrained"] = gr.Plot(show_label=False), gr.Plot(show_label=False)
+                with gr.Tab("Map of the vocabulary", elem_id="explorer-map-tab"):
+                    markdown(PCA_NOTE)
+                    with gr.Row():
+                        w["map_trained"], w["map_untrained"] = gr.Plot(show_label=False), gr.Plot(show_label=False)
+                    w["clusters"] = markdown("", elem_id="explorer-clusters")
     return w
 
 
@@ -312,9 +342,11 @@ def _explorer_lab(ctx: LessonContext) -> None:
     markdown("### Lab: a text as tokens and vectors, inside a MiniGPT")
     w = _explorer_widgets()
     try_this(
-        "Pick **a** in *Character whose neighbours are shown*: after training its nearest neighbour is **A**; in the "
+        "Open *Nearest neighbours* and pick **a**: after training its nearest neighbour is **A**; in the "
         "untrained twin it is any character. Try **e**, **7** and **.** too.",
-        "In the maps below, find the digits and the capitals: grouped after training, scattered before.",
+        "In *Map of the vocabulary*, find the digits: after training most sit together, in the untrained twin they "
+        "are mixed in. A flat map keeps only part of the picture (the axes say how much); the numbers under it "
+        "use all the dimensions.",
         "Type *The transformer* and watch the next-character bars: the model has learned which letters follow "
         "which. Compare the token counts: one id per character here, a few tokens in cl100k.",
     )
@@ -327,10 +359,11 @@ def _explorer_lab(ctx: LessonContext) -> None:
     w["pick"].input(explore_view, inputs, outputs, trigger_mode="always_last", **quiet)
     maps = named_event(maps_values, {"ckpt": w["ckpt"], "user_id": ctx.user_id}, {k: w[k] for k in MAPS_OUTPUTS})
     # .change: the learner's pick, or a refresh that picks another checkpoint (a refresh keeping it does nothing)
-    w["ckpt"].change(explore_new_checkpoint, [state, w["ckpt"], ctx.user_id], outputs, **quiet)
-    w["ckpt"].change(**maps, **quiet)
-    ctx.demo.load(explore_view, inputs, outputs, **quiet)
-    ctx.demo.load(**maps, **quiet)
+    # the maps after the explorer, so the checkpoint is loaded once (then cached), not twice at the same time
+    picked = [state, w["ckpt"], ctx.user_id]
+    w["ckpt"].change(check_checkpoint, picked, None, **quiet).success(explore_new_checkpoint, picked, outputs, **quiet).then(
+        **maps, **quiet)
+    ctx.demo.load(explore_view, inputs, outputs, **quiet).then(**maps, **quiet)
     refresh = dict(inputs=[ctx.user_id, w["ckpt"]], outputs=w["ckpt"], **quiet)
     ctx.demo.load(refresh_checkpoints, **refresh)
     ctx.tab.select(refresh_checkpoints, **refresh)
@@ -376,9 +409,10 @@ def _counter_lab(ctx: LessonContext) -> None:
     counted = {name: w[name] for name in COUNTER_OUTPUTS}
     ctx.demo.load(**named_event(count_preset, {"preset": w["preset"]}, counted), **quiet)
     w["preset"].input(**named_event(count_preset, {"preset": w["preset"]}, counted), **quiet)
-    shape = named_event(count_shape, {name: w[name] for name in SHAPE_INPUTS}, counted)
+    controls = {name: w[name] for name in SHAPE_INPUTS}
     for name in SHAPE_INPUTS:
-        w[name].input(**shape, trigger_mode="always_last", **quiet)
+        w[name].input(**named_event(check_shape, controls), trigger_mode="always_last", **quiet).success(
+            **named_event(count_shape, controls, counted), **quiet)
     state = gr.State(Checked.start(""))
     on_typed([w["config_text"]], check_config, [], state, count_config_view, [state], list(counted.values()),
              buttons=[count_btn])

@@ -74,6 +74,7 @@ def brute_force_clustering(table, chars):
     nearest = [max((j for j in range(n) if j != i), key=lambda j: cos(i, j)) for i in range(n)]
     cls = [embeddings.char_class(c) for c in chars]
     same = sum(cls[i] == cls[j] for i, j in enumerate(nearest)) / n
+    by_class = {k: (sum(cls[i] == cls[j] == k for i, j in enumerate(nearest)), cls.count(k)) for k in embeddings.CLASSES}
     pairs = sum(cls[i] == cls[j] for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
     ranks = []
     for i, c in enumerate(chars):
@@ -81,15 +82,15 @@ def brute_force_clustering(table, chars):
             j = chars.index(c.upper())
             order = sorted((k for k in range(n) if k != i), key=lambda k: -cos(i, k))
             ranks.append(order.index(j) + 1)
-    return same, pairs, float(np.median(ranks)), len(ranks)
+    return same, pairs, float(np.median(ranks)), len(ranks), by_class
 
 
 def test_clustering_numbers_equal_a_brute_force_count(ex):
     for table in (ex.trained, ex.untrained):
         got = embeddings.clustering(table, ex.chars)
-        same, chance, rank, pairs = brute_force_clustering(table, ex.chars)
+        same, chance, rank, pairs, by_class = brute_force_clustering(table, ex.chars)
         assert got["same_class"] == pytest.approx(same) and got["chance"] == pytest.approx(chance)
-        assert got["case_rank"] == rank and got["case_pairs"] == pairs
+        assert got["case_rank"] == rank and got["case_pairs"] == pairs and got["by_class"] == by_class
 
 
 def test_training_groups_similar_characters_and_the_untrained_twin_does_not(ex):
@@ -99,6 +100,8 @@ def test_training_groups_similar_characters_and_the_untrained_twin_does_not(ex):
     assert trained["same_class"] > trained["chance"] + 0.1
     assert abs(untrained["same_class"] - untrained["chance"]) < 0.1
     assert trained["case_rank"] <= 3 < untrained["case_rank"]
+    digits_after, digits_before = trained["by_class"]["digit"], untrained["by_class"]["digit"]
+    assert digits_after[0] >= 0.7 * digits_after[1] > digits_before[0]  # a digit's nearest vector is a digit
 
 
 def test_char_classes():
