@@ -193,7 +193,7 @@ DEFAULT_PRESET = "gpt2"
 SLIDERS = {
     "n_layers": ("Layers L", 1, 128),
     "d_model": ("Width d", 8, 16384),
-    "n_heads": ("Attention heads", 1, 128),
+    "n_heads": ("Query heads", 1, 128),
     "n_kv_heads": ("Key/value heads (Llama style)", 1, 128),
     "d_mlp": ("MLP width", 8, 65536),
     "vocab_size": ("Vocabulary V", 2, 262144),

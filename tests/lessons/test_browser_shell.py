@@ -9,7 +9,8 @@ pytestmark = pytest.mark.browser
 
 def test_every_tab_opens_on_its_lesson(page, tmp_path):
     tabs = page.get_by_role("tab")
-    assert [t.inner_text().strip() for t in tabs.all()] == EXPECTED_TABS
+    names = [t.inner_text().strip() for t in tabs.all()]
+    assert [n for n in names if n[:1].isdigit() and " · " in n] == EXPECTED_TABS  # a lab's inner tabs aside
     for number, label in enumerate(EXPECTED_TABS, start=1):
         open_tab(page, label)
         heading = page.get_by_role("heading", name=f"Part {number} ·", exact=False)

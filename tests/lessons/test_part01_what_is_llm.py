@@ -335,7 +335,7 @@ def test_explorer_and_counter_in_the_browser(page, tmp_path):
     page.get_by_label("Preset").click()
     page.get_by_role("option", name="Llama-3-8B").click()
     page.locator("#counter-summary", has_text="8,030,261,248").wait_for()
-    heads = page.get_by_label("Attention heads").first
+    heads = page.get_by_label("Query heads").first
     heads.fill("5")  # 4096 is not divisible by 5: said once, the last count stays, no Error badge
     heads.press("Enter")
     page.locator(".toast-body").filter(has_text="divisible by the number of heads").first.wait_for()

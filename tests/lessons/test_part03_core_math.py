@@ -479,8 +479,10 @@ def test_phone_width_scrolls_formulas_and_keeps_table_words_whole(browser, app_u
     page.get_by_text("Running on").wait_for(timeout=120_000)
     open_tab(page, "3 · Core math")
     page.locator("#stability-table table").wait_for()
+    page.locator("[role=tabpanel]:visible").get_by_text("Lesson · read it first").click()
+    page.locator(".katex-display >> visible=true").first.wait_for()
     styles = page.evaluate("""() => {
-        const d = document.querySelector('.katex-display'), td = document.querySelector('#stability-table td');
+        const d = [...document.querySelectorAll('.katex-display')].find(e => e.offsetParent), td = document.querySelector('#stability-table td');
         const cs = (e) => getComputedStyle(e);
         return {formula: cs(d).overflowX, cell: cs(td).wordBreak, wrap: cs(td).overflowWrap,
                 page: document.documentElement.scrollWidth};

@@ -409,9 +409,9 @@ def _fill(page, label, value):
     box.press("Enter")
 
 
-def _tiny_settings(page, steps):
-    for label, value in [("Layers (blocks)", 1), ("Embedding size", 32), ("Context (characters)", 16),
-                         ("Batch size", 4), ("Training steps", steps)]:
+def _tiny_settings(page, steps, context=16, batch=4):
+    for label, value in [("Layers (blocks)", 1), ("Embedding size", 32), ("Context (characters)", context),
+                         ("Batch size", batch), ("Training steps", steps)]:
         _fill(page, label, value)
 
 
@@ -518,7 +518,9 @@ def test_browser_a_refused_start_says_so_once_and_badges_nothing(page):
 def test_browser_busy_state_and_stop_as_a_result(page):
     page.set_viewport_size({"width": 1280, "height": 800})
     _open_minigpt(page)
-    _tiny_settings(page, 5000)
+    # 16x the tiny step's work: the run must still be going after a second tab has loaded (a minute or more
+    # on a shared CI runner); Stop ends it long before its 5000 steps
+    _tiny_settings(page, 5000, context=64, batch=32)
     train_btn, stop_btn, status = page.locator("#minigpt-train"), page.locator("#minigpt-stop"), page.locator("#minigpt-status")
     assert stop_btn.is_disabled()
     train_btn.click()

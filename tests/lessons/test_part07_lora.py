@@ -345,7 +345,7 @@ def _check_busy_then_stop(page) -> str:
     page.locator("#lora-train-buttons").evaluate("e => e.scrollIntoView({block: 'start'})")
     top = page.locator("#lora-train-buttons").bounding_box()["y"]
     status, chart = page.locator("#lora-status").bounding_box(), page.locator("#lora-loss").bounding_box()
-    assert 0 <= top and status["y"] + status["height"] <= 800 and chart["y"] + chart["height"] <= 800
+    assert -1 <= top and status["y"] + status["height"] <= 800 and chart["y"] + chart["height"] <= 800
     page.locator("#lora-status").get_by_text("loss ").wait_for(timeout=120_000)
     _second_tab_is_refused_once(page)
     page.locator("#lora-stop").click(timeout=90_000)  # a browser starved of CPU redraws the curve slowly
@@ -447,6 +447,8 @@ def test_two_lora_starts_of_one_learner_at_once_give_one_job(user_id):
     import threading
 
     barrier, results = threading.Barrier(2), []
+    runs = sessions.user_dir(user_id) / "lora"
+    before = set(runs.iterdir()) if runs.is_dir() else set()  # the module's other tests share this learner
 
     def start():
         barrier.wait()
@@ -463,7 +465,7 @@ def test_two_lora_starts_of_one_learner_at_once_give_one_job(user_id):
     started = [r for r in results if not isinstance(r, str)]
     refusals = [r for r in results if isinstance(r, str)]
     assert len(started) == 1 and len(refusals) == 1 and "already have a run" in refusals[0]
-    assert [p.name for p in (sessions.user_dir(user_id) / "lora").iterdir()] == [started[0].run_dir.name]
+    assert [p.name for p in set(runs.iterdir()) - before] == [started[0].run_dir.name]
     [row] = [j for j in jobs.table() if j["owner"] == user_id]
     assert row["queued"] and row["pid"] is None
     assert jobs.request_stop(user_id) and not jobs.has_job(user_id)  # Stop while queued frees the learner
