@@ -34,7 +34,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import admin, registry, sessions, text_input
+from core import admin, quotas, registry, sessions, text_input
 
 DB_NAME = "class-board.sqlite3"
 MAX_NICKNAME_CHARS = 24
@@ -68,12 +68,7 @@ def enabled() -> bool:
 
 
 def target_loss() -> float:
-    raw = os.environ.get("PLAYGROUND_BOARD_TARGET_LOSS", "").strip()
-    try:
-        value = float(raw) if raw else DEFAULT_TARGET
-    except ValueError:
-        raise ValueError(f"PLAYGROUND_BOARD_TARGET_LOSS={raw!r} is not a number (ask the teacher to fix it).") from None
-    return value if value > 0 else DEFAULT_TARGET
+    return quotas.env_number("PLAYGROUND_BOARD_TARGET_LOSS", DEFAULT_TARGET)
 
 
 def db_path() -> Path:

@@ -28,7 +28,8 @@ from core import sessions
 EMPTY_GRACE_S = 15 * 60
 
 
-def _env_number(name: str, default: float) -> float:
+def env_number(name: str, default: float) -> float:
+    """A positive number a teacher sets in the environment; the default when unset or not positive."""
     raw = os.environ.get(name, "").strip()
     try:
         value = float(raw) if raw else default
@@ -38,15 +39,15 @@ def _env_number(name: str, default: float) -> float:
 
 
 def user_quota_mb() -> float:
-    return _env_number("PLAYGROUND_USER_QUOTA_MB", 500)
+    return env_number("PLAYGROUND_USER_QUOTA_MB", 500)
 
 
 def total_quota_mb() -> float:
-    return _env_number("PLAYGROUND_TOTAL_QUOTA_MB", 20_000)
+    return env_number("PLAYGROUND_TOTAL_QUOTA_MB", 20_000)
 
 
 def max_age_s() -> float:
-    return _env_number("PLAYGROUND_RUN_MAX_AGE_DAYS", 14) * 86_400
+    return env_number("PLAYGROUND_RUN_MAX_AGE_DAYS", 14) * 86_400
 
 
 def folder_bytes(path: Path) -> int:
@@ -145,7 +146,7 @@ def start_sweeper(busy_users=lambda: set(), log=print) -> threading.Event:
                         f"folders, freed {report.freed_bytes / 2**20:,.1f} MB")
             except (OSError, ValueError) as err:  # a sweep that fails must not end the server
                 log(f"sweep failed: {err}")
-            if stop.wait(_env_number("PLAYGROUND_SWEEP_MINUTES", 30) * 60):
+            if stop.wait(env_number("PLAYGROUND_SWEEP_MINUTES", 30) * 60):
                 return
 
     threading.Thread(target=loop, name="runs-sweeper", daemon=True).start()
