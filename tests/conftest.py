@@ -93,3 +93,27 @@ def build_tab_alone(module) -> list[str]:
         with gr.Tabs(), gr.Tab("alone") as tab:
             module.build(LessonContext(demo=demo, tab=tab, user_id=user_id))
     return [b.label for b in demo.blocks.values() if getattr(b, "label", None)]
+
+
+def at_once(start, n: int = 2) -> list:
+    """Call `start()` from n threads released at the same moment (two tabs pressing a button together);
+    each result is what it returned, or the message of the gr.Error it raised."""
+    import threading
+
+    import gradio as gr
+
+    barrier, results = threading.Barrier(n), []
+
+    def run():
+        barrier.wait()
+        try:
+            results.append(start())
+        except gr.Error as err:
+            results.append(str(err))
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results

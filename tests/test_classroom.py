@@ -13,7 +13,7 @@ import pytest
 from core import jobs
 from lessons import watched
 from lessons.common import shows_errors
-from tests.conftest import free_port
+from tests.conftest import at_once, free_port
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,6 @@ def test_auth_closes_the_app_and_limits_guessing(monkeypatch):
 def test_two_starts_of_one_learner_at_once_give_one_job():
     """Two tabs (or a client joining the queue twice) press Train together: the check step's reservation is
     atomic, so exactly one start gets the learner's slot; the other is told why, and leaves no folder."""
-    import threading
     from pathlib import Path
 
     from core import sessions
@@ -142,21 +141,8 @@ def test_two_starts_of_one_learner_at_once_give_one_job():
     user = sessions.new_user_id()
     small = dict(n_layer=1, n_head=2, n_embd=32, block_size=16, batch_size=4, learning_rate=5e-3, steps=20,
                  dropout=0.0, bf16=False, optimizer="adamw", short_window=0)
-    barrier, results = threading.Barrier(2), []
-
-    def start():
-        barrier.wait()
-        try:
-            results.append(tab.prepare_training(user_id=user, source="builtin", pasted=None, upload=None,
-                                                preset="default", **small))
-        except gr.Error as err:
-            results.append(str(err))
-
-    threads = [threading.Thread(target=start) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    results = at_once(lambda: tab.prepare_training(user_id=user, source="builtin", pasted=None, upload=None,
+                                                   preset="default", **small))
     plans = [r for r in results if isinstance(r, dict)]
     refusals = [r for r in results if isinstance(r, str)]
     assert len(plans) == 1 and len(refusals) == 1 and "already have a run" in refusals[0]

@@ -444,24 +444,11 @@ def test_browser_tab7_on_a_phone(page, tmp_path):
 def test_two_lora_starts_of_one_learner_at_once_give_one_job(user_id):
     """As in tab 4 (tests/test_classroom.py): the start's reservation is atomic, so of two Fine-tune presses
     checked at the same moment exactly one gets the learner's slot; the other is told why, leaving no folder."""
-    import threading
+    from tests.conftest import at_once
 
-    barrier, results = threading.Barrier(2), []
     runs = sessions.user_dir(user_id) / "lora"
     before = set(runs.iterdir()) if runs.is_dir() else set()  # the module's other tests share this learner
-
-    def start():
-        barrier.wait()
-        try:
-            results.append(_start(user_id)[0])
-        except gr.Error as err:
-            results.append(str(err))
-
-    starters = [threading.Thread(target=start) for _ in range(2)]
-    for t in starters:
-        t.start()
-    for t in starters:
-        t.join(60)
+    results = at_once(lambda: _start(user_id)[0])
     started = [r for r in results if not isinstance(r, str)]
     refusals = [r for r in results if isinstance(r, str)]
     assert len(started) == 1 and len(refusals) == 1 and "already have a run" in refusals[0]
