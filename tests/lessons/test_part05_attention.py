@@ -200,7 +200,7 @@ def test_step_through_and_model_maps_in_the_browser(shipped_tiny, page, tmp_path
         next_step.click()
         page.get_by_text(f"Step {number} of 10").wait_for()
     page.locator(".gtitle", has_text="Step 8. Attention weights").wait_for()
-    heads = page.locator("[role=tabpanel]:visible").get_by_label("Heads", exact=True).first
+    heads = page.locator("[role=tabpanel]:visible").get_by_label("number input for Heads", exact=True).first
     heads.fill("2")
     heads.press("Enter")
     page.get_by_text("showing head 1 of 2").wait_for()
