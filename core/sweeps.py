@@ -25,6 +25,10 @@ SWEEP_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # the choices the tab 
 LIMITS = {"sweep_steps": (20, 400), "sweep_runs": (2, 6), "overfit_steps": (50, 600), "train_chars": (1000, 7000),
           "dropout": (0.0, 0.5)}
 HELD_OUT_CHARS = 1500  # the overfitting runs all validate on the same last characters of the corpus
+# the tab's defaults, which `python -m core sweep` also uses to make the shipped example series
+DEFAULT_RATES = (1e-4, 1e-3, 1e-2, 3e-2, 1e-1)
+DEFAULT_SWEEP_STEPS, DEFAULT_OVERFIT_STEPS, DEFAULT_TRAIN_CHARS, DEFAULT_DROPOUT = 150, 300, 3000, 0.2
+EXAMPLES_DIR = "examples"  # under the shipped checkpoints folder: examples/sweep, examples/overfitting
 
 
 @dataclass
@@ -274,6 +278,13 @@ def read_series(folder) -> Series | None:
     runs = [Run(**{**r, "train_curve": [tuple(p) for p in r["train_curve"]],
                    "val_curve": [tuple(p) for p in r["val_curve"]]}) for r in raw.pop("runs")]
     return Series(runs=runs, **raw)
+
+
+def shipped_series(kind: str) -> Series | None:
+    """The example series of `kind` shipped with the app (made by `python -m core sweep`), or None."""
+    from core import sessions
+
+    return read_series(Path(sessions.CHECKPOINTS_DIR) / EXAMPLES_DIR / kind)
 
 
 def latest_series(user_folder, kind: str) -> Series | None:

@@ -187,7 +187,8 @@ def lora_summary(loaded_name, rank, alpha, dropout, targets):
     settings = lora_mod.LoraSettings(int(rank), int(alpha), float(dropout), list(targets or []))
     count = lora_mod.parameter_count(model, settings)
     layer = lora_mod.example_layer(model, settings)
-    memory = lora_mod.memory_estimate(model, settings)
+    # the frozen weights as this run holds them: float32 on a CPU, 16-bit on a GPU
+    memory = lora_mod.memory_estimate(model, settings, frozen_bytes=next(model.parameters()).element_size())
     text = (f"**Trainable: {count.trainable:,} of {count.total:,} parameters = {count.percent:.3f}%** "
             f"({count.layers} adapted layers, each adds r·(in + out) numbers).\n\n"
             f"One adapted layer, `{layer.name}`:\n\n$${layer.formula()}$$")
@@ -518,7 +519,7 @@ def _lora_settings_column() -> dict:
     targets = gr.CheckboxGroup(list(lora_mod.ATTENTION + lora_mod.MLP), value=lora_mod.PRESETS["all linear"],
                                label="Target modules", info="Linear layers that get an adapter.")
     lr = gr.Number(2e-3, label="Learning rate", minimum=1e-6, maximum=0.5,
-                   info="LoRA takes larger steps than full fine-tuning: 1e-4 to 5e-3 is usual.")
+                   info="Larger steps than full fine-tuning: 1e-4 to 2e-4 for 1B–13B models (QLoRA paper); a tiny model like this one learns at ~2e-3 (Part 8: small models take larger steps).")
     with gr.Row():
         unit = gr.Radio(["steps", "epochs"], value="steps", label="Train for")
         amount = gr.Number(60, label="How many", minimum=0.1, maximum=2000)

@@ -23,8 +23,8 @@ from lessons.plots import PALETTE, TRAIN, VALIDATION, Chart, chart
 
 DEFAULT_SCHEDULES = ["cosine", "warmup_stable_decay", "linear"]
 SCHEDULE_CHOICES = [(schedules.LABELS[n], n) for n in schedules.SCHEDULES]
-DEFAULT_RATES = [1e-4, 1e-3, 1e-2, 3e-2, 1e-1]
-DEFAULT_SWEEP_STEPS, DEFAULT_OVERFIT_STEPS = 150, 300
+DEFAULT_RATES = list(sweeps.DEFAULT_RATES)
+DEFAULT_SWEEP_STEPS, DEFAULT_OVERFIT_STEPS = sweeps.DEFAULT_SWEEP_STEPS, sweeps.DEFAULT_OVERFIT_STEPS
 START_LABEL, RUNNING_LABEL, STOP_LABEL, STOPPING_LABEL = "Run", "Running…", "Stop", "Stopping…"
 
 
@@ -289,6 +289,11 @@ def show_last(user_id, kind: str) -> dict:
     if saved is not None:
         return series_view(saved)
     what = "a sweep" if kind == "sweep" else "the three runs"
+    example = sweeps.shipped_series(kind)
+    if example is not None:  # no empty chart on first open: the same runs at the defaults, made before shipping
+        return {**series_view(example), "status": f"**An example, shipped with the app**: these defaults, trained by "
+                f"`python -m core sweep --kind {kind}`. Press **Run** to train {what} "
+                "yourself (the same seed gives these curves again; change a setting to see what it does)."}
     empty = chart("Press Run to train " + what, "step", "loss (nats per character)", height=360)
     return {"status": f"Press **Run** to train {what} (one job: it waits for a free training slot like tab 4's).",
             "chart": empty, "table": ""}
@@ -341,9 +346,9 @@ def _sweep_lab(ctx: LessonContext) -> None:
 def _overfit_lab(ctx: LessonContext) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
-            form = {"train_chars": gr.Slider(*sweeps.LIMITS["train_chars"], value=3000, step=500,
+            form = {"train_chars": gr.Slider(*sweeps.LIMITS["train_chars"], value=sweeps.DEFAULT_TRAIN_CHARS, step=500,
                                              label="Characters to train on", elem_id="overfit-chars"),
-                    "dropout": gr.Slider(0.05, sweeps.LIMITS["dropout"][1], value=0.2, step=0.05,
+                    "dropout": gr.Slider(0.05, sweeps.LIMITS["dropout"][1], value=sweeps.DEFAULT_DROPOUT, step=0.05,
                                          label="Dropout of the second run"),
                     "steps": gr.Slider(*sweeps.LIMITS["overfit_steps"], value=DEFAULT_OVERFIT_STEPS, step=50,
                                        label="Steps per run", elem_id="overfit-steps")}

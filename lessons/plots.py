@@ -32,7 +32,9 @@ TEMPLATE_NAME = "playground"
 pio.templates[TEMPLATE_NAME] = go.layout.Template(
     layout=dict(
         font=dict(family="Inter, system-ui, sans-serif", size=13, color="#212529"),
-        title=dict(font=dict(size=15), x=0.02, xanchor="left"),
+        # the title sits at the top of the figure and pushes the plot down (automargin), so a legend that
+        # wraps onto several lines on a phone goes under the title instead of over it
+        title=dict(font=dict(size=15), x=0.02, xanchor="left", automargin=True, yref="container", y=0.98, yanchor="top"),
         colorway=PALETTE,
         paper_bgcolor="white",
         plot_bgcolor="#f8f9fa",
@@ -41,7 +43,7 @@ pio.templates[TEMPLATE_NAME] = go.layout.Template(
         hoverlabel=dict(font=dict(family="ui-monospace, monospace", size=12)),
         xaxis=dict(gridcolor="#dee2e6", zerolinecolor="#adb5bd"),
         yaxis=dict(gridcolor="#dee2e6", zerolinecolor="#adb5bd"),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1.0),
     )
 )
 

@@ -120,11 +120,13 @@ NF4_BITS = 4 + 0.127  # 4-bit weights + double-quantized block scales (QLoRA pap
 @dataclass
 class MemoryEstimate:
     full: float  # bytes: weights, gradients and Adam states of every parameter
-    lora: float  # frozen 16-bit weights + LoRA training state
+    lora: float  # frozen weights (frozen_bytes each) + LoRA training state
     qlora: float  # frozen 4-bit linear weights (other weights 16-bit) + LoRA training state
+    frozen_bytes: int = 2  # of a frozen weight in the LoRA estimate: 2 on a GPU (bf16/fp16), 4 for a float32 CPU run
 
     def rows(self) -> list[tuple[str, float]]:
-        return [("Full fine-tune", self.full), ("LoRA (16-bit base)", self.lora), ("QLoRA (4-bit base)", self.qlora)]
+        base = {2: "16-bit", 4: "float32"}.get(self.frozen_bytes, f"{8 * self.frozen_bytes}-bit")
+        return [("Full fine-tune", self.full), (f"LoRA ({base} base)", self.lora), ("QLoRA (4-bit base)", self.qlora)]
 
 
 def memory_estimate(model, settings: LoraSettings, frozen_bytes: int = 2) -> MemoryEstimate:
@@ -137,7 +139,7 @@ def memory_estimate(model, settings: LoraSettings, frozen_bytes: int = 2) -> Mem
     full = total * TRAINABLE_BYTES
     lora_bytes = total * frozen_bytes + lora * TRAINABLE_BYTES
     qlora = quantizable * NF4_BITS / 8 + (total - quantizable) * 2 + lora * TRAINABLE_BYTES
-    return MemoryEstimate(full, lora_bytes, qlora)
+    return MemoryEstimate(full, lora_bytes, qlora, frozen_bytes)
 
 
 def count_parameters_excluding_lora(model) -> int:

@@ -177,3 +177,50 @@ def test_tab_7s_column_matches_its_trainer_and_transformers_defaults():
     source = inspect.getsource(lora_train)
     assert "weight_decay" not in source and "max_grad_norm" not in source and "adam_beta" not in source
     assert 'lr_scheduler_type="constant_with_warmup"' in source and "warmup_steps=min(5, max(0, total // 10))" in source
+
+
+# ---------- the example series shipped with the app (the tab shows them before a learner's first run) ----------
+
+def _prefix(curve, before: int) -> list:
+    return [(step, loss) for step, loss in curve if step < before]
+
+
+@pytest.mark.parametrize("kind", ["sweep", "overfitting"])
+def test_the_shipped_examples_are_the_defaults_and_retrain_to_the_same_curves(kind):
+    from core import text_input
+
+    shipped = sweeps.shipped_series(kind)
+    assert shipped is not None and shipped.done and not shipped.stop_reason and shipped.kind == kind
+    assert all(r.steps_done == shipped.steps and r.diverged is None for r in shipped.runs)
+    text = text_input.learner_text(text_input.BUILTIN, None, None)
+    calls = iter(range(10**6))
+    stop_after_30 = lambda: next(calls) >= 30  # noqa: E731 - the first 30 steps of the first run are enough
+    if kind == "sweep":
+        assert [r.learning_rate for r in shipped.runs] == list(sweeps.DEFAULT_RATES)
+        assert shipped.steps == sweeps.DEFAULT_SWEEP_STEPS
+        again = list(sweeps.learning_rate_sweep(text, sweeps.DEFAULT_RATES, shipped.steps, should_stop=stop_after_30))[-1]
+    else:
+        assert shipped.steps == sweeps.DEFAULT_OVERFIT_STEPS
+        assert [(r.train_chars, r.dropout) for r in shipped.runs] == [
+            (sweeps.DEFAULT_TRAIN_CHARS, 0.0), (sweeps.DEFAULT_TRAIN_CHARS, sweeps.DEFAULT_DROPOUT),
+            (4 * sweeps.DEFAULT_TRAIN_CHARS, 0.0)]
+        again = list(sweeps.overfitting_runs(text, shipped.steps, sweeps.DEFAULT_TRAIN_CHARS, sweeps.DEFAULT_DROPOUT,
+                                             should_stop=stop_after_30))[-1]
+    # the same seed and batches: the first run's curves start exactly as the shipped ones (another CPU may
+    # round float32 sums differently, hence the tolerance)
+    for ours, theirs in ((again.runs[0].train_curve, shipped.runs[0].train_curve),
+                         (again.runs[0].val_curve, shipped.runs[0].val_curve)):
+        ours, theirs = _prefix(ours, 30), _prefix(theirs, 30)
+        assert len(ours) >= 1 and [s for s, _ in ours] == [s for s, _ in theirs]
+        assert [loss for _, loss in ours] == pytest.approx([loss for _, loss in theirs], abs=2e-3)
+
+
+def test_the_sweep_command_trains_and_saves_a_series(tmp_path, capsys):
+    from core.__main__ import main
+
+    assert main(["sweep", "--rates", "1e-3", "1e-2", "--steps", "20", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    saved = sweeps.read_series(tmp_path)
+    assert saved.done and [r.learning_rate for r in saved.runs] == [1e-3, 1e-2]
+    for run in saved.runs:  # each printed final loss is the saved curve's last point
+        assert f"{run.label}: train {run.final_loss:.3f} · validation {run.final_val_loss:.3f}" in out

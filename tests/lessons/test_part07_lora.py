@@ -63,7 +63,9 @@ def test_lora_summary_numbers_match_peft():
     assert r"\frac{8}{4}" in text
     bars = fig.data[0].y
     assert fig.layout.yaxis.title.text == "MB"  # a 0.9M-parameter model: megabytes
-    assert bars[0] == pytest.approx(16 * n_base / 1e6) and bars[1] == pytest.approx((2 * n_base + 16 * trainable) / 1e6)
+    frozen = next(fresh.parameters()).element_size()  # float32 here on a CPU: the chart says so
+    assert list(fig.data[0].x)[1] == {2: "LoRA (16-bit base)", 4: "LoRA (float32 base)"}[frozen]
+    assert bars[0] == pytest.approx(16 * n_base / 1e6) and bars[1] == pytest.approx((frozen * n_base + 16 * trainable) / 1e6)
     # no targets: refused by the check that runs first (its event has no outputs, so nothing is badged)
     with pytest.raises(gr.Error, match="target"):
         tab.check_lora(4, 8, 0.0, [])
@@ -456,3 +458,15 @@ def test_two_lora_starts_of_one_learner_at_once_give_one_job(user_id):
     [row] = [j for j in jobs.table() if j["owner"] == user_id]
     assert row["queued"] and row["pid"] is None
     assert jobs.request_stop(user_id) and not jobs.has_job(user_id)  # Stop while queued frees the learner
+
+
+def test_the_lessons_share_of_trained_parameters_is_peft_s_count_for_the_labs_defaults():
+    from peft import get_peft_model
+
+    settings = lora.LoraSettings(target_modules=list(lora.PRESETS["all linear"]))  # the lab's defaults: r = 8
+    fresh = models.load_model(models.POCKET, copy_for_training=True).model
+    trainable, total = get_peft_model(fresh, settings.peft_config()).get_nb_trainable_parameters()
+    width = fresh.config.hidden_size
+    lesson = (Path(tab.__file__).parent / "text" / "part07_lora.md").read_text(encoding="utf-8")
+    assert f"trains {trainable:,} of {total:,} parameters: **{100 * trainable / total:.1f}%**" in lesson
+    assert f"${width} \\times {width}$ matrix is already {100 * settings.rank * 2 / width:.1f}%" in lesson

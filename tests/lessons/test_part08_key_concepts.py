@@ -117,6 +117,18 @@ def test_the_sweep_is_one_job_in_a_worker_that_stops_as_a_result_and_comes_back(
     assert list(shown["chart"].data[0].y) == [loss for _, loss in saved.runs[0].train_curve]
 
 
+@pytest.mark.parametrize("kind, runs", [("sweep", len(tab.DEFAULT_RATES)), ("overfitting", 3)])
+def test_before_a_learners_first_run_the_lab_shows_the_shipped_example(kind, runs):
+    shown = tab.show_last(sessions.new_user_id(), kind)  # a new learner: nothing of theirs yet
+    example = sweeps.shipped_series(kind)
+    assert shown["status"].startswith("**An example, shipped with the app**") and f"--kind {kind}" in shown["status"]
+    lines = [t for t in shown["chart"].data]
+    assert len({t.name.split(":")[0] for t in lines}) == runs  # every run drawn, none empty
+    assert list(lines[0].y) == [loss for _, loss in example.runs[0].train_curve]
+    table = tab.sweep_table(example) if kind == "sweep" else tab.overfit_table(example)
+    assert shown["table"] == table
+
+
 # ---------- in a real browser ----------
 
 def _fill(page, label, value):
