@@ -470,3 +470,28 @@ def test_the_lessons_share_of_trained_parameters_is_peft_s_count_for_the_labs_de
     lesson = (Path(tab.__file__).parent / "text" / "part07_lora.md").read_text(encoding="utf-8")
     assert f"trains {trainable:,} of {total:,} parameters: **{100 * trainable / total:.1f}%**" in lesson
     assert f"${width} \\times {width}$ matrix is already {100 * settings.rank * 2 / width:.1f}%" in lesson
+
+
+def test_on_a_zero_gpu_space_chat_and_in_process_training_borrow_the_gpu():
+    import subprocess
+    import sys
+
+    # a fake `spaces` package, present before the tab is imported (as on a Space): what does spaces.GPU wrap?
+    code = """
+import sys, types
+wrapped = []
+spaces = types.ModuleType("spaces")
+spaces.__spec__ = types.SimpleNamespace(name="spaces")
+def GPU(fn=None, duration=None):
+    def deco(f):
+        wrapped.append((f.__name__, duration))
+        return f
+    return deco(fn) if fn is not None else deco
+spaces.GPU = GPU
+sys.modules["spaces"] = spaces
+import lessons.part07_lora as tab
+print(sorted(wrapped))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,
+                         cwd=Path(tab.__file__).resolve().parents[1])
+    assert out.stdout.strip() == str(sorted([("_in_process", 300), ("compare_chat", tab.CHAT_GPU_SECONDS)]))
