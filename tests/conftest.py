@@ -69,7 +69,8 @@ def page(browser, app_url):
     """A fresh browser tab (a new learner) on the app, with the page fully loaded."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = context.new_page()
-    pg.set_default_timeout(30_000)
+    # 2 shared cores: while the page loads, Chromium can be starved for tens of seconds (slow, not wrong)
+    pg.set_default_timeout(90_000)
     pg.goto(app_url)
     # the page's load events: seconds on an idle machine, much longer on a shared CI runner (never a timing test)
     pg.get_by_text("Running on").wait_for(timeout=PAGE_LOAD_MS)
