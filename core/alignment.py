@@ -17,8 +17,12 @@ for margins of ±1e4, where log(sigmoid(z)) would give log(0) = −inf. Pure Pyt
 """
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core import text_input
 
 MAX_BETA = 10.0  # β beyond this makes the loss a step function: nothing to learn from in the lab
 
@@ -99,3 +103,110 @@ def loss_curve(beta: float, deltas) -> list[float]:
     """The loss −log σ(β·h) at each log-ratio difference h (for the loss-versus-margin plot)."""
     beta = check_beta(beta)
     return [softplus(-beta * float(h)) for h in deltas]
+
+
+# ---------- preference data: (prompt, chosen, rejected) ----------
+
+PREFERENCES_PATH = Path(__file__).resolve().parent / "data" / "preferences.jsonl"
+MAX_PAIRS = 2000  # far more than a CPU DPO run of a minute can use
+MAX_FIELD_CHARS = 2000  # one prompt or answer; the pocket model's context is 256 tokens anyway
+FIELDS = ("prompt", "chosen", "rejected")
+
+
+@dataclass
+class PreferenceSet:
+    pairs: list[dict]  # {"prompt", "chosen", "rejected"}: strings
+    source: str
+    problems: list[str] = field(default_factory=list)  # "line 7: ..." for each line skipped
+
+    def problems_text(self, limit: int = 10) -> str:
+        shown = self.problems[:limit]
+        more = len(self.problems) - len(shown)
+        return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+
+    def messages(self, index: int, which: str) -> list[dict]:
+        """One side of a pair as a chat (user prompt, assistant answer), the form the chat template reads."""
+        pair = self.pairs[index]
+        return [{"role": "user", "content": pair["prompt"]}, {"role": "assistant", "content": pair[which]}]
+
+
+def check_pair(row: object) -> dict:
+    """One JSONL record as a preference pair, or ValueError saying what is wrong with it."""
+    if not isinstance(row, dict):
+        raise ValueError('expected a JSON object with "prompt", "chosen" and "rejected"')
+    missing = [f for f in FIELDS if f not in row]
+    if missing:
+        raise ValueError(f"missing {', '.join(repr(f) for f in missing)}")
+    for name in FIELDS:
+        value = row[name]
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f'"{name}" must be a non-empty string')
+        if len(value) > MAX_FIELD_CHARS:
+            raise ValueError(f'"{name}" has {len(value):,} characters; at most {MAX_FIELD_CHARS:,} are allowed')
+    if row["chosen"].strip() == row["rejected"].strip():
+        raise ValueError('"chosen" and "rejected" are the same answer: there is nothing to prefer')
+    return {name: row[name] for name in FIELDS}
+
+
+def parse_preferences(text: str, source: str = "upload") -> PreferenceSet:
+    """JSON Lines of {"prompt", "chosen", "rejected"}; malformed lines are skipped and listed by number."""
+    text_input.check_length(text, f"The preference data ({source})")
+    pairs, problems = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            pairs.append(check_pair(json.loads(line)))
+        except json.JSONDecodeError as err:
+            problems.append(f"line {number}: not valid JSON ({err.msg})")
+        except ValueError as err:
+            problems.append(f"line {number}: {err}")
+        if len(pairs) > MAX_PAIRS:
+            raise ValueError(f"{source} has more than {MAX_PAIRS:,} preference pairs; use at most {MAX_PAIRS:,}.")
+    if not pairs:
+        detail = f" Problems: {PreferenceSet([], source, problems).problems_text()}" if problems else ""
+        raise ValueError(f'No usable preference pairs in {source}. Each line must be a JSON object with string fields '
+                         f'"prompt", "chosen" and "rejected".{detail}')
+    return PreferenceSet(pairs, source, problems)
+
+
+def read_preferences(path: str | Path) -> PreferenceSet:
+    path = Path(path)
+    return parse_preferences(text_input.read_file(path), source=path.name)
+
+
+def builtin_preferences() -> PreferenceSet:
+    """The project's own pairs: a correct, concise "Answer: … [done]" versus a wrong or rambling one."""
+    return read_preferences(PREFERENCES_PATH)
+
+
+# ---------- what each phase trains on, token by token ----------
+
+@dataclass(frozen=True)
+class NextTokenView:
+    """Pre-training: every position's input token and the token it must predict (the next one)."""
+
+    pieces: list[str]
+    ids: list[int]
+    targets: list[str]  # targets[i] = pieces[i + 1]; the last position has no target inside the text
+
+
+def next_token_view(tokenizer, text: str, max_tokens: int = 48) -> NextTokenView:
+    """The text as pre-training sees it: tokens, each with the next token as its label."""
+    text = text_input.check_length(text, "The text", max_chars=MAX_FIELD_CHARS)
+    if not text.strip():
+        raise ValueError("Type some text to see it as pre-training sees it.")
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])[:max_tokens + 1]
+    pieces = [tokenizer.decode([i]) for i in ids]
+    return NextTokenView(pieces[:max_tokens], ids[:max_tokens], pieces[1:max_tokens + 1])
+
+
+def pair_views(tokenizer, prompt: str, chosen: str, rejected: str):
+    """The chosen and the rejected answer through the chat template, answer tokens marked (core.finetune.data's
+    preview: the same tokens DPOTrainer scores, since both share the prompt and differ in the completion)."""
+    from core.finetune import data
+
+    pair = check_pair({"prompt": prompt, "chosen": chosen, "rejected": rejected})
+    user = [{"role": "user", "content": pair["prompt"]}]
+    return (data.preview(tokenizer, user + [{"role": "assistant", "content": pair["chosen"]}]),
+            data.preview(tokenizer, user + [{"role": "assistant", "content": pair["rejected"]}]))
