@@ -211,3 +211,25 @@ def test_tab_two_in_the_browser(page, tmp_path):
     assert page.locator("#three-sft textarea").input_value().startswith("Answer:")
     page.wait_for_timeout(300)
     assert _toasts(page, "Type a question") == 1
+
+
+def test_the_lessons_numbers_come_from_the_shipped_files():
+    from safetensors.torch import load_file
+
+    text = (Path(tab.__file__).parent / "text" / "part02_three_phases.md").read_text(encoding="utf-8")
+    weights = load_file(str(models.POCKET_DIR / "model.safetensors"))
+    pocket = sum(t.numel() for name, t in weights.items() if name != "lm_head.weight")  # the head is tied
+    assert f"{pocket:,} parameters" in text
+    assert f"trained on {len(data.builtin().examples)} questions" in text
+    assert f"on {len(alignment.builtin_preferences().pairs)} built-in preference pairs" in text
+    assert "ln 2 \\approx 0.693" in text and f"{np.log(2):.3f}" == "0.693"
+    assert "tab 4" in text.lower() and "tab 7" in text.lower()
+
+
+def test_cli_reports_a_bad_preference_file_without_a_traceback(tmp_path, capsys):
+    from core.__main__ import main
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "Q", "chosen": 3, "rejected": "r"}\n', encoding="utf-8")
+    assert main(["dpo", "--data", str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert 'line 1: "chosen" must be a non-empty string' in capsys.readouterr().err
