@@ -238,7 +238,7 @@ def read_pairs(source: str, upload) -> alignment.PreferenceSet:
 
 
 @shows_errors
-def start_dpo(user_id, sft_adapter, source, upload, steps, beta, lr, request: gr.Request = None,
+def start_dpo(user_id, sft, source, upload, steps, beta, lr, request: gr.Request = None,
               demo: gr.Blocks | None = None) -> dict:
     """Check everything, then make the job and reserve the learner's one job slot. Outputs: states and buttons
     only, so a refusal is one message and no Error badge on the curves."""
@@ -246,7 +246,7 @@ def start_dpo(user_id, sft_adapter, source, upload, steps, beta, lr, request: gr
     from lessons import queued
 
     jobs.check_free(user_id)
-    sft_dir = _adapter_dir("lora", sft_adapter, user_id)
+    sft_dir = _adapter_dir("lora", sft, user_id)
     prefs = read_pairs(source, upload)
     settings = DPOSettings(beta=float(beta), learning_rate=float(lr), max_steps=int(steps))
     settings.validate()
