@@ -207,7 +207,9 @@ def test_tab_two_in_the_browser(page, tmp_path):
     page.locator(".toast-body").filter(has_text="Type a question").first.wait_for()
     page.locator("#three-prompt textarea").fill("What is a token?")
     page.locator("#three-go").click()
-    page.locator("#three-dpo textarea").filter(has_text="Answer").wait_for(timeout=180_000)
+    # a textarea's value is not its text content: wait on the value the stream writes
+    page.wait_for_function("() => document.querySelector('#three-dpo textarea').value.startsWith('Answer')",
+                           timeout=180_000)
     assert page.locator("#three-sft textarea").input_value().startswith("Answer:")
     page.wait_for_timeout(300)
     assert _toasts(page, "Type a question") == 1
