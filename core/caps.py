@@ -119,3 +119,11 @@ def describe(caps: Caps | None = None) -> str:
     return (f"MiniGPT: {caps.max_steps:,} steps, {caps.max_step_work:.2g} params x batch x context, "
             f"{caps.max_job_mb:,} MB; LoRA: {caps.max_lora_steps:,} steps, {caps.max_lora_mb:,} MB; "
             f"{caps.max_minutes:g} min per run")
+
+
+def check_dpo(settings, caps: Caps | None = None) -> None:
+    """ValueError if a DPO run (core.finetune.dpo.DPOSettings) would take more steps than the LoRA cap:
+    a DPO step on the pocket model costs about what a LoRA step does (two models' forward passes, one backward)."""
+    caps = caps or Caps.from_env()
+    if settings.max_steps > caps.max_lora_steps:
+        raise _over("The number of DPO steps", f"{settings.max_steps:,}", f"{caps.max_lora_steps:,}", "PLAYGROUND_MAX_LORA_STEPS")

@@ -26,6 +26,7 @@ MARKER_FILES = {
     "minigpt": "config.json",
     "pocket": "config.json",
     "lora": "adapter_config.json",
+    "dpo": "adapter_config.json",  # a DPO run (core.finetune.dpo): a LoRA adapter with run.json
 }
 LORA_RUN_JSON = "run.json"
 SHIPPED_PREFIX, RUN_PREFIX = "shipped/", "run/"  # a Checkpoint.id  # core.finetune.train writes it just before adapter_config.json
@@ -130,7 +131,7 @@ def lora_summary(run: dict) -> RunSummary:
 def summary_of(folder: Path, kind: str) -> RunSummary:
     if kind == "minigpt":
         return minigpt_summary(_read_json(folder / MARKER_FILES[kind]))
-    if kind == "lora":
+    if kind in ("lora", "dpo"):
         return lora_summary(_read_json(folder / LORA_RUN_JSON))
     return RunSummary()
 
