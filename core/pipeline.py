@@ -95,7 +95,11 @@ def data_from_source(source: str, pasted: str | None = None, upload=None) -> Dat
     return prepare_data(text_input.learner_text(source, pasted=pasted, upload=upload))
 
 
-# ---- settings ----------------------------------------------------------------------------------------
+# ---- settings ------------------------------------------------------------------------------------------
+# "small" is the default (bench/pipeline.py times it); "tiny" trains in seconds, for a first look and the tests.
+MODEL_SIZES = {"small": dict(block_size=64, n_layer=4, n_head=4, n_embd=128),
+               "tiny": dict(block_size=32, n_layer=1, n_head=2, n_embd=32)}
+
 @dataclass(frozen=True)
 class Settings:
     """Everything that defines a run. The model and recipe: see bench/pipeline.py for the timing."""
@@ -109,6 +113,19 @@ class Settings:
     n_embd: int = 128
     batch_size: int = 16
     seed: int = 1337
+
+    @classmethod
+    def of_size(cls, model: str, **settings) -> "Settings":
+        """Settings with one of MODEL_SIZES' shapes."""
+        if model not in MODEL_SIZES:
+            raise ValueError(f"Unknown model size {model!r}; choose one of {', '.join(MODEL_SIZES)}.")
+        return cls(**MODEL_SIZES[model], **settings)
+
+    @property
+    def model_size(self) -> str | None:
+        """The MODEL_SIZES name of this shape, None for a shape of one's own."""
+        shape = {k: getattr(self, k) for k in ("block_size", "n_layer", "n_head", "n_embd")}
+        return next((name for name, s in MODEL_SIZES.items() if s == shape), None)
 
     def check(self) -> None:
         if self.tokenizer not in TOKENIZERS:
@@ -277,6 +294,9 @@ def run(data: Data, settings: Settings, out_dir, should_stop: Callable[[], bool]
 def reproduce_commands(settings: Settings, prompt: str = "The") -> list[str]:
     """The terminal commands that redo this run from the zip's own folder."""
     flags = f"--tokenizer {settings.tokenizer}" + (f" --vocab-size {settings.vocab_size}" if settings.tokenizer == "bpe" else "")
+    flags += f" --model {settings.model_size}" if settings.model_size else (
+        f" --block-size {settings.block_size} --n-layer {settings.n_layer} --n-head {settings.n_head} --n-embd {settings.n_embd}")
+    flags += f" --batch-size {settings.batch_size} --seed {settings.seed}"
     return [f"python -m core pipeline {CORPUS_TXT} --out rerun {flags} --steps {settings.steps}",
             f"python -m core generate {json.dumps(prompt)} 200 --checkpoint .",
             "python -m core train --corpus corpus.txt   # tab 4's character model on the same text, for comparison"]
@@ -343,3 +363,38 @@ def comparison_row(run_info: dict) -> list:
     s, t, e = run_info["settings"], run_info["tokenizer"], run_info["evaluation"]
     return [s["tokenizer"], t["vocab_size"], round(t["characters_per_token"], 3), run_info["progress"].step,
             round(e["loss_per_token"], 4), round(e["tokens_per_character"], 4), round(e["bits_per_character"], 4)]
+
+
+# ---- a learner's pipeline folder (tab 11): the data, then one run per tokenizer ---------------------------
+def learner_folder(user_id: str) -> Path:
+    from core import sessions
+
+    return sessions.user_dir(user_id) / "pipeline"
+
+
+def save_data(folder, data: Data) -> None:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files.atomic_write_text(folder / CORPUS_TXT, data.text)
+    files.atomic_write_json(folder / DATA_JSON, data.stats)  # last: the marker that step 1 is done
+
+
+def load_data(folder) -> Data | None:
+    """Step 1's output as saved by save_data; None when step 1 was never done here."""
+    folder = Path(folder)
+    if not (folder / DATA_JSON).is_file() or not (folder / CORPUS_TXT).is_file():
+        return None
+    stats = json.loads((folder / DATA_JSON).read_text(encoding="utf-8"))
+    text = (folder / CORPUS_TXT).read_text(encoding="utf-8")
+    cut = stats["train_characters"]
+    return Data(text[:cut], text[cut:], stats)
+
+
+def step_status(run_dir) -> dict:
+    """Which of steps 2-6 a run folder has finished, from the files each step leaves: {step: True/False}."""
+    run_dir = Path(run_dir) if run_dir else None
+    done = lambda name: bool(run_dir) and (run_dir / name).is_file()  # noqa: E731
+    finished = done(EVALUATION_JSON)
+    return {"tokenizer": done(TOKENIZER_JSON), "pretrain": done("config.json") and done("loss_history.csv"),
+            "evaluate": finished,
+            "export": bool(run_dir) and run_dir.with_name(run_dir.name + ".zip").is_file()}

@@ -11,7 +11,9 @@ ORDER = 11
 
 
 def register(subparsers) -> None:
-    from core.pipeline import Settings
+    import argparse
+
+    from core.pipeline import MODEL_SIZES, Settings
 
     d = Settings()
     p = subparsers.add_parser("pipeline", help="data -> tokenizer -> MiniGPT -> bits per character -> zip (Part 11)")
@@ -20,6 +22,12 @@ def register(subparsers) -> None:
     p.add_argument("--tokenizer", choices=["char", "bpe"], default=d.tokenizer, help=f"default {d.tokenizer}")
     p.add_argument("--vocab-size", type=int, default=d.vocab_size, help=f"BPE vocabulary size (default {d.vocab_size})")
     p.add_argument("--steps", type=int, default=d.steps, help=f"training steps (default {d.steps})")
+    p.add_argument("--model", choices=list(MODEL_SIZES), default="small", help="model shape: " + "; ".join(
+        f"{name}: {s['n_layer']} layers x {s['n_embd']} wide, context {s['block_size']}" for name, s in MODEL_SIZES.items()))
+    for name in ("block_size", "n_layer", "n_head", "n_embd"):  # a shape of one's own (overrides --model)
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, help=argparse.SUPPRESS)
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"windows per step (default {d.batch_size})")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"seed of every random draw (default {d.seed})")
     p.set_defaults(func=run_pipeline)
 
 
@@ -32,7 +40,10 @@ def run_pipeline(args) -> int:
     s = data.stats
     print(f"data: {s['characters']:,} characters, {s['distinct_characters']} distinct, {s['lines']:,} lines; "
           f"train {s['train_characters']:,} / validation {s['validation_characters']:,}")
-    settings = pipeline.Settings(tokenizer=args.tokenizer, vocab_size=args.vocab_size, steps=args.steps)
+    shape = pipeline.MODEL_SIZES[args.model] | {k: getattr(args, k) for k in ("block_size", "n_layer", "n_head", "n_embd")
+                                                 if getattr(args, k) is not None}
+    settings = pipeline.Settings(**shape, tokenizer=args.tokenizer, vocab_size=args.vocab_size, steps=args.steps,
+                                 batch_size=args.batch_size, seed=args.seed)
     report = None
     for report in pipeline.run(data, settings, Path(args.out) / settings.tokenizer):
         if report.stage == "pretrain" and report.progress is None:

@@ -1,5 +1,4 @@
 """core.pipeline: data statistics, the tokenizer step, bits per character two ways, the zip, the CLI, bad input."""
-import functools
 import json
 import math
 import zipfile
@@ -127,14 +126,22 @@ def test_zip_holds_what_it_says_and_no_pickle(finished, tmp_path):
     assert pipeline.comparison_row(back)[-1] == round(last.evaluation.bits_per_character, 4)
 
 
-def test_cli_runs_the_pipeline_and_prints_bits_per_character(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(pipeline, "Settings", functools.partial(pipeline.Settings, **{k: v for k, v in TINY.items() if k != "steps"}))
+def test_cli_runs_the_pipeline_and_its_readme_reproduces_it(tmp_path, monkeypatch, capsys):
     corpus = tmp_path / "notes.txt"
     corpus.write_text(TEXT, encoding="utf-8")
-    assert main(["pipeline", str(corpus), "--out", str(tmp_path / "out"), "--tokenizer", "bpe", "--vocab-size", "300", "--steps", "6"]) == 0
+    args = ["--tokenizer", "bpe", "--vocab-size", "300", "--steps", "6", "--model", "tiny"]
+    assert main(["pipeline", str(corpus), "--out", str(tmp_path / "out"), *args]) == 0
     out = capsys.readouterr().out
     bits = float(out.split(" bits per character")[0].rsplit("= ", 1)[1])
     saved = json.loads((tmp_path / "out" / "bpe" / "evaluation.json").read_text())
-    assert round(saved["bits_per_character"], 4) == bits
-    assert (tmp_path / "out" / "bpe.zip").is_file() and "characters per token" in out
+    assert round(saved["bits_per_character"], 4) == bits and "characters per token" in out
+    with zipfile.ZipFile(tmp_path / "out" / "bpe.zip") as zf:
+        zf.extractall(tmp_path / "unzipped")
+    folder = tmp_path / "unzipped" / "bpe"
+    command = next(line for line in (folder / "README.md").read_text().splitlines() if line.startswith("python -m core pipeline"))
+    assert "--model tiny" in command and "--vocab-size 300" in command
+    monkeypatch.chdir(folder)
+    assert main(command.split()[3:]) == 0  # the README's own command, run in the unzipped folder
+    again = json.loads((folder / "rerun" / "bpe" / "evaluation.json").read_text())
+    assert again["bits_per_character"] == pytest.approx(saved["bits_per_character"], rel=1e-5)
     assert main(["pipeline", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "x")]) == 2
