@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import functools
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import gradio as gr
 
-from core import caps, jobs, pipeline, quotas, stop_requests, text_input, threads
+from core import caps, jobs, pipeline, quotas, sessions, stop_requests, text_input, threads
 from lessons.common import LessonContext, learner_error, lesson_text, markdown, named_event, shows_errors, try_this
 from lessons.plots import loss_curves
 
@@ -101,7 +101,11 @@ def run_view(user_id, kind: str | None = None) -> dict:
 
 @shows_errors
 def show_saved(user_id) -> dict:
-    """On load: what this learner's folder already holds (step 1's data, the runs, the table)."""
+    """On load: what this learner's folder already holds (step 1's data, the runs, the table). A first visit
+    has no id yet when the tabs load (the app gives it one just after): nothing saved, so the empty view."""
+    if not sessions.is_valid_user_id(user_id):
+        return {"data_info": data_summary(None), "badges": badges({}), "table": [], "status": "",
+                "chart": loss_figure(None), "samples": "", "download": gr.update(value=None, visible=False)}
     data = pipeline.load_data(pipeline.learner_folder(user_id))
     return {"data_info": data_summary(data), **run_view(user_id)}
 
@@ -132,11 +136,13 @@ def prepare_run(user_id, tokenizer, vocab_size, steps, model="small", request: g
 
     jobs.check_free(user_id)
     folder = pipeline.learner_folder(user_id)
-    if pipeline.load_data(folder) is None:
+    data = pipeline.load_data(folder)
+    if data is None:
         raise learner_error("Do step 1 first: press “1 · Prepare the data”.")
     settings = pipeline.Settings.of_size(str(model), tokenizer=str(tokenizer), vocab_size=int(vocab_size), steps=int(steps))
     settings.check()
-    caps.check_minigpt(settings.model_config(), settings.train_config())
+    vocab = settings.vocab_size if settings.tokenizer == "bpe" else data.stats["distinct_characters"]
+    caps.check_minigpt(replace(settings.model_config(), vocab_size=vocab), settings.train_config())
     quotas.check_room(user_id)
     run_dir = folder / settings.tokenizer
     shutil.rmtree(run_dir, ignore_errors=True)

@@ -51,6 +51,7 @@ def test_every_function_in_the_tab_is_short():
 
 
 def test_a_new_learner_sees_where_to_start():
+    assert tab.show_saved(user_id=None)["data_info"].startswith("Press")  # a first visit: no id yet on load
     view = tab.show_saved(user_id=sessions.new_user_id())
     assert "Press **1 · Prepare the data**" in view["data_info"] and view["table"] == []
     assert view["badges"].count("·") == 5 and "↗ 5 Fine-tune" in view["badges"]
