@@ -161,6 +161,9 @@ def test_browser_the_pipeline_end_to_end(page, tmp_path):
     assert "✓ 4 Evaluate" in page.locator("#pipeline-badges").inner_text()
     assert page.locator("#pipeline-table").get_by_text("char", exact=True).count() >= 1
     page.screenshot(path=str(tmp_path / "tab11.png"), full_page=True)
+    page.set_viewport_size({"width": 400, "height": 900})  # a phone: the columns stack
+    page.screenshot(path=str(tmp_path / "tab11-phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
     link = page.locator("#pipeline-download a[href*='.zip']").first
     link.wait_for()
     assert page.request.get(link.get_attribute("href")).body()[:2] == b"PK"
