@@ -97,7 +97,7 @@ def data_from_source(source: str, pasted: str | None = None, upload=None) -> Dat
 
 # ---- settings ------------------------------------------------------------------------------------------
 # "small" is the default (bench/pipeline.py times it); "tiny" trains in seconds, for a first look and the tests.
-MODEL_SIZES = {"small": dict(block_size=64, n_layer=4, n_head=4, n_embd=128),
+MODEL_SIZES = {"small": dict(block_size=64, n_layer=2, n_head=4, n_embd=64),
                "tiny": dict(block_size=32, n_layer=1, n_head=2, n_embd=32)}
 
 @dataclass(frozen=True)
@@ -108,9 +108,9 @@ class Settings:
     vocab_size: int = 512  # BPE only: 256 bytes + (vocab_size - 256) merges
     steps: int = 300
     block_size: int = 64  # tokens of context
-    n_layer: int = 4
+    n_layer: int = 2
     n_head: int = 4
-    n_embd: int = 128
+    n_embd: int = 64
     batch_size: int = 16
     seed: int = 1337
 

@@ -22,7 +22,7 @@ from lessons.common import LessonContext, learner_error, lesson_text, markdown, 
 from lessons.plots import loss_curves
 
 SOURCES = [("Built-in corpus", text_input.BUILTIN), ("Paste text", text_input.PASTE), ("Upload a .txt file", text_input.UPLOAD)]
-MODEL_CHOICES = [("Small: 4 layers × 128 wide, context 64 (about a minute)", "small"),
+MODEL_CHOICES = [("Small: 2 layers × 64 wide, context 64 (the default)", "small"),
                  ("Tiny: 1 layer × 32 wide, context 32 (seconds)", "tiny")]
 TOKENIZER_CHOICES = [("Characters", "char"), ("Own BPE (trained in step 2)", "bpe")]
 RUN_LABEL, RUNNING_LABEL, STOP_LABEL, STOPPING_LABEL = "Run steps 2–4 and export", "Running…", "Stop", "Stopping…"
