@@ -47,7 +47,7 @@ def register(subparsers) -> None:
 
     g = subparsers.add_parser("generate", help="continue a prompt with a trained MiniGPT (Part 4)")
     g.add_argument("prompt", nargs="?", default="Python is", help='text to continue (default "Python is")')
-    g.add_argument("tokens", nargs="?", type=int, default=200, help="number of characters to generate (default 200)")
+    g.add_argument("tokens", nargs="?", type=int, default=200, help="number of tokens to generate: characters for a character model (default 200)")
     g.add_argument("--checkpoint", metavar="DIR", default=DEFAULT_CHECKPOINT, help=f"checkpoint folder (default {DEFAULT_CHECKPOINT})")
     g.add_argument("--temperature", type=float, default=0.8, help="0 = greedy; higher = more random (default 0.8)")
     g.add_argument("--top-k", type=int, default=0, help="sample only among the k most likely characters (0 = off)")
@@ -111,8 +111,9 @@ def run_generate(args) -> int:
         print(f"note: dropped characters this model never saw: {' '.join(map(repr, unknown))}", file=sys.stderr)
     prompt = loaded.tokenizer.decode(ids)
     print(prompt, end="", flush=True)
-    for token in sample.generate_ids(loaded.model, ids, args.tokens, args.temperature, args.top_k or None,
-                                     args.top_p, args.seed, use_cache=not args.no_cache):
-        print(loaded.tokenizer.decode([token]), end="", flush=True)
+    new_ids = sample.generate_ids(loaded.model, ids, args.tokens, args.temperature, args.top_k or None,
+                                  args.top_p, args.seed, use_cache=not args.no_cache)
+    for piece in sample.text_pieces(loaded.tokenizer, new_ids):  # a BPE token may be half a character
+        print(piece, end="", flush=True)
     print()
     return 0

@@ -5,6 +5,10 @@ A checkpoint is a folder:
     model.safetensors   the weights (plain tensors; loading them can never run code, unlike pickle)
     config.json         {"format", "model": GPTConfig, "vocabulary": "...", "meta": {...}}
 
+A character model stores its vocabulary (the characters, in id order) as "vocabulary"; a BPE model
+(core.minigpt.tokenizer.BPETokenizer) stores {"tokenizer": {"kind": "bpe", "pattern", "merges"}} instead
+and "vocabulary": null. Checkpoints without a "tokenizer" entry are character models (all older ones).
+
 config.json is written LAST and atomically: the app lists a folder as a checkpoint once that file
 exists (core.registry), so a half-written run is never offered to a learner.
 """
@@ -16,7 +20,8 @@ from pathlib import Path
 
 from core import files
 from core.minigpt.config import GPTConfig
-from core.minigpt.tokenizer import CharTokenizer
+from core.minigpt import tokenizer as tokenizers
+from core.minigpt.tokenizer import BPETokenizer, CharTokenizer
 
 FORMAT = "minigpt-1"
 WEIGHTS = "model.safetensors"
@@ -28,24 +33,30 @@ class Loaded:
     """A checkpoint ready to use: the model (in eval mode), its tokenizer, shape and notes."""
 
     model: "object"
-    tokenizer: CharTokenizer
+    tokenizer: CharTokenizer | BPETokenizer
     config: GPTConfig
     meta: dict = field(default_factory=dict)
     path: Path | None = None
 
 
-def save(folder, model, tokenizer: CharTokenizer, meta: dict | None = None) -> Path:
+def save(folder, model, tokenizer: CharTokenizer | BPETokenizer, meta: dict | None = None) -> Path:
     """Write the weights, then config.json (the marker that makes the folder a checkpoint)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     files.save_safetensors(model.state_dict(), folder / WEIGHTS, metadata={"format": FORMAT})
-    files.atomic_write_json(folder / CONFIG, {
-        "format": FORMAT,
-        "model": model.config.to_dict(),
-        "vocabulary": tokenizer.chars,
-        "meta": meta or {},
-    })
+    info = {"format": FORMAT, "model": model.config.to_dict(), "vocabulary": getattr(tokenizer, "chars", None)}
+    if tokenizer.kind != "char":  # character checkpoints keep exactly their old form
+        info["tokenizer"] = tokenizer.to_dict()
+    info["meta"] = meta or {}
+    files.atomic_write_json(folder / CONFIG, info)
     return folder
+
+
+def read_tokenizer(info: dict) -> CharTokenizer | BPETokenizer:
+    """The tokenizer of a parsed config.json: its "tokenizer" entry, else the character "vocabulary"."""
+    if "tokenizer" in info:
+        return tokenizers.from_dict(info["tokenizer"])
+    return CharTokenizer(info["vocabulary"])
 
 
 def load(folder) -> Loaded:
@@ -63,9 +74,9 @@ def load(folder) -> Loaded:
     if info.get("format") != FORMAT:
         raise ValueError(f"{config_path} is not a MiniGPT checkpoint (format {info.get('format')!r}).")
     config = GPTConfig.from_dict(info["model"])
-    tokenizer = CharTokenizer(info["vocabulary"])
+    tokenizer = read_tokenizer(info)
     if tokenizer.vocab_size != config.vocab_size:
-        raise ValueError(f"{config_path}: vocabulary has {tokenizer.vocab_size} characters but the model expects {config.vocab_size}.")
+        raise ValueError(f"{config_path}: vocabulary has {tokenizer.vocab_size} tokens but the model expects {config.vocab_size}.")
     model = MiniGPT(config)
     state = load_file(str(weights_path))
     model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()})

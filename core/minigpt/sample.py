@@ -142,6 +142,22 @@ def generate(model, tokenizer, prompt: str, max_new_tokens: int, temperature: fl
         yield tokenizer.decode([token])
 
 
+def text_pieces(tokenizer, new_ids) -> Iterator[str]:
+    """The new text as the tokens arrive, for printing as it streams. A BPE token may end inside a
+    multi-byte character (its bytes are half of 'é'): that piece waits until the character is whole
+    (at most 4 bytes, the longest UTF-8 character, so a token that never completes is shown as is)."""
+    pending: list[int] = []
+    for token in new_ids:
+        pending.append(token)
+        text = tokenizer.decode(pending)
+        if tokenizer.kind != "char" and text.endswith("\ufffd") and len(pending) < 4:
+            continue
+        yield text
+        pending = []
+    if pending:
+        yield tokenizer.decode(pending)
+
+
 def time_generation(model, ids: list[int], max_new_tokens: int, use_cache: bool, **settings) -> tuple[list[int], float]:
     """Generate and time it: (new token ids, seconds). For comparing the two paths on the same settings."""
     import time

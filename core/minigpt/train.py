@@ -361,14 +361,29 @@ class _Run:
     running_n: int = 0  # ...and how many
 
 
-def _start_run(text: str, model_config: GPTConfig, cfg: TrainConfig, out_dir, run_info: dict | None) -> _Run:
+def _dataset(text: str, block_size: int, cfg: TrainConfig, tokenizer, val_text: str | None) -> CharDataset:
+    """The corpus as tokens. With `val_text` (core.pipeline's own held-out text), all of `text` is trained
+    on and `val_text` is the validation split; each must hold at least one window of block_size + 1 tokens."""
+    data = CharDataset(text, block_size, cfg.val_fraction, tokenizer)
+    if val_text is not None:
+        data.train = torch.tensor(data.tokenizer.encode(text), dtype=torch.long)
+        data.val = torch.tensor(data.tokenizer.encode(val_text), dtype=torch.long)
+        for name, part in (("training", data.train), ("validation", data.val)):
+            if len(part) < block_size + 1:
+                raise ValueError(f"The {name} text is {len(part)} tokens long; a context of {block_size} needs at "
+                                 f"least {block_size + 1}. Use a longer text or a smaller context.")
+    return data
+
+
+def _start_run(text: str, model_config: GPTConfig, cfg: TrainConfig, out_dir, run_info: dict | None,
+               tokenizer=None, val_text: str | None = None) -> _Run:
     """Check the settings, then build the data, the model, the optimizers and the window streams."""
     cfg.validate()
     if cfg.short_window and not 8 <= cfg.short_window < model_config.block_size:
         raise ValueError(f"short_window = {cfg.short_window} must be 0 (off) or from 8 to less than the context "
                          f"({model_config.block_size}).")
     threads.set_torch_threads(cfg.threads)
-    data = CharDataset(text, model_config.block_size, cfg.val_fraction)
+    data = _dataset(text, model_config.block_size, cfg, tokenizer, val_text)
     model_config = replace(model_config, vocab_size=data.tokenizer.vocab_size)
     model = MiniGPT(model_config, seed=cfg.seed)  # its weights and dropout masks come from cfg.seed
     batches = torch.Generator().manual_seed(cfg.seed)  # the data order: private too, never the global generator
@@ -473,7 +488,8 @@ def _save_on_close(run: _Run) -> None:
 
 
 def train(text: str, model_config: GPTConfig, cfg: TrainConfig, out_dir=None,
-          should_stop: Callable[[], bool] | None = None, run_info: dict | None = None) -> Iterator[Progress]:
+          should_stop: Callable[[], bool] | None = None, run_info: dict | None = None, tokenizer=None,
+          val_text: str | None = None) -> Iterator[Progress]:
     """Train a fresh MiniGPT on `text`, yielding Progress every cfg.log_every steps and at the end.
 
     model_config.vocab_size is replaced by the corpus's vocabulary size. With `out_dir`, the run is
@@ -481,8 +497,9 @@ def train(text: str, model_config: GPTConfig, cfg: TrainConfig, out_dir=None,
     `run_info` (JSON-able, e.g. {"preset": "default", "corpus": "built-in"}) goes into its meta as is.
     Every random draw (weights, dropout, data order, samples) comes from generators seeded by cfg.seed,
     so a run gives the same losses whatever else runs in the process at the same time.
+    `tokenizer` (default: the characters of `text`) may be a BPETokenizer; `val_text` see _dataset.
     """
-    run = _start_run(text, model_config, cfg, out_dir, run_info)
+    run = _start_run(text, model_config, cfg, out_dir, run_info, tokenizer, val_text)
     _measure_untrained(run)
     yield run.progress.snapshot()
 
