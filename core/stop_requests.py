@@ -25,7 +25,10 @@ def request_stop(run_dir: str | os.PathLike | None) -> bool:
     """Ask the job training into `run_dir` to stop at its next step; False when there is no such folder."""
     if not run_dir or not Path(run_dir).is_dir():
         return False
-    _marker(run_dir).touch()
+    try:
+        _marker(run_dir).touch()
+    except FileNotFoundError:  # the folder was removed meanwhile (a run emptied as its job ended): nothing to stop
+        return False
     return True
 
 

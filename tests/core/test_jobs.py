@@ -164,3 +164,20 @@ def test_a_job_nobody_listens_to_is_stopped():
 def test_bad_target_is_reported():
     with pytest.raises(jobs.JobError, match="internal error"):
         list(jobs.stream("tests.core.job_targets:no_such_function", {}, owner=owner("x"), limits=FAST))
+
+
+def test_a_stop_request_for_a_folder_removed_meanwhile_is_false_not_an_error(tmp_path, monkeypatch):
+    from core import stop_requests
+
+    run = tmp_path / "run"
+    run.mkdir()
+    real_is_dir = type(run).is_dir
+
+    def removed_after_the_check(path):  # the race: the folder exists when checked, is gone when touched
+        answer = real_is_dir(path)
+        if path == run and answer:
+            run.rmdir()
+        return answer
+
+    monkeypatch.setattr(type(run), "is_dir", removed_after_the_check)
+    assert stop_requests.request_stop(run) is False
