@@ -391,9 +391,11 @@ def _train_widgets() -> dict:
             with gr.Row():
                 w["train_button"] = gr.Button(TRAIN_LABEL, variant="primary", elem_id="dpo-train")
                 w["stop_button"] = gr.Button(STOP_LABEL, variant="stop", interactive=False, elem_id="dpo-stop")
-            w["status"] = markdown("Press *Train with DPO* (about a minute), or compare the shipped DPO adapter below.",
-                                   elem_id="dpo-status")
-            w["plot"] = gr.Plot(curves_chart(), show_label=False, elem_id="dpo-curves")
+            # before a learner's own run: the shipped DPO run's curves (its run.json), not an empty chart
+            shipped = show_dpo_run(None, SHIPPED_DPO)
+            w["status"] = markdown(shipped.get("status", "") + "\n\nPress *Train with DPO* (about a minute) to run "
+                                   "your own, or compare the shipped DPO adapter below.", elem_id="dpo-status")
+            w["plot"] = gr.Plot(shipped.get("plot", curves_chart()), show_label=False, elem_id="dpo-curves")
     w["job"] = gr.State(None)
     return w
 
@@ -504,5 +506,8 @@ def build(ctx: LessonContext) -> None:
     _wire_training(ctx, w)
     refresh = named_event(refresh_lists, {"user_id": ctx.user_id, "sft": w["sft"], "dpo": w["dpo"]},
                           {"sft": w["sft"], "dpo": w["dpo"]})
-    ctx.demo.load(**refresh, api_name=False, show_progress="hidden")
+    # after a reload: the lists, then the curves of the run they show (the learner's newest, else the shipped one)
+    ctx.demo.load(**refresh, api_name=False, show_progress="hidden").then(
+        **named_event(show_dpo_run, {"user_id": ctx.user_id, "dpo": w["dpo"]}, {"status": w["status"], "plot": w["plot"]}),
+        api_name=False, show_progress="hidden")
     ctx.tab.select(**refresh, api_name=False, show_progress="hidden")

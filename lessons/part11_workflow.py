@@ -68,8 +68,12 @@ def comparison_table(user_id) -> list[list]:
 
 
 def loss_figure(progress, title: str = "Loss of the pipeline's MiniGPT"):
-    if progress is None:
-        return loss_curves("Loss (run the pipeline to see it)", "loss (nats per token)")
+    if progress is None:  # before a run: the axes the run will draw on, and what to press
+        fig = loss_curves("Loss of the pipeline's MiniGPT", "loss (nats per token)")
+        fig.update_layout(xaxis_range=[0, pipeline.Settings().steps], yaxis_range=[0, 5])
+        fig.add_annotation(text="Press <b>Run steps 2–4 and export</b>: the training and validation curves appear here",
+                           x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
+        return fig
     return loss_curves(title, "loss (nats per token)", progress.train_curve, progress.val_curve)
 
 
@@ -248,7 +252,7 @@ def _results() -> dict:
     table = gr.Dataframe(headers=pipeline.COMPARISON_HEADERS, value=[], label="4 · Evaluate: your runs compared",
                          interactive=False, wrap=True, elem_id="pipeline-table")
     with gr.Row(equal_height=False):
-        chart = gr.Plot(label="Loss", scale=3, min_width=300, elem_id="pipeline-chart")
+        chart = gr.Plot(show_label=False, scale=3, min_width=300, elem_id="pipeline-chart")
         samples = gr.Textbox(label="Samples (continuing the validation text)", lines=10, max_lines=10, scale=2,
                              min_width=240, interactive=False, elem_id="pipeline-samples")
     markdown(FINETUNE_NOTE)
