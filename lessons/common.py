@@ -9,7 +9,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from core import registry
+from core import registry, stop_requests
 
 TEXT_DIR = Path(__file__).resolve().parent / "text"
 log = logging.getLogger("playground")
@@ -187,3 +187,13 @@ def named_event(fn, inputs: dict | None = None, outputs: dict | None = None) -> 
     # what Gradio's logs and errors call it (a functools.partial names its function)
     handler.__name__ = handler.__qualname__ = getattr(fn, "__name__", None) or getattr(fn, "func").__name__
     return {"fn": handler, "inputs_kwargs": dict(inputs or {}), "outputs": list(outputs.values())}
+
+
+STOP_LABEL, STOPPING_LABEL = "Stop", "Stopping…"
+
+
+def stop_button_after_press(run_dir) -> gr.Button:
+    """A job's Stop button once pressed: the stop request in its run folder (core.stop_requests), which the
+    worker honours after its current step. "Stopping…" while it does; plain when nothing runs there."""
+    asked = stop_requests.request_stop(run_dir)
+    return gr.Button(STOPPING_LABEL if asked else STOP_LABEL, interactive=False)

@@ -29,7 +29,7 @@ from core import caps, jobs, quotas, registry, sessions, stop_requests, text_inp
 from core.minigpt.config import LIMITS, GPTConfig
 from lessons import board
 from lessons.common import (LessonContext, checkpoint_choices, checkpoint_dropdown, learner_error, lesson_text,
-                            markdown, named_event, shows_errors, try_this)
+                            markdown, named_event, shows_errors, stop_button_after_press, try_this)
 from lessons.plots import PALETTE, loss_curves
 
 CORPUS_CHOICES = [("Built-in corpus", text_input.BUILTIN), ("Paste text", text_input.PASTE),
@@ -273,10 +273,7 @@ def idle() -> dict:
 
 
 def request_stop(job) -> dict:
-    """The Stop button: the marker file in the run folder, which the worker sees after its current step."""
-    if not stop_requests.request_stop(job):
-        return {"stop_btn": gr.Button(STOP_LABEL, interactive=False)}
-    return {"stop_btn": gr.Button(STOPPING_LABEL, interactive=False)}
+    return {"stop_btn": stop_button_after_press(job)}
 
 
 def training_status(progress, label: str | None = None) -> str:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import gradio as gr
 
 from core import accumulation, caps, jobs, quotas, schedules, sessions, stop_requests, sweeps, text_input, threads
-from lessons.common import LessonContext, learner_error, lesson_text, markdown, named_event, shows_errors, try_this
+from lessons.common import (LessonContext, learner_error, lesson_text, markdown, named_event, shows_errors,
+                            stop_button_after_press, try_this)
 from lessons.plots import PALETTE, TRAIN, VALIDATION, Chart, chart
 
 DEFAULT_SCHEDULES = ["cosine", "warmup_stable_decay", "linear"]
@@ -192,10 +193,7 @@ def idle() -> dict:
 
 
 def request_stop(job) -> dict:
-    """Stop: the marker file in the job's folder, which the worker sees after its current step."""
-    if not stop_requests.request_stop(job):
-        return {"stop_btn": gr.Button(STOP_LABEL, interactive=False)}
-    return {"stop_btn": gr.Button(STOPPING_LABEL, interactive=False)}
+    return {"stop_btn": stop_button_after_press(job)}
 
 
 @shows_errors

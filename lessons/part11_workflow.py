@@ -18,7 +18,8 @@ from pathlib import Path
 import gradio as gr
 
 from core import caps, jobs, pipeline, quotas, sessions, stop_requests, text_input, threads
-from lessons.common import LessonContext, learner_error, lesson_text, markdown, named_event, shows_errors, try_this
+from lessons.common import (LessonContext, learner_error, lesson_text, markdown, named_event, shows_errors,
+                            stop_button_after_press, try_this)
 from lessons.plots import loss_curves
 
 SOURCES = [("Built-in corpus", text_input.BUILTIN), ("Paste text", text_input.PASTE), ("Upload a .txt file", text_input.UPLOAD)]
@@ -170,9 +171,7 @@ def idle() -> dict:
 
 
 def request_stop(job) -> dict:
-    if not stop_requests.request_stop(job):
-        return {"stop_btn": gr.Button(STOP_LABEL, interactive=False)}
-    return {"stop_btn": gr.Button(STOPPING_LABEL, interactive=False)}
+    return {"stop_btn": stop_button_after_press(job)}
 
 
 def _live_view(report) -> dict:
