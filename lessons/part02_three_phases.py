@@ -271,7 +271,9 @@ def _drop_if_empty(folder: Path) -> None:
 def curves_chart(steps=(), losses=(), margins=(), accuracies=()) -> Chart:
     """Loss and preference accuracy (left axis, both between 0 and 1 here) and the reward margin (right)."""
     fig = chart("DPO on the preference pairs", "step", "loss (nats) · accuracy", height=SMALL,
-                yaxis2=dict(title=dict(text="reward margin"), overlaying="y", side="right", showgrid=False))
+                yaxis2=dict(title=dict(text="reward margin"), overlaying="y", side="right", showgrid=False,
+                            automargin=True),  # room for the right axis's title beside its tick labels
+                margin=dict(r=70))
     steps = list(steps)
     fig.add("scatter", x=steps, y=list(losses), mode="lines", name="loss", line=dict(color=PALETTE[0]),
             hovertemplate="step %{x}<br>loss %{y:.4f}<extra></extra>")
