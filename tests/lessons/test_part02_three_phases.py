@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core import alignment, sessions
+from core import alignment, jobs, sessions
 from core.finetune import data, models
 from lessons import part02_three_phases as tab
 from tests.conftest import build_tab_alone, open_tab
@@ -163,6 +163,25 @@ def test_a_dpo_job_raises_the_margin_on_its_training_pairs(tmp_path):
     assert np.mean(margins) > 0.05 and np.mean(np.array(margins) > 0) >= 0.75, margins
     listed = tab.end_dpo(user, job, None)["dpo"]
     assert listed.value == f"run/{job.run_dir.name}"
+
+
+def test_stop_ends_a_dpo_run_as_a_result_with_its_curve_and_adapter():
+    from core.finetune import chat
+
+    user = sessions.new_user_id()
+    job = tab.start_dpo(user, tab.SHIPPED_SFT, tab.BUILTIN, None, 200, 0.1, 3e-4)["job"]
+    views, pressed = [], False
+    for view in tab.train_dpo(job):
+        views.append(view)
+        if view["status"].startswith("step ") and not pressed:  # training has begun: press Stop
+            assert tab.request_stop(job)["stop_button"].value == "Stopping…"
+            pressed = True
+    last = views[-1]["status"]
+    info = chat.run_info(job.run_dir)
+    assert last.startswith("**Stopped at step") and "of 200" in last and "ETA" not in last, last
+    assert info["stopped_early"] and len(info["losses"]) == info["steps"][-1] < 200
+    assert (job.run_dir / "adapter_model.safetensors").is_file()  # what was trained so far is kept
+    assert not jobs.has_job(user) or jobs.wait_finished(user)
 
 
 def test_start_refuses_bad_input_before_any_job(tmp_path):
