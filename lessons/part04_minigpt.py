@@ -525,7 +525,7 @@ def _run_view() -> dict:
     """Lab 1's results column: status, chart and samples together, then the run picker and its download."""
     status = markdown("", elem_id="minigpt-status")
     with gr.Row(equal_height=False):
-        chart = gr.Plot(label="Loss", scale=3, min_width=320, elem_id="minigpt-chart")
+        chart = gr.Plot(show_label=False, scale=3, min_width=320, elem_id="minigpt-chart")
         samples = gr.Textbox(label="Samples (newest last)", lines=14, max_lines=14, scale=2, min_width=260,
                              interactive=False, autoscroll=True, elem_id="minigpt-samples")
     with gr.Row(equal_height=False):

@@ -393,7 +393,7 @@ def _bpe_results():
             top = gr.Dataframe(headers=["pair (ids)", "pair (text)", "count"], label="Most frequent pairs now (the first is merged next)",
                                interactive=False, elem_id="bpe-top-pairs")
         with gr.Column(min_width=260):
-            curve = gr.Plot(label="Sequence length and compression")
+            curve = gr.Plot(show_label=False)
     markdown(f"**The start of the text, token by token** (first {PREVIEW_CHARS:,} characters; the newest token is "
              "outlined in orange; hover a token for its id)")
     preview = gr.HTML(elem_id="bpe-preview")

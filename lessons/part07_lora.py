@@ -548,8 +548,8 @@ def _train_lab() -> dict:
                 lab["train_button"] = gr.Button(TRAIN_LABEL, variant="primary", elem_id="lora-train")
                 lab["stop_button"] = gr.Button(STOP_LABEL, variant="stop", interactive=False, elem_id="lora-stop")
             lab["status"] = markdown("Press Fine-tune to start.", elem_id="lora-status")
-            lab["loss_plot"] = gr.Plot(loss_figure(), label="Loss", elem_id="lora-loss")
-            lab["memory_plot"] = gr.Plot(label="Memory estimate")
+            lab["loss_plot"] = gr.Plot(loss_figure(), show_label=False, elem_id="lora-loss")
+            lab["memory_plot"] = gr.Plot(show_label=False)
     try_this("Switch the preset to attention only and watch the trainable share and memory drop; then train and "
              "compare the final loss.",
              "Set the rank to 1: the update B·A is then a single outer product per layer, yet the format is still learned.",

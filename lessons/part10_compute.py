@@ -438,7 +438,7 @@ def _calculator_lab(ctx: LessonContext) -> dict:
             hardware = _hardware_widgets()
         with gr.Column(scale=2):
             results = {"summary": markdown("", elem_id="compute-summary"),
-                       "chart": gr.Plot(label="Time on each hardware", elem_id="compute-chart")}
+                       "chart": gr.Plot(show_label=False, elem_id="compute-chart")}
     try_this("Pick **TinyLlama-1.1B**, A100, 16 GPUs, MFU 59%: about 90 days, the published run (its 24,000 tokens/s "
              "per GPU are 59% of the A100's peak with the attention term, 51% by 6N alone). Its 3T tokens are ~2,700 "
              "per parameter, 136× Chinchilla's 20: over-trained on purpose, for a small model that is cheap to run.",
@@ -453,7 +453,7 @@ def _memory_lab() -> dict:
         with gr.Column(scale=1, min_width=300):
             widgets = _memory_widgets()
         with gr.Column(scale=2):
-            widgets["mem_chart"] = gr.Plot(label="Memory per GPU", elem_id="compute-memory-chart")
+            widgets["mem_chart"] = gr.Plot(show_label=False, elem_id="compute-memory-chart")
             widgets["mem_table"] = markdown("", elem_id="compute-memory-table")
     try_this("TinyLlama, batch 1: full fine-tuning needs ~27 GB, LoRA ~12 GB, QLoRA ~10 GB: the activations now "
              "dominate. Tick **activation checkpointing**, then **fused attention**.",
@@ -487,7 +487,7 @@ def _measure_lab(ctx: LessonContext, measured: gr.State) -> None:
         with gr.Column(scale=2):
             prediction = markdown("", elem_id="compute-prediction")
             status = markdown("", elem_id="compute-status")
-            timeline = gr.Plot(label="Training time", elem_id="compute-timeline")
+            timeline = gr.Plot(show_label=False, elem_id="compute-timeline")
             table = markdown("", elem_id="compute-comparison")
     buttons, plan = {"run_btn": run_btn, "stop_btn": stop_btn}, gr.State(None)
     gr.on([c.change for c in form.values()] + [measured.change], **named_event(

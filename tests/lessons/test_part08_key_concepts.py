@@ -157,6 +157,9 @@ def test_browser_schedules_redraw_and_a_short_sweep_runs(page, tmp_path):
     halfway = f"{schedules.learning_rate('cosine', 240, 480, 5e-3, 100, min_lr_ratio=0.1):.3g}"
     page.wait_for_function(f"() => document.querySelector('#schedule-summary').innerText.includes('{halfway}')")
     page.locator("#sweep-status").get_by_text("Press").wait_for()
+    if sweeps.shipped_series("overfitting") is not None:  # before any run: the shipped example, 3 runs × 2 curves
+        page.locator("#overfit-status").get_by_text("An example, shipped with the app").wait_for()
+        assert page.locator("#overfit-chart .js-plotly-plot .scatterlayer .trace").count() == 6
     for rate in ("0.0001", "0.03", "0.1"):  # leave 0.001 and 0.01
         page.locator("#sweep-rates").get_by_label(rate, exact=True).uncheck()
     _fill(page, "Steps per run", 20)
