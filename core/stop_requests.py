@@ -40,3 +40,13 @@ def clear(run_dir: str | os.PathLike | None) -> None:
     """Remove the request (the job ended, or a new job starts in this folder)."""
     if run_dir:
         _marker(run_dir).unlink(missing_ok=True)
+
+
+def withdrawn_before_start(run_dir: str | os.PathLike) -> bool:
+    """True if Stop was pressed while the job still waited for a training slot: the request is answered
+    and the run's (still empty) folder removed, so the tab can say nothing was trained."""
+    if not stop_requested(run_dir):
+        return False
+    clear(run_dir)
+    Path(run_dir).rmdir()
+    return True

@@ -331,9 +331,7 @@ def run_training(user_id, plan: Plan | None, request: gr.Request | None = None, 
     if plan is None:
         raise learner_error("Press Train to start a run.")
     run_dir = Path(plan.run_dir)
-    if stop_requests.stop_requested(run_dir):  # Stop was pressed while the job waited for a free slot
-        stop_requests.clear(run_dir)
-        run_dir.rmdir()
+    if stop_requests.withdrawn_before_start(run_dir):
         yield {"status": "Stopped before training started: nothing was trained or saved."}
         return
     kwargs = dict(text=plan.text, model_config=plan.model, cfg=plan.recipe, out_dir=str(run_dir),

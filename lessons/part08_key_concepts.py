@@ -206,9 +206,7 @@ def run_series(user_id, plan: SeriesPlan | None, request: gr.Request | None = No
     if plan is None:
         raise learner_error("Press Run to start.")
     run_dir = Path(plan.run_dir)
-    if stop_requests.stop_requested(run_dir):  # Stop was pressed while the job waited for a free slot
-        stop_requests.clear(run_dir)
-        run_dir.rmdir()
+    if stop_requests.withdrawn_before_start(run_dir):
         yield {"status": "Stopped before it started: nothing was trained."}
         return
     listening = watched(demo, request) if demo is not None else None

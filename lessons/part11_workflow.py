@@ -207,9 +207,7 @@ def run_pipeline(user_id, plan: Plan | None, request: gr.Request | None = None, 
     if plan is None:
         raise learner_error("Press Run to start.")
     run_dir = Path(plan.run_dir)
-    if stop_requests.stop_requested(run_dir):  # Stop was pressed while the job waited for a free slot
-        stop_requests.clear(run_dir)
-        run_dir.rmdir()
+    if stop_requests.withdrawn_before_start(run_dir):
         yield {"status": "Stopped before the run started: nothing was trained or saved."}
         return
     data = pipeline.load_data(run_dir.parent)

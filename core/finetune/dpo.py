@@ -80,20 +80,10 @@ class DPOProgress(sft.Progress):
                        chosen_rewards=self.chosen_rewards + (float(log["rewards/chosen"]),),
                        rejected_rewards=self.rejected_rewards + (float(log["rewards/rejected"]),))
 
-    def status(self) -> str:
-        if self.phase in ("starting", "loading", "saving"):
-            return self.message
-        parts = [f"step {self.step}/{self.total}"]
-        if self.losses:
-            parts.append(f"loss {self.losses[-1]:.3f}")
-        if self.margins:
-            parts.append(f"reward margin {self.margins[-1]:+.2f}")
-            parts.append(f"preference accuracy {self.accuracies[-1]:.0%}")
-        parts.append(f"{self.elapsed:.0f} s elapsed")
-        if self.phase == "training" and self.eta is not None:
-            parts.append(f"ETA {self.eta:.0f} s")
-        line = " · ".join(parts)
-        return f"{line} · {self.message}" if self.message else line
+    def measures(self) -> list[str]:  # the status line (sft.Progress.status) shows these after the loss
+        if not self.margins:
+            return []
+        return [f"reward margin {self.margins[-1]:+.2f}", f"preference accuracy {self.accuracies[-1]:.0%}"]
 
 
 def to_trl_rows(pairs: list[dict]) -> list[dict]:

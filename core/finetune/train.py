@@ -129,15 +129,18 @@ class Progress:
     def tokens_per_second(self) -> float:
         return self.tokens / self.elapsed if self.elapsed > 0 else 0.0
 
+    def measures(self) -> list[str]:
+        """What the status line shows after the loss; a subclass (DPO) shows its own."""
+        evaluated = [f"eval loss {self.eval_losses[-1]:.3f}"] if self.eval_losses else []
+        return evaluated + [f"{self.tokens_per_second:,.0f} tokens/s"]
+
     def status(self) -> str:
         if self.phase in ("starting", "loading", "saving"):
             return self.message
         parts = [f"step {self.step}/{self.total}"]
         if self.losses:
             parts.append(f"loss {self.losses[-1]:.3f}")
-        if self.eval_losses:
-            parts.append(f"eval loss {self.eval_losses[-1]:.3f}")
-        parts.append(f"{self.tokens_per_second:,.0f} tokens/s")
+        parts += self.measures()
         parts.append(f"{self.elapsed:.0f} s elapsed")
         if self.phase == "training" and self.eta is not None:
             parts.append(f"ETA {self.eta:.0f} s")

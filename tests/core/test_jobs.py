@@ -181,3 +181,14 @@ def test_a_stop_request_for_a_folder_removed_meanwhile_is_false_not_an_error(tmp
 
     monkeypatch.setattr(type(run), "is_dir", removed_after_the_check)
     assert stop_requests.request_stop(run) is False
+
+
+def test_a_stop_while_queued_is_answered_and_its_empty_folder_removed(tmp_path):
+    from core import stop_requests
+
+    run = tmp_path / "run"
+    run.mkdir()
+    assert stop_requests.withdrawn_before_start(run) is False and run.is_dir()  # nobody pressed Stop
+    stop_requests.request_stop(run)
+    assert stop_requests.withdrawn_before_start(run) is True
+    assert not run.exists() and not stop_requests.stop_requested(run)
