@@ -17,7 +17,6 @@ for margins of ±1e4, where log(sigmoid(z)) would give log(0) = −inf. Pure Pyt
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,9 +119,7 @@ class PreferenceSet:
     problems: list[str] = field(default_factory=list)  # "line 7: ..." for each line skipped
 
     def problems_text(self, limit: int = 10) -> str:
-        shown = self.problems[:limit]
-        more = len(self.problems) - len(shown)
-        return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+        return text_input.problems_text(self.problems, limit)
 
     def messages(self, index: int, which: str) -> list[dict]:
         """One side of a pair as a chat (user prompt, assistant answer), the form the chat template reads."""
@@ -151,20 +148,9 @@ def check_pair(row: object) -> dict:
 def parse_preferences(text: str, source: str = "upload") -> PreferenceSet:
     """JSON Lines of {"prompt", "chosen", "rejected"}; malformed lines are skipped and listed by number."""
     text_input.check_length(text, f"The preference data ({source})")
-    pairs, problems = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            pairs.append(check_pair(json.loads(line)))
-        except json.JSONDecodeError as err:
-            problems.append(f"line {number}: not valid JSON ({err.msg})")
-        except ValueError as err:
-            problems.append(f"line {number}: {err}")
-        if len(pairs) > MAX_PAIRS:
-            raise ValueError(f"{source} has more than {MAX_PAIRS:,} preference pairs; use at most {MAX_PAIRS:,}.")
+    pairs, problems = text_input.jsonl_records(text, check_pair, max_records=MAX_PAIRS, source=source)
     if not pairs:
-        detail = f" Problems: {PreferenceSet([], source, problems).problems_text()}" if problems else ""
+        detail = f" Problems: {text_input.problems_text(problems)}" if problems else ""
         raise ValueError(f'No usable preference pairs in {source}. Each line must be a JSON object with string fields '
                          f'"prompt", "chosen" and "rejected".{detail}')
     return PreferenceSet(pairs, source, problems)

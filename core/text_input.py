@@ -10,7 +10,9 @@ Windows line ends removed (they are not content), and bounded in size before any
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Callable
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 BUILTIN_CORPUS = DATA_DIR / "builtin_corpus.txt"  # the one path of the built-in corpus
@@ -76,3 +78,30 @@ def learner_text(source: str, pasted: str | None = None, upload=None, max_chars:
     if source == BUILTIN:
         return builtin_corpus()
     raise ValueError(f"Unknown text source {source!r}; choose one of {', '.join(SOURCES)}.")
+
+
+def jsonl_records(text: str, check_row: Callable[[object], object], max_records: int | None = None,
+                  source: str = "upload") -> tuple[list, list[str]]:
+    """JSON Lines, one record per non-empty line, each passed through `check_row` (which returns the record
+    as the caller wants it, or raises ValueError saying what is wrong). A malformed line is skipped and
+    reported as "line N: why", so a learner fixes every bad line of a file at once, by number."""
+    records, problems = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(check_row(json.loads(line)))
+        except json.JSONDecodeError as err:
+            problems.append(f"line {number}: not valid JSON ({err.msg})")
+        except ValueError as err:
+            problems.append(f"line {number}: {err}")
+        if max_records is not None and len(records) > max_records:
+            raise ValueError(f"{source} has more than {max_records:,} records; use at most {max_records:,}.")
+    return records, problems
+
+
+def problems_text(problems: list[str], limit: int = 10) -> str:
+    """The first `limit` "line N: why" problems, and how many more."""
+    shown = problems[:limit]
+    more = len(problems) - len(shown)
+    return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")

@@ -8,7 +8,6 @@ with no special markers in it.
 """
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +27,7 @@ class Dataset:
     problems: list[str] = field(default_factory=list)  # "line 7: ..." for each malformed line skipped
 
     def problems_text(self) -> str:
-        shown = self.problems[:MAX_PROBLEMS_LISTED]
-        more = len(self.problems) - len(shown)
-        return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+        return text_input.problems_text(self.problems, MAX_PROBLEMS_LISTED)
 
 
 def row_to_messages(row: object) -> list[dict]:
@@ -63,21 +60,9 @@ def row_to_messages(row: object) -> list[dict]:
 def parse_jsonl(text: str, source: str = "upload") -> Dataset:
     """Parse JSON Lines, skipping (and reporting by line number) every malformed line."""
     text_input.check_length(text, f"The data ({source})")  # a paste is bounded like a file
-    examples, problems = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            problems.append(f"line {number}: not valid JSON ({err.msg})")
-            continue
-        try:
-            examples.append(row_to_messages(row))
-        except ValueError as err:
-            problems.append(f"line {number}: {err}")
+    examples, problems = text_input.jsonl_records(text, row_to_messages, source=source)
     if not examples:
-        detail = f" Problems: {Dataset([], source, problems).problems_text()}" if problems else ""
+        detail = f" Problems: {text_input.problems_text(problems, MAX_PROBLEMS_LISTED)}" if problems else ""
         raise ValueError(f"No usable examples in {source}. Each line must be a JSON object with "
                          f'"messages" (a chat ending with the assistant) or "instruction"/"output".{detail}')
     return Dataset(examples, source, problems)

@@ -94,3 +94,18 @@ def test_pasted_jsonl_is_bounded_like_a_file():
 
     with pytest.raises(ValueError, match=r"The data \(paste\) has 2,000,001 characters; the limit is 2,000,000"):
         data.parse_jsonl("x" * (T.MAX_CHARS + 1), source="paste")
+
+
+def test_jsonl_records_skip_and_number_every_bad_line():
+    def positive(row):
+        if not isinstance(row, int) or row <= 0:
+            raise ValueError("not a positive number")
+        return row * 10
+
+    text = "1\n\n{bad\n-3\n4\n"
+    records, problems = T.jsonl_records(text, positive)
+    assert records == [10, 40]
+    assert problems[0].startswith("line 3: not valid JSON") and problems[1] == "line 4: not a positive number"
+    assert T.problems_text([f"line {i}: x" for i in range(1, 14)], limit=2) == "line 1: x; line 2: x; and 11 more"
+    with pytest.raises(ValueError, match="more than 1 records"):
+        T.jsonl_records("1\n2\n", positive, max_records=1)
