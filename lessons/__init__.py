@@ -7,7 +7,7 @@ import os
 import gradio as gr
 
 from core import admin, sessions
-from lessons.common import LessonContext
+from lessons.common import LessonContext, opened_flag
 
 # (tab label, module in lessons/) in the guide's order; labels follow shared/UI-GUIDE.md
 LESSONS: list[tuple[str, str]] = [
@@ -105,16 +105,19 @@ def build_app() -> gr.Blocks:
         # A persistent secret: the id stored in the browser still decrypts after a restart (core.sessions).
         user_id = gr.BrowserState(None, storage_key="llm_playground_user", secret=sessions.browser_secret())
         gr.Markdown(f"# {TITLE}\nLearn how large language models are trained by training them, one part of the guide per tab.")
+        # the first tab's defaults run once the learner's id is known (their own runs are listed at once)
+        id_known = demo.load(_ensure_user_id, inputs=user_id, outputs=user_id, api_name=False)
         # "wrap": all eleven tabs stay visible (in rows on a phone) instead of hiding behind a "…" menu
         with gr.Tabs(overflow_behavior="wrap", elem_id="lesson-tabs"):
-            for label, module_name in LESSONS:
+            for index, (label, module_name) in enumerate(LESSONS):
                 with gr.Tab(label, id=module_name) as tab:
                     module = importlib.import_module(f"lessons.{module_name}")
-                    module.build(LessonContext(demo=demo, tab=tab, user_id=user_id))
+                    opened = opened_flag(tab, first_open=id_known if index == 0 else None)
+                    module.build(LessonContext(demo=demo, tab=tab, user_id=user_id, opened=opened))
             if admin.enabled():  # the teacher's view exists only where a teacher set the admin password
                 with gr.Tab("Teacher", id="teacher") as tab:
-                    importlib.import_module("lessons.teacher").build(LessonContext(demo=demo, tab=tab, user_id=user_id))
+                    ctx = LessonContext(demo=demo, tab=tab, user_id=user_id, opened=opened_flag(tab))
+                    importlib.import_module("lessons.teacher").build(ctx)
         environment = gr.Markdown(elem_id="environment-line")
-        demo.load(_ensure_user_id, inputs=user_id, outputs=user_id, api_name=False)
         demo.load(_environment_line, outputs=environment, api_name="environment")
     return demo

@@ -77,14 +77,14 @@ def board_lab(ctx: LessonContext, saved_run: gr.State) -> None:
         with gr.Column(scale=3):
             table = gr.HTML(elem_id="class-board")
     lists = {"user_id": ctx.user_id, "current": run}
-    for trigger in (ctx.demo.load, ctx.tab.select):
+    for trigger in (ctx.on_open, ctx.tab.select):
         trigger(finished_runs, inputs_kwargs=lists, outputs=run, api_name=False, show_progress="hidden")
     saved_run.change(finished_runs, inputs_kwargs={"user_id": ctx.user_id, "current": saved_run}, outputs=run,
                      api_name=False, show_progress="hidden")
     outputs = {"table": table}
     post_btn.click(**named_event(post_run, {"user_id": ctx.user_id, "run": run, "nickname": nick}, outputs),
                    api_name=False)
-    gr.on([ctx.demo.load, refresh_btn.click], **named_event(show_board, outputs=outputs), api_name=False,
+    gr.on([ctx.on_open, refresh_btn.click], **named_event(show_board, outputs=outputs), api_name=False,
           show_progress="hidden")
     try_this("Post the default preset's run, then change one setting (the learning rate, the batch size, the "
              "optimizer) and post again: which change reaches the target sooner?")

@@ -26,9 +26,35 @@ LATEX = [
 class LessonContext:
     """What the app hands each tab's build()."""
 
-    demo: gr.Blocks  # for demo.load(...): run a lab's default computation when the page opens
-    tab: gr.Tab  # for tab.select(...): e.g. refresh a checkpoint list when the tab is opened
+    demo: gr.Blocks
+    tab: gr.Tab  # for tab.select(...): e.g. refresh a checkpoint list each time the tab is opened
     user_id: gr.BrowserState  # pass as an input; core.sessions.user_dir(user_id) is the learner's folder
+    opened: gr.State | None = None  # True once this learner has opened the tab (see `opened_flag`)
+
+    @property
+    def on_open(self):
+        """Register a lab's default computation (like `demo.load`): it runs once per learner, when the tab is
+        first opened, never again on later opens (that would reset what the learner typed).
+
+        Why not at page load: eleven tabs' defaults at once were 21 events queued for every learner who opened
+        the page, and a class's server did them all before anyone's first tab settled. A tab built alone (tests,
+        a notebook) has no flag: its defaults run at page load."""
+        return self.opened.change if self.opened is not None else self.demo.load
+
+
+def _now_open() -> bool:
+    return True
+
+
+def opened_flag(tab: gr.Tab, first_open=None) -> gr.State:
+    """A per-learner flag that turns True when `tab` is first selected (or, for the tab shown first, after
+    `first_open`, the page's own load event). Gradio fires a State's `.change` only when its value really
+    changes, so `LessonContext.on_open` events run once per page, however often the tab is re-selected."""
+    flag = gr.State(False)
+    tab.select(_now_open, outputs=flag, api_name=False, show_progress="hidden")
+    if first_open is not None:
+        first_open.then(_now_open, outputs=flag, api_name=False, show_progress="hidden")
+    return flag
 
 
 def read_text(name: str) -> str:

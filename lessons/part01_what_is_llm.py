@@ -363,9 +363,9 @@ def _explorer_lab(ctx: LessonContext) -> None:
     picked = [state, w["ckpt"], ctx.user_id]
     w["ckpt"].change(check_checkpoint, picked, None, **quiet).success(explore_new_checkpoint, picked, outputs, **quiet).then(
         **maps, **quiet)
-    ctx.demo.load(explore_view, inputs, outputs, **quiet).then(**maps, **quiet)
+    ctx.on_open(explore_view, inputs, outputs, **quiet).then(**maps, **quiet)
     refresh = dict(inputs=[ctx.user_id, w["ckpt"]], outputs=w["ckpt"], **quiet)
-    ctx.demo.load(refresh_checkpoints, **refresh)
+    ctx.on_open(refresh_checkpoints, **refresh)
     ctx.tab.select(refresh_checkpoints, **refresh)
 
 
@@ -407,7 +407,7 @@ def _counter_lab(ctx: LessonContext) -> None:
     )
     quiet = dict(show_progress="hidden", api_name=False)
     counted = {name: w[name] for name in COUNTER_OUTPUTS}
-    ctx.demo.load(**named_event(count_preset, {"preset": w["preset"]}, counted), **quiet)
+    ctx.on_open(**named_event(count_preset, {"preset": w["preset"]}, counted), **quiet)
     w["preset"].input(**named_event(count_preset, {"preset": w["preset"]}, counted), **quiet)
     controls = {name: w[name] for name in SHAPE_INPUTS}
     for name in SHAPE_INPUTS:

@@ -119,7 +119,7 @@ def _phases_lab(ctx: LessonContext) -> None:
     event = named_event(phase_views, {"text": text, "sft_index": sft_index, "pair_index": pair_index},
                         {"pretrain": pretrain, "sft": sft, "pair": pair})
     quiet = dict(show_progress="hidden", api_name=False)
-    ctx.demo.load(**event, **quiet)
+    ctx.on_open(**event, **quiet)
     text.submit(**event, **quiet)
     for slider in (sft_index, pair_index):
         slider.change(**event, trigger_mode="always_last", **quiet)
@@ -182,7 +182,7 @@ def _playground_lab(ctx: LessonContext) -> None:
              "grow even when the chosen answer itself became less likely.")
     event = named_event(playground, sliders, {"summary": summary, "plot": plot})
     quiet = dict(show_progress="hidden", api_name=False)
-    ctx.demo.load(**event, **quiet)
+    ctx.on_open(**event, **quiet)
     for slider in sliders.values():
         slider.change(**event, trigger_mode="always_last", **quiet)
 
@@ -509,7 +509,7 @@ def build(ctx: LessonContext) -> None:
     refresh = named_event(refresh_lists, {"user_id": ctx.user_id, "sft": w["sft"], "dpo": w["dpo"]},
                           {"sft": w["sft"], "dpo": w["dpo"]})
     # after a reload: the lists, then the curves of the run they show (the learner's newest, else the shipped one)
-    ctx.demo.load(**refresh, api_name=False, show_progress="hidden").then(
+    ctx.on_open(**refresh, api_name=False, show_progress="hidden").then(
         **named_event(show_dpo_run, {"user_id": ctx.user_id, "dpo": w["dpo"]}, {"status": w["status"], "plot": w["plot"]}),
         api_name=False, show_progress="hidden")
     ctx.tab.select(**refresh, api_name=False, show_progress="hidden")

@@ -529,7 +529,7 @@ def _batch_lab(ctx: LessonContext) -> None:
     state = gr.State(Checked.start(BATCH))
     on_typed([batch], check_batch, [], state, batch_view, [state], [batch_table])
     # computed on load, not at build: it checks against torch, which a server start should not import
-    ctx.demo.load(batch_view, state, batch_table, api_name=False, show_progress="hidden")
+    ctx.on_open(batch_view, state, batch_table, api_name=False, show_progress="hidden")
     try_this("Set V to 50257 (GPT-2's vocabulary): an untrained GPT-2 should start near a loss of 10.8.",
              "Change the last line's target from 2 to 0: the batch's mean loss drops, because that position "
              "was confidently wrong.")

@@ -558,14 +558,14 @@ def _train_lab(ctx: LessonContext) -> gr.State:
 
 def _wire_settings(ctx: LessonContext, corpus: dict, preset, hyper: dict, size) -> None:
     """The preset fills the hyperparameters (and does so on load); every setting updates the size line."""
-    ctx.demo.load(**named_event(preset_values, {"preset": preset}, hyper), api_name=False)
+    ctx.on_open(**named_event(preset_values, {"preset": preset}, hyper), api_name=False)
     preset.input(**named_event(preset_values, {"preset": preset}, hyper), api_name=False)
     size_inputs = {**corpus, **{k: hyper[k] for k in ("n_layer", "n_head", "n_embd", "block_size", "dropout",
                                                       "batch_size", "optimizer")}}
     # .change fires for typed and dragged values alike; the paste box uses .input (its .change would also
     # fire for every programmatic update) and only the latest value is computed when events pile up
     triggers = [c.change for c in size_inputs.values() if c is not corpus["pasted"]]
-    gr.on([*triggers, corpus["pasted"].input, ctx.demo.load], size_summary, inputs_kwargs=size_inputs, outputs=size,
+    gr.on([*triggers, corpus["pasted"].input, ctx.on_open], size_summary, inputs_kwargs=size_inputs, outputs=size,
           trigger_mode="always_last", show_progress="hidden", api_name=False)
 
 
@@ -587,7 +587,7 @@ def _wire_training(ctx: LessonContext, form: dict, view: dict, buttons: dict) ->
     buttons["stop_btn"].click(**named_event(request_stop, {"job": job}, {"stop_btn": buttons["stop_btn"]}),
                               api_name=False, show_progress="hidden", queue=False)
     shown_outputs = {k: v for k, v in outputs.items() if k != "saved"}
-    ctx.demo.load(**named_event(show_run, {"user_id": ctx.user_id}, shown_outputs), api_name=False)
+    ctx.on_open(**named_event(show_run, {"user_id": ctx.user_id}, shown_outputs), api_name=False)
     view["picker"].input(**named_event(show_run, {"user_id": ctx.user_id, "path": view["picker"]}, shown_outputs),
                          api_name=False)
     view["download_btn"].click(download_run, inputs_kwargs={"shown": view["shown"]}, outputs=view["download"],
@@ -628,7 +628,7 @@ def _generate_lab(ctx: LessonContext, saved_run: gr.State) -> None:
     saved_run.change(refresh_checkpoints, inputs_kwargs={"user_id": ctx.user_id, "current": saved_run}, outputs=ckpt,
                      api_name=False, show_progress="hidden")
     # on load: the learner's best finished run (or the shipped model) writes a first continuation
-    ctx.demo.load(refresh_checkpoints, inputs_kwargs=lists, outputs=ckpt, api_name=False).then(
+    ctx.on_open(refresh_checkpoints, inputs_kwargs=lists, outputs=ckpt, api_name=False).then(
         first_generation, inputs_kwargs=form, outputs=request, api_name=False).success(
         **named_event(run_generate, {"request": request}, gen_outputs), api_name=False)
 

@@ -479,9 +479,9 @@ def _model_lab(ctx: LessonContext, source: gr.Dropdown) -> None:
     # the checkpoint lists: filled when the page opens, refreshed whenever the tab is opened
     refresh = dict(inputs=[ctx.user_id, model], outputs=model, show_progress="hidden", api_name=False)
     sources = dict(inputs=[ctx.user_id, source], outputs=source, show_progress="hidden", api_name=False)
-    ctx.demo.load(model_view_checked, **maps_io)
-    ctx.demo.load(refresh_checkpoints, **refresh)
-    ctx.demo.load(refresh_sources, **sources)
+    ctx.on_open(model_view_checked, **maps_io)
+    ctx.on_open(refresh_checkpoints, **refresh)
+    ctx.on_open(refresh_sources, **sources)
     ctx.tab.select(refresh_checkpoints, **refresh)
     ctx.tab.select(refresh_sources, **sources)
 

@@ -448,7 +448,7 @@ def _bpe_lab(ctx: LessonContext, state: gr.State):
     stop_btn.click(request_stop, state, stop_btn, **quiet)
     reset_btn.click(check_settings, settings, None, **quiet).success(reset, settings, outputs, **quiet)
     save_btn.click(save_tokenizer, [state, ctx.user_id], saved, **quiet)
-    loaded = ctx.demo.load(start, settings, outputs, **quiet)
+    loaded = ctx.on_open(start, settings, outputs, **quiet)
 
     def release_on_unload(request: gr.Request) -> None:
         # a closed or reloaded tab releases its trainer now, not an hour later
@@ -525,7 +525,7 @@ def _compare_lab(ctx: LessonContext, state: gr.State, loaded) -> None:
              buttons=[cmp_btn])
     example.input(example_text, example, [cmp_in, why, checked], **quiet).then(compare_view, [checked, state], [table, views], **quiet)
     loaded.then(compare_view, [checked, state], [table, views], **quiet)
-    ctx.demo.load(availability_text, outputs=availability, **quiet)
+    ctx.on_open(availability_text, outputs=availability, **quiet)
 
 
 def build(ctx: LessonContext) -> None:

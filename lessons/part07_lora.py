@@ -672,4 +672,4 @@ def _wire_first_open(ctx, environment, model_lab: dict, lab: dict, adapter: gr.D
     def on_page_load(*values):
         return {targets[name]: value for name, value in first_open(*values).items()}
 
-    ctx.demo.load(on_page_load, inputs, list(targets.values()), api_name=False)
+    ctx.on_open(on_page_load, inputs, list(targets.values()), api_name=False)

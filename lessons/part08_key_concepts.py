@@ -135,8 +135,8 @@ def _accumulation_lab(ctx: LessonContext) -> None:
                        show_progress="hidden", api_name=False)
     proof_inputs = {k: controls[k] for k in ("micro_batch", "context", "accum_steps")}
     prove_btn.click(prove, inputs_kwargs=proof_inputs, outputs=proof, api_name=False, show_progress="minimal")
-    # when the tab opens (not on every page load: it imports torch and runs a model)
-    ctx.tab.select(prove, inputs_kwargs=proof_inputs, outputs=proof, api_name=False, show_progress="hidden")
+    # once, when the tab is first opened (it imports torch and runs a model); the button re-runs it
+    ctx.on_open(prove, inputs_kwargs=proof_inputs, outputs=proof, api_name=False, show_progress="hidden")
 
 
 # ---------- Labs 3 and 4 · several short runs as one training job ----------
@@ -321,7 +321,7 @@ def _wire_job(ctx: LessonContext, prepare, form: dict, view: dict, buttons: dict
     ).then(**named_event(idle, outputs={**buttons, **states}), api_name=False, show_progress="hidden")
     buttons["stop_btn"].click(**named_event(request_stop, {"job": job}, {"stop_btn": buttons["stop_btn"]}),
                               api_name=False, show_progress="hidden", queue=False)
-    ctx.demo.load(**named_event(functools.partial(show_last, kind=kind), {"user_id": ctx.user_id}, view), api_name=False)
+    ctx.on_open(**named_event(functools.partial(show_last, kind=kind), {"user_id": ctx.user_id}, view), api_name=False)
 
 
 def _sweep_lab(ctx: LessonContext) -> None:
@@ -391,4 +391,4 @@ def build(ctx: LessonContext) -> None:
                  "Run with 1,000 characters, then with 7,000: compare the gaps, and where each validation curve is lowest.")
     with gr.Accordion("Reference · typical values, and what goes wrong", open=True):
         table = markdown("", elem_id="hyper-table")
-    ctx.demo.load(reference_table, outputs=table, api_name=False, show_progress="hidden")
+    ctx.on_open(reference_table, outputs=table, api_name=False, show_progress="hidden")

@@ -100,7 +100,7 @@ def _examples_lab(ctx: LessonContext) -> None:
     run = button.click(**named_event(run_example, inputs, results), api_name=False, show_progress="minimal",
                        concurrency_id=EXAMPLES_CONCURRENCY_ID, concurrency_limit=EXAMPLE_SLOTS)
     run.then(**named_event(ready_button, outputs={"button": button}), api_name=False, show_progress="hidden")
-    loaded = ctx.demo.load(**named_event(show_example, {"library": library}, shown), api_name=False,
+    loaded = ctx.on_open(**named_event(show_example, {"library": library}, shown), api_name=False,
                            show_progress="hidden")
     loaded.then(**named_event(run_example, inputs, results), api_name=False, show_progress="hidden",
                 concurrency_id=EXAMPLES_CONCURRENCY_ID, concurrency_limit=EXAMPLE_SLOTS)

@@ -527,7 +527,7 @@ def _wire_shared(ctx: LessonContext, lab1: dict, lab2: dict) -> None:
     machine = {"measured": lab1["measured"], "machine": lab1["machine"]}
     lab1["measure_btn"].click(**named_event(measure_machine, outputs=machine), api_name=False).then(
         both_labs, inputs, outputs, **quiet)
-    ctx.demo.load(**named_event(shows_errors(machine_on_open), outputs=machine), api_name=False, show_progress="hidden").then(
+    ctx.on_open(**named_event(shows_errors(machine_on_open), outputs=machine), api_name=False, show_progress="hidden").then(
         both_labs, inputs, outputs, **quiet)
 
 

@@ -262,7 +262,7 @@ def _wire(ctx: LessonContext, c: dict, view: dict, badge_row) -> None:
     source_inputs = {"source": c["source"]}
     c["source"].change(**named_event(source_visibility, source_inputs, {"pasted": c["pasted"], "upload": c["upload"]}),
                        api_name=False, show_progress="hidden")
-    ctx.demo.load(**named_event(show_saved, {"user_id": ctx.user_id}, {**out, "data_info": view["data_info"]}), api_name=False)
+    ctx.on_open(**named_event(show_saved, {"user_id": ctx.user_id}, {**out, "data_info": view["data_info"]}), api_name=False)
     c["data_btn"].click(**named_event(prepare_data, {"user_id": ctx.user_id, "source": c["source"], "pasted": c["pasted"],
                                                      "upload": c["upload"]}, {**out, "data_info": view["data_info"]}), api_name=False)
     plan, job = gr.State(None), gr.State(None)

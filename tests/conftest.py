@@ -12,6 +12,7 @@ os.environ.setdefault("PLAYGROUND_TORCH_THREADS", "1")
 
 import socket  # noqa: E402
 import tempfile  # noqa: E402
+import time  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -45,6 +46,7 @@ def app_url():
 
 CHROMIUM = "/usr/bin/chromium"
 PAGE_LOAD_MS = 120_000
+QUIET_S = 1.5  # no Gradio event in flight for this long: the gap between one event and its `.then` is shorter
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
 
@@ -64,23 +66,66 @@ def browser():
         b.close()
 
 
+class QueueWatch:
+    """A page's Gradio events in flight, seen from the browser: each `queue/join` POST until it is answered,
+    each `queue/data` stream until it closes (Gradio closes a session's stream once none of its events is
+    pending). Quiet for a while means every event and every `.then` after it has finished."""
+
+    def __init__(self, page):
+        self.in_flight, self.last_change = 0, time.monotonic()
+        page.on("request", lambda req: self._count(req, +1))
+        page.on("requestfinished", lambda req: self._count(req, -1))
+        page.on("requestfailed", lambda req: self._count(req, -1))
+
+    def _count(self, request, step: int) -> None:
+        if "/queue/join" in request.url or "/queue/data" in request.url:
+            self.in_flight += step
+            self.last_change = time.monotonic()
+
+    def wait_until_quiet(self, page, quiet_s: float = QUIET_S, timeout_s: float = PAGE_LOAD_MS / 1000) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            page.wait_for_timeout(100)  # lets Playwright deliver the request events
+            if self.in_flight <= 0 and time.monotonic() - self.last_change > quiet_s:
+                return
+        raise AssertionError(f"the page still had {self.in_flight} event(s) in flight after {timeout_s:.0f} s")
+
+
 @pytest.fixture
 def page(browser, app_url):
-    """A fresh browser tab (a new learner) on the app, with the page fully loaded."""
+    """A fresh browser tab (a new learner) on the app, with the page and its first tab fully loaded."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = context.new_page()
     # 2 shared cores: while the page loads, Chromium can be starved for tens of seconds (slow, not wrong)
     pg.set_default_timeout(90_000)
+    pg.queue_watch = QueueWatch(pg)
     pg.goto(app_url)
     # the page's load events: seconds on an idle machine, much longer on a shared CI runner (never a timing test)
     pg.get_by_text("Running on").wait_for(timeout=PAGE_LOAD_MS)
+    pg.queue_watch.wait_until_quiet(pg)
     yield pg
     context.close()
 
 
 def open_tab(page, label: str) -> None:
-    """Inactive tabs render lazily: click the tab before looking inside it."""
+    """Click a tab and wait until its first-open defaults (lessons.common `ctx.on_open`) have all arrived, so
+    a test's own input is never overwritten by them. Inactive tabs render lazily: open before looking inside."""
+    click_tab(page, label)
+    wait_until_quiet(page)
+
+
+def click_tab(page, label: str) -> None:
+    """Only the click, for a test that measures how the tab fills in (then `wait_until_quiet` before typing)."""
     page.get_by_role("tab", name=label).click()
+    watch = getattr(page, "queue_watch", None)
+    if watch is not None:
+        watch.last_change = time.monotonic()  # the click's own events start a moment after it
+
+
+def wait_until_quiet(page) -> None:
+    watch = getattr(page, "queue_watch", None)
+    if watch is not None:
+        watch.wait_until_quiet(page)
 
 
 def build_tab_alone(module) -> list[str]:

@@ -24,6 +24,27 @@ def test_eleven_tabs_in_the_guides_order():
     assert [tab.label for tab in lesson_tabs.children] == EXPECTED_TABS
 
 
+def test_a_page_load_runs_no_lesson_computation_and_each_tab_fills_itself_once():
+    """A page load costs the learner's id, the environment line and the first tab's flag; every lab's
+    default runs from its own tab's flag (lessons.common.opened_flag), so a class does not compute eleven
+    tabs for each page opened, and re-opening a tab (the flag is already True) recomputes nothing."""
+    import app
+
+    fns = list(app.demo.fns.values())
+    on_load = {fn.name for fn in fns if any(t[1] == "load" for t in fn.targets)}
+    assert on_load == {"_ensure_user_id", "_environment_line"}
+    flags = [b for b in app.demo.blocks.values() if isinstance(b, gr.State) and b.value is False
+             and any(fn.name == "_now_open" and fn.outputs == [b] for fn in fns)]
+    assert len(flags) >= len(EXPECTED_TABS)
+    # the first tab's flag follows the id event; every other flag is set by its tab's select only
+    setters = [fn for fn in fns if fn.name == "_now_open"]
+    after_id = [fn for fn in setters if fn.targets[0][1] == "then"]
+    assert len(after_id) == 1 and app.demo.fns[after_id[0].trigger_after].name == "_ensure_user_id"
+    assert {fn.outputs[0]._id for fn in setters if fn.targets[0][1] == "select"} == {b._id for b in flags}
+    changed = {t[0] for fn in fns for t in fn.targets if t[1] == "change"}
+    assert all(b._id in changed for b in flags), "a tab's flag that starts nothing"
+
+
 def test_every_tab_starts_with_its_lesson_text():
     from lessons import LESSONS
     from lessons.common import read_text

@@ -415,11 +415,14 @@ def first_open_seconds(page, label, ready_js, ready_arg) -> float:
     """Seconds from clicking the tab until `ready_js` holds in the page (its first results are drawn)."""
     import time
 
-    page.wait_for_timeout(1500)  # the page's own loads are done: measure the tab, not the page
+    from tests.conftest import click_tab, wait_until_quiet
+
     start = time.perf_counter()
-    open_tab(page, label)
+    click_tab(page, label)
     page.wait_for_function(ready_js, arg=ready_arg, polling=50)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    wait_until_quiet(page)  # the rest of the tab's defaults, before the test types anything
+    return seconds
 
 
 TAB3_READY = """(n) => { const s = document.querySelector('#softmax-summary');

@@ -448,12 +448,11 @@ def _error_badges(page):
 
 @pytest.mark.browser
 def test_browser_first_open_settles(page):
-    from tests.conftest import open_tab
+    from tests.conftest import click_tab
 
     page.set_default_timeout(180_000)  # on an oversubscribed machine, measure (and skip) rather than time out
-    time.sleep(1)  # the learner reads the first tab for a moment; the page's load events run meanwhile
     start = time.perf_counter()
-    open_tab(page, "4 · MiniGPT")
+    click_tab(page, "4 · MiniGPT")
     page.locator("#minigpt-status").get_by_text("parameters").wait_for()
     page.locator("#minigpt-chart .js-plotly-plot .scatterlayer .trace").first.wait_for()
     page.locator("#minigpt-speed").get_by_text("characters/s").wait_for()

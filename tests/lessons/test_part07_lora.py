@@ -394,15 +394,16 @@ def test_browser_tab7_behaviours(page, tmp_path):
     links."""
     import time
 
-    from tests.conftest import open_tab
+    from tests.conftest import click_tab, wait_until_quiet
 
     page.set_viewport_size({"width": 1280, "height": 800})
     start = time.perf_counter()
-    open_tab(page, "7 · LoRA fine-tuning")
+    click_tab(page, "7 · LoRA fine-tuning")
     page.get_by_text("coloured answer tokens").wait_for(timeout=90_000)
     page.locator("#lora-params").get_by_text("Trainable:").wait_for()
     page.locator("#lora-loss .scatterlayer .trace").first.wait_for()
     print(f"tab 7 first open: {time.perf_counter() - start:.2f} s from the click to its defaults shown")
+    wait_until_quiet(page)
     _check_typed_rank_and_one_message(page)
     _check_busy_then_stop(page)
     # a short full run, then ask both models: the adapter has learned the taught format
@@ -421,9 +422,10 @@ def test_browser_tab7_behaviours(page, tmp_path):
     page.reload()
     page.get_by_text("Running on").wait_for(timeout=120_000)
     start = time.perf_counter()
-    open_tab(page, "7 · LoRA fine-tuning")
+    click_tab(page, "7 · LoRA fine-tuning")
     page.locator("#lora-status").get_by_text("Done: 40 steps").wait_for(timeout=90_000)
     print(f"tab 7 open after a reload (warm server): {time.perf_counter() - start:.2f} s")
+    wait_until_quiet(page)
     assert page.locator("#lora-status").inner_text() == done
     assert page.locator("#lora-loss .scatterlayer .trace").count() >= 1
     _check_three_links(page)

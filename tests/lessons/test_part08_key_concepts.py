@@ -143,16 +143,17 @@ def _error_badges(page):
 
 @pytest.mark.browser
 def test_browser_schedules_redraw_and_a_short_sweep_runs(page, tmp_path):
-    from tests.conftest import open_tab
+    from tests.conftest import click_tab, wait_until_quiet
 
     page.set_default_timeout(120_000)  # 2 shared cores: a busy machine is slow, not wrong
     start = time.perf_counter()
-    open_tab(page, "8 · Key concepts")
+    click_tab(page, "8 · Key concepts")
     traces = page.locator("#schedule-chart .js-plotly-plot .scatterlayer .trace")
     traces.first.wait_for()
     assert traces.count() == 4
     page.locator("#accum-proof").get_by_text("max |difference|").wait_for()
     print(f"\ntab 8 first open: {time.perf_counter() - start:.2f} s until the schedules and the proof show")
+    wait_until_quiet(page)
     _fill(page, "Warmup steps", 100)
     halfway = f"{schedules.learning_rate('cosine', 240, 480, 5e-3, 100, min_lr_ratio=0.1):.3g}"
     page.wait_for_function(f"() => document.querySelector('#schedule-summary').innerText.includes('{halfway}')")
