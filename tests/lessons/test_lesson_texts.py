@@ -132,6 +132,12 @@ def test_the_two_the_rows_of_the_step_through():
     free = attention.attention_steps(x, **w, causal=False)
     np.testing.assert_allclose(free["weights"][first], free["weights"][second], atol=1e-12)
     np.testing.assert_allclose(free["output"][first], free["output"][second], atol=1e-12)
+    # "shuffle the earlier tokens and its output stays the same"; without the mask, rows just swap
+    shuffled = [tokens[i] for i in (3, 0, 4, 2, 1)] + tokens[5:]
+    xs, ws = attention.random_inputs(shuffled, d_model=8, seed=0)
+    np.testing.assert_allclose(attention.attention_steps(xs, **ws)["output"][-1], causal["output"][-1], atol=1e-12)
+    swapped = attention.attention_steps(xs, **ws, causal=False)["output"]
+    np.testing.assert_allclose(swapped[[1, 4, 3, 0, 2, 5]], free["output"], atol=1e-12)
 
 
 def test_the_shipped_minigpt_gives_repeated_characters_different_rows():
