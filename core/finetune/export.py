@@ -12,6 +12,10 @@ learner downloads (`export_run`):
 No path of the machine that exported the script appears in it, except through `write_script`
 (the command line's `--export`), which writes for the machine it runs on.
 
+A DPO adapter (tab 2, `python -m core dpo`) is trained on preference pairs, not chat examples: its
+export is `dpo-<run>.zip` with its `preferences.jsonl`, its SFT adapter when it was a learner's own, and
+`reproduce.sh`, the `python -m core dpo ...` command line with the run's settings (`export_dpo_run`).
+
     accelerate launch finetune_lora.py            # one or many GPUs (after `accelerate config`)
     python finetune_lora.py --max-steps 1         # a quick check on any machine
 """
@@ -206,8 +210,10 @@ def base_files(model: ModelSource) -> list[Path]:
 def export_run(run_dir: str | Path, out_dir: str | Path) -> Path:
     """What a learner downloads to train this run elsewhere (see the module's docstring):
     `finetune_lora-<run>.py` for a Hub base, else `finetune_lora-<run>.zip` with the base bundled,
-    or the .py alone when the local base is over MAX_BUNDLE_BYTES."""
+    or the .py alone when the local base is over MAX_BUNDLE_BYTES; a DPO run: `export_dpo_run`."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if is_dpo_run(run_dir):
+        return export_dpo_run(run_dir, out_dir)
     model_name, examples, settings, source = _run_record(run_dir)
     model = resolve(model_name)
     files = [] if model.kind == "hub" else base_files(model)
@@ -225,3 +231,85 @@ def export_run(run_dir: str | Path, out_dir: str | Path) -> Path:
                 zf.write(p, arcname=f"{stem}/{BASE_FOLDER}/{p.relative_to(root).as_posix()}")
 
     return atomic_write(out_dir / f"{stem}.zip", write)
+
+
+# ---------- a DPO run: its preference pairs and the command line that trained it ----------
+
+DPO_SCRIPT = "reproduce.sh"
+DPO_DATA = "preferences.jsonl"
+SFT_FOLDER = "sft-adapter"  # a learner's own SFT adapter, bundled beside the script
+SHIPPED_SFT = "pocket-answer-format"  # `python -m core dpo`'s default --adapter for --base pocket
+
+DPO_TEMPLATE = """\
+#!/bin/sh
+# DPO run {name} exported from the LLM Training Playground: the same preference pairs and settings.
+# {n_pairs} preference pairs from {source}, in {data} beside this script; SFT adapter: {sft_note}.
+# Run it from the playground's folder (where `python -m core` works), e.g.  sh {folder}/{script}
+# Flags given to this script override the run's (sh reproduce.sh --steps 1: a quick check).
+# The new adapter lands in {folder}/{name}/.
+set -e
+HERE=$(cd "$(dirname "$0")" && pwd)
+{command}
+"""
+
+
+def is_dpo_run(run_dir: str | Path) -> bool:
+    from core.finetune.chat import run_info
+
+    return run_info(run_dir).get("method") == "dpo"
+
+
+def _sft_of(run_dir: Path, name: str | None) -> Path | None:
+    """The SFT adapter a DPO run started from: None for the shipped one (the command's default), else the
+    learner's tab-7 run of that name (a learner's runs live in <learner>/<kind>/<run>)."""
+    if name in (None, SHIPPED_SFT):
+        return None
+    folder = run_dir.parent.parent / "lora" / name
+    if not (folder / "adapter_config.json").is_file():
+        raise ValueError(f"{run_dir.name} started from the SFT adapter {name}, which is no longer here, "
+                         "so its command line cannot be reproduced.")
+    return folder
+
+
+def dpo_command(run_dir: str | Path, sft_bundled: bool) -> list[str]:
+    """`python -m core dpo ...` with the run's settings, paths relative to $HERE (the script's folder)."""
+    from core.finetune.chat import run_info
+
+    run_dir = Path(run_dir)
+    info = run_info(run_dir)
+    s = info["settings"]
+    command = ["python", "-m", "core", "dpo", "--base", info.get("base_model", POCKET)]
+    if sft_bundled:
+        command += ["--adapter", f"$HERE/{SFT_FOLDER}"]
+    return command + ["--data", f"$HERE/{DPO_DATA}", "--steps", str(s["max_steps"]), "--beta", repr(s["beta"]),
+                      "--lr", repr(s["learning_rate"]), "--batch-size", str(s["batch_size"]), "--seed", str(s["seed"]),
+                      "--out", f"$HERE/{run_dir.name}"]
+
+
+def export_dpo_run(run_dir: str | Path, out_dir: str | Path) -> Path:
+    """`dpo-<run>.zip`: reproduce.sh, the run's preferences.jsonl and (a learner's own) SFT adapter."""
+    from core.finetune.chat import run_info
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    info = run_info(run_dir)
+    if not info.get("settings") or not (run_dir / DPO_DATA).is_file():
+        raise ValueError(f"{run_dir.name} has no record of its preference pairs and settings, so it cannot be exported.")
+    if info.get("base_model", POCKET) != POCKET:
+        raise ValueError(f"{run_dir.name} is a DPO run of {info['base_model']}: only DPO runs of the pocket model "
+                         "can be exported (the command line's default model).")
+    sft = _sft_of(run_dir, info.get("sft_adapter"))
+    folder = f"dpo-{run_dir.name}"
+    command = " ".join(f'"{a}"' if "$" in a else a for a in dpo_command(run_dir, sft is not None)) + ' "$@"'
+    text = DPO_TEMPLATE.format(name=run_dir.name, n_pairs=info.get("examples", "?"), source=info.get("data", "?"),
+                               data=DPO_DATA, folder=folder, script=DPO_SCRIPT, command=command,
+                               sft_note=f"your run {sft.name}, in {SFT_FOLDER}/" if sft else f"the shipped {SHIPPED_SFT}")
+
+    def write(tmp: str) -> None:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(f"{folder}/{DPO_SCRIPT}", text)
+            zf.write(run_dir / DPO_DATA, arcname=f"{folder}/{DPO_DATA}")
+            for p in sorted(sft.iterdir()) if sft else []:
+                if p.is_file() and p.suffix in (".json", ".safetensors"):
+                    zf.write(p, arcname=f"{folder}/{SFT_FOLDER}/{p.name}")
+
+    return atomic_write(out_dir / f"{folder}.zip", write)

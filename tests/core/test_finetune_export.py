@@ -89,3 +89,65 @@ def test_a_run_without_its_record_is_refused_by_name(tmp_path):
 def test_the_command_line_script_keeps_this_machines_path():
     text = export.script_text(models.POCKET, [], export.TrainSettings(), portable=False)
     assert f"MODEL = {str(models.POCKET_DIR)!r}" in text and "NEXT_TO_SCRIPT = False" in text
+
+
+# ---------- a DPO adapter: its preference pairs and the `python -m core dpo` command line ----------
+
+SHIPPED_DPO = sessions.CHECKPOINTS_DIR / "lora" / "pocket-dpo"
+
+
+def _reproduce(bundle: Path, where: Path, *extra: str):
+    """Unzip the DPO export elsewhere and run its reproduce.sh with a stand-in `python` that prints its
+    arguments; parse them with the playground's own command-line parser."""
+    from core.__main__ import build_parser
+
+    zipfile.ZipFile(bundle).extractall(where)
+    (folder,) = where.iterdir()
+    bin_dir = where.parent / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "python").write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    (bin_dir / "python").chmod(0o755)
+    result = subprocess.run(["sh", str(folder / export.DPO_SCRIPT), *extra], capture_output=True, text=True, timeout=30,
+                            cwd=where.parent, env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, check=True)
+    argv = result.stdout.splitlines()
+    assert argv[:2] == ["-m", "core"]
+    return folder, build_parser().parse_args(argv[2:])
+
+
+def test_the_shipped_dpo_adapter_exports_its_pairs_and_command_line(tmp_path):
+    from core import alignment
+    from core.finetune.dpo import DPOSettings
+
+    info = json.loads((SHIPPED_DPO / "run.json").read_text())
+    bundle = export.export_run(SHIPPED_DPO, tmp_path / "downloads")
+    assert bundle.name == "dpo-pocket-dpo.zip"
+    folder, args = _reproduce(bundle, tmp_path / "elsewhere")
+    text = (folder / export.DPO_SCRIPT).read_text()
+    for path in (sessions.PROJECT_ROOT, models.POCKET_DIR, sessions.runs_root()):
+        assert str(path) not in text
+    assert args.command == "dpo" and args.base == "pocket" and args.adapter is None  # the shipped SFT: the default
+    settings = DPOSettings(beta=args.beta, learning_rate=args.lr, max_steps=args.steps, batch_size=args.batch_size,
+                           seed=args.seed)
+    assert settings.to_dict() == {**info["settings"], "max_length": settings.max_length}
+    assert Path(args.out) == folder / "pocket-dpo" and Path(args.data) == folder / export.DPO_DATA
+    pairs = alignment.read_preferences(args.data).pairs
+    assert len(pairs) == info["examples"] and pairs == alignment.builtin_preferences().pairs
+    assert _reproduce(bundle, tmp_path / "again", "--steps", "1")[1].steps == 1  # flags given override the run's
+
+
+def test_a_learners_dpo_run_bundles_its_own_sft_adapter_or_says_why_not(tmp_path):
+    learner = tmp_path / "learner"
+    run = learner / "dpo" / "my-dpo"
+    shutil.copytree(SHIPPED_DPO, run)
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "sft_adapter": "my-sft"}))
+    with pytest.raises(ValueError, match="SFT adapter my-sft, which is no longer here"):
+        export.export_run(run, tmp_path / "downloads")
+    shutil.copytree(SHIPPED, learner / "lora" / "my-sft")
+    folder, args = _reproduce(export.export_run(run, tmp_path / "downloads"), tmp_path / "elsewhere")
+    assert Path(args.adapter) == folder / export.SFT_FOLDER
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        assert (folder / export.SFT_FOLDER / name).read_bytes() == (SHIPPED / name).read_bytes()
+    (run / export.DPO_DATA).unlink()
+    with pytest.raises(ValueError, match="my-dpo has no record of its preference pairs"):
+        export.export_run(run, tmp_path / "downloads")

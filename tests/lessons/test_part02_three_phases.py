@@ -234,6 +234,71 @@ def test_tab_two_in_the_browser(page, tmp_path):
     assert _toasts(page, "Type a question") == 1
 
 
+def _slider(page, label: str, kind: str):
+    """A slider's range or number box, found by its label (the playground's sliders have no ids)."""
+    block = page.locator(".block", has=page.get_by_text(label, exact=True)).last
+    return block.locator(f"input[type={kind}]")
+
+
+def _plot_traces(page, elem_id: str) -> dict:
+    """{trace name: x values} of the Plotly chart inside an element, as the browser draws it."""
+    return page.evaluate("""(id) => { const gd = document.querySelector('#' + id + ' .js-plotly-plot');
+        return gd ? Object.fromEntries(gd.data.map(t => [t.name, Array.from(t.x || [])])) : {}; }""", elem_id)
+
+
+@pytest.mark.browser
+def test_dpo_playground_and_a_dpo_run_in_the_browser(page, tmp_path):
+    """The playground's numbers after a slider move and a typed β equal core.alignment.dpo_loss (and float64
+    NumPy); a 2-step DPO run streams, ends as a result with its curves, and shows no error toast."""
+    from tests.lessons.test_part03_core_math import record_toasts
+
+    open_tab(page, "2 · Three phases")
+    summary = page.locator("#dpo-summary")
+    summary.get_by_text("0.5130").wait_for()  # the default pair
+    record_toasts(page)
+    chosen = _slider(page, "log π(chosen): the policy", "range")
+    chosen.focus()
+    chosen.press("ArrowRight")  # one step of 0.5: log π(chosen) = −19.5
+    beta = page.locator("#dpo-beta input[type=number]")
+    beta.fill("0.5")
+    beta.press("Enter")
+    d = {**tab.PLAYGROUND_DEFAULTS, "policy_chosen": -19.5, "beta": 0.5}
+    terms = alignment.dpo_loss(**d)
+    h = np.float64(d["policy_chosen"] - d["ref_chosen"]) - np.float64(d["policy_rejected"] - d["ref_rejected"])
+    assert terms.loss == pytest.approx(np.logaddexp(0, -0.5 * h)) and terms.margin == pytest.approx(0.5 * h)
+    summary.get_by_text(f"{terms.loss:.4f}").wait_for()
+    row = summary.locator("td").all_inner_texts()
+    assert row == [f"{terms.chosen_reward:+.4f}", f"{terms.rejected_reward:+.4f}", f"{terms.margin:+.4f}",
+                   f"{terms.loss:.4f}", f"{terms.grad_weight:.4f}"], row
+
+    steps = _slider(page, "Steps (batches of 8 pairs)", "number")
+    steps.fill("2")
+    steps.press("Enter")
+    page.evaluate("""() => { window.__statuses = []; const el = document.querySelector('#dpo-status');
+        new MutationObserver(() => window.__statuses.push(el.innerText))
+        .observe(el, {childList: true, subtree: true, characterData: true}); }""")
+    start = time.perf_counter()
+    page.locator("#dpo-train").click()
+    page.get_by_role("button", name=tab.BUSY_LABEL).wait_for()
+    status = page.locator("#dpo-status")
+    status.get_by_text("Done: 2 steps").wait_for(timeout=240_000)
+    print(f"2-step DPO run in the browser: {time.perf_counter() - start:.1f} s")
+    live = page.evaluate("() => window.__statuses")
+    assert any(re.match(r"step \d/2 · loss", line) for line in live), live  # streamed while it trained
+    page.get_by_role("button", name=tab.TRAIN_LABEL).wait_for()  # the button is back
+    assert page.locator("#dpo-stop button, button#dpo-stop").first.is_disabled()
+    name = re.search(r"saved as (\S+):", status.inner_text()).group(1)
+    run_dir = next(sessions.runs_root().glob(f"*/dpo/{name}"))
+    info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert info["steps"] == [1, 2] and info["margins"][0] == pytest.approx(0, abs=1e-6)
+    assert f"reward margin {info['margins'][-1]:+.2f}" in status.inner_text()
+    traces = _plot_traces(page, "dpo-curves")  # this run's curves, not the shipped run's 24 steps
+    assert traces == {"loss": [1, 2], "preference accuracy": [1, 2], "reward margin": [1, 2]}, traces
+    page.screenshot(path=str(tmp_path / "tab2-dpo.png"), full_page=True)
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => window.__toasts") == []  # no error, no warning
+
+
 def test_the_lessons_numbers_come_from_the_shipped_files():
     from safetensors.torch import load_file
 
