@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import html
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -275,6 +276,8 @@ def curves_chart(steps=(), losses=(), margins=(), accuracies=()) -> Chart:
                             automargin=True),  # room for the right axis's title beside its tick labels
                 margin=dict(r=70))
     steps = list(steps)
+    # steps are whole numbers: no "1.5" between the two steps of a short run, at most ~8 ticks on a long one
+    fig.axes(x=dict(dtick=max(1, math.ceil(max(steps, default=1) / 8))))
     fig.add("scatter", x=steps, y=list(losses), mode="lines", name="loss", line=dict(color=PALETTE[0]),
             hovertemplate="step %{x}<br>loss %{y:.4f}<extra></extra>")
     fig.add("scatter", x=steps, y=list(accuracies), mode="lines", name="preference accuracy",

@@ -635,7 +635,7 @@ def _export_lab(ctx: LessonContext, adapter: gr.Dropdown) -> None:
         with gr.Column(scale=2):
             zip_file = gr.File(label="Adapter (zip)", elem_id="lora-zip-file", interactive=False)
             merged_file = gr.File(label="Merged model (zip)", elem_id="lora-merged-file", interactive=False)
-            script_file = gr.File(label="Training script (.py, or a zip with the base model)",
+            script_file = gr.File(label="Training script (.py; a zip with the base model, or a DPO run's reproduce zip)",
                                   elem_id="lora-script-file", interactive=False)
     try_this("Open the exported script: the same model, data and settings; `accelerate launch finetune_lora.py` "
              "runs it on one or many GPUs. For the pocket model the zip carries the model beside the script.")
