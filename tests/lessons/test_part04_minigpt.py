@@ -553,10 +553,9 @@ def test_browser_busy_state_and_stop_as_a_result(page):
 
 @pytest.fixture(scope="module")
 def bpe_user():
-    from tests.lessons.bpe_runs import workflow_run
+    from tests.lessons.bpe_runs import shared_run
 
-    user = sessions.new_user_id()
-    return user, workflow_run(user, "bpe")
+    return shared_run("bpe")
 
 
 def test_a_bpe_workflow_model_is_listed_for_generation_but_not_in_lab_1(bpe_user):

@@ -307,10 +307,9 @@ def test_the_default_labs_are_drawn_when_the_tab_is_built():
 
 @pytest.fixture(scope="module")
 def bpe_learner():
-    from tests.lessons.bpe_runs import workflow_run
+    from tests.lessons.bpe_runs import shared_run
 
-    user_id = sessions.new_user_id()
-    return user_id, workflow_run(user_id, "bpe")
+    return shared_run("bpe")
 
 
 def test_a_bpe_models_maps_are_over_its_tokens(bpe_learner):
