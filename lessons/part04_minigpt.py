@@ -167,11 +167,12 @@ def preset_values(preset: str) -> dict:
 
 # ---------- what Lab 1 shows about a run ----------
 
-def loss_figure(progress=None, title: str = "Loss while training") -> go.Figure:
-    """`progress` is a core.minigpt.train.Progress (live or read back from a run folder)."""
+def loss_figure(progress=None, title: str = "Loss while training", per: str = "character") -> go.Figure:
+    """`progress` is a core.minigpt.train.Progress (live or read back from a run folder); `per`: what one
+    token is ('token' for a BPE model, whose loss is per token)."""
     if progress is None:
-        return loss_curves(title, "loss (nats per character)")
-    fig = loss_curves(title, "loss (nats per character)", progress.train_curve, progress.val_curve)
+        return loss_curves(title, f"loss (nats per {per})")
+    fig = loss_curves(title, f"loss (nats per {per})", progress.train_curve, progress.val_curve)
     ln_v = progress.initial_loss
     fig.add_hline(y=ln_v, line=dict(color=PALETTE[7], dash="dash", width=1),
                   annotation_text=f"ln({progress.vocab_size}) = {ln_v:.2f}: uniform guessing",
@@ -232,7 +233,8 @@ def show_run(user_id, path=None) -> dict:
     samples_file = ckpt.path / train.SAMPLES_TXT
     title = f"Loss of the shipped model '{ckpt.name}'" if ckpt.shipped else "Loss of your run"
     own = not ckpt.shipped  # shipped folders are read-only: no zip is written beside them
-    return {"status": _run_status(ckpt, progress), "chart": loss_figure(progress, title),
+    per = "character" if ckpt.summary.tokenizer == "char" else "token"
+    return {"status": _run_status(ckpt, progress), "chart": loss_figure(progress, title, per),
             "samples": samples_file.read_text(encoding="utf-8") if samples_file.is_file() else "",
             "picker": picker, "download": gr.update(value=run_zip(ckpt.path) if own else None, visible=own),
             "shown": str(ckpt.path) if own else None}

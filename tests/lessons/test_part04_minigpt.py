@@ -614,3 +614,52 @@ def test_bpe_prompts_need_no_known_characters_but_some_text(bpe_user, monkeypatc
     assert warnings and "context (32 tokens)" in warnings[-1]
     with pytest.raises(gr.Error, match="not available"):  # another learner's workflow model
         generate(sessions.new_user_id(), "workflow/bpe", "Hi", 5, 1.0, 0, 1.0, 5)
+
+
+@pytest.fixture
+def shipped_bpe(tmp_path, monkeypatch):
+    """The app's shipped folder (the server runs in this process) with a tiny BPE model beside the real default
+    (the app is built before this fixture, so its lists start on the default; the page load refreshes them)."""
+    import shutil
+
+    from tests.lessons.bpe_runs import shared_run
+
+    _, folder = shared_run("bpe")
+    real = sessions.CHECKPOINTS_DIR
+    for kind in real.iterdir():  # the other tabs keep their shipped models (tab 7's pocket model, ...)
+        if kind.name != "minigpt":
+            (tmp_path / kind.name).symlink_to(kind)
+    (tmp_path / "minigpt").mkdir()
+    shutil.copytree(folder, tmp_path / "minigpt" / "bpe-tiny")
+    (tmp_path / "minigpt" / "default").symlink_to(real / "minigpt" / "default")
+    monkeypatch.setattr(sessions, "CHECKPOINTS_DIR", tmp_path)
+    return tmp_path / "minigpt" / "bpe-tiny"
+
+
+@pytest.mark.browser
+def test_browser_generate_from_a_bpe_model(shipped_bpe, page, tmp_path):
+    from tests.conftest import open_tab
+
+    start = time.perf_counter()
+    page.set_default_timeout(180_000)  # 2 shared cores: a busy machine is slow, not wrong
+    open_tab(page, "4 · MiniGPT")
+    speed = page.locator("#minigpt-speed")
+    speed.get_by_text("characters/s").wait_for()  # the first continuation (the app was built before the fixture)
+    page.locator("#minigpt-chart").get_by_text("loss (nats per token)").wait_for()  # Lab 1 shows the BPE run per token
+    checkpoint_box = page.get_by_label("Checkpoint", exact=True)
+    checkpoint_box.click()
+    page.get_by_role("option", name=re.compile(r"^bpe-tiny \(shipped\) · BPE 300 · ")).click()
+    assert "BPE 300" in checkpoint_box.input_value()
+    page.get_by_label("Prompt", exact=True).fill("A café 👋")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    output = page.locator("#minigpt-output textarea")
+    page.wait_for_function("() => document.querySelector('#minigpt-output textarea').value.startsWith('A café 👋')")
+    speed.get_by_text(re.compile(r"\d+ tokens \([\d,]+ characters\) in")).wait_for()
+    loaded = checkpoint.load(shipped_bpe)
+    request = tab.prepare_generation(user_id=None, path="shipped/bpe-tiny", prompt="A café 👋", tokens=300,
+                                     temperature=0.8, top_k=0, top_p=1.0, seed=42)
+    want = list(tab.run_generate(request=request))[-1]["output"]  # the same seeded run (the tab's defaults), directly
+    assert output.input_value() == want and loaded.tokenizer.kind == "bpe"
+    assert _error_badges(page) == 0
+    page.screenshot(path=str(tmp_path / "part04-bpe.png"), full_page=True)
+    print(f"\nBPE generation in the browser: {time.perf_counter() - start:.1f} s")
