@@ -281,6 +281,51 @@ def saturation_example(d_k: int, n_keys: int = 8, seed: int = 0) -> dict[str, np
 
 # ----------------------------------------------------------------------------- inside a trained MiniGPT
 # `loaded` below is what core.minigpt.checkpoint.load(folder) returns (.model, .tokenizer, .config).
+# Its tokenizer reads characters (one token each) or BPE pieces (core.minigpt.tokenizer.BPETokenizer:
+# a token covers a few characters, or a part of one).
+
+
+def token_unit(tokenizer) -> str:
+    """What one of the model's tokens is, for the labs' wording: 'character' or 'token'."""
+    return "character" if tokenizer.kind == "char" else "token"
+
+
+def token_pieces(tokenizer, ids) -> list[str]:
+    """Each id's own text: a character, or a BPE token's piece (bytes of a partial character as '\\xe2')."""
+    if tokenizer.kind == "char":
+        return [tokenizer.chars[int(i)] for i in ids]
+    return [tokenizer.bpe.token_text(int(i)) for i in ids]
+
+
+def crop_to_tokens(tokenizer, text: str, max_tokens: int) -> str:
+    """The longest start of `text` that the model reads as at most `max_tokens` tokens (characters for a
+    character model). A BPE cut never leaves half a character: the decoded ids are encoded again, and
+    shortened until they fit (the tokens of a cut word may differ from those of the whole word)."""
+    if tokenizer.kind == "char":
+        return text[:max_tokens]
+    ids = tokenizer.encode(text)
+    n = max_tokens
+    while len(ids) > max_tokens and n > 0:
+        cropped = tokenizer.decode(ids[:n]).rstrip("\ufffd")
+        ids, n = tokenizer.encode(cropped), n - 1
+        text = cropped
+    return text
+
+
+def model_tokens(loaded, text: str, max_tokens: int = MAX_TOKENS) -> tuple[list[str], list[int]]:
+    """A sentence as the model reads it (stripped): its tokens' pieces and ids, at most max_tokens of them."""
+    tokenizer = loaded.tokenizer
+    if tokenizer.kind == "char":
+        tokens = split_tokens(text, "characters", max_tokens)
+        return tokens, tokenizer.encode("".join(tokens))
+    check_sentence(text, max_tokens)
+    ids = tokenizer.encode((text or "").strip())
+    if not ids:
+        raise ValueError("The sentence is empty: type a few words, e.g. 'the cat sat on the mat'.")
+    if len(ids) > max_tokens:
+        raise ValueError(f"The sentence is {len(ids)} tokens of this BPE model; the step-through shows at most "
+                         f"{max_tokens} tokens. Shorten it.")
+    return token_pieces(tokenizer, ids), ids
 
 
 def model_inputs(loaded, text: str, layer: int = 0, max_tokens: int = MAX_TOKENS) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
@@ -296,8 +341,8 @@ def model_inputs(loaded, text: str, layer: int = 0, max_tokens: int = MAX_TOKENS
     config = loaded.config
     if not 0 <= layer < config.n_layer:
         raise ValueError(f"This model has layers 1 to {config.n_layer}; there is no layer {layer + 1}.")
-    tokens = split_tokens(text, "characters", min(max_tokens, config.block_size))
-    ids = torch.tensor(loaded.tokenizer.encode("".join(tokens)))
+    tokens, ids = model_tokens(loaded, text, min(max_tokens, config.block_size))
+    ids = torch.tensor(ids)
     model = loaded.model
     with torch.no_grad():
         x = model.wte(ids) + model.wpe(torch.arange(len(ids)))
@@ -317,10 +362,11 @@ def model_inputs(loaded, text: str, layer: int = 0, max_tokens: int = MAX_TOKENS
 
 
 def model_attention_maps(loaded, prompt: str, drop_unknown: bool = False) -> tuple[list[str], np.ndarray]:
-    """The prompt's characters and every layer × head attention map, (n_layer, n_head, T, T).
+    """The prompt's tokens (characters, or a BPE model's pieces) and every layer × head attention map,
+    (n_layer, n_head, T, T).
 
-    Characters the model never saw are an error, or with drop_unknown=True left out (the caller
-    can name them with loaded.tokenizer.unknown(prompt)).
+    Characters a character model never saw are an error, or with drop_unknown=True left out (the
+    caller can name them with loaded.tokenizer.unknown(prompt)). A BPE model reads any text.
     """
     import torch
 
@@ -332,13 +378,13 @@ def model_attention_maps(loaded, prompt: str, drop_unknown: bool = False) -> tup
         prompt = "".join(c for c in prompt if c not in unknown)
         if not prompt.strip():
             raise ValueError(f"None of the prompt's characters are in this model's vocabulary; it knows: {loaded.tokenizer.chars.strip()}")
-    block_size = loaded.config.block_size
-    if len(prompt) > block_size:
-        raise ValueError(f"The prompt has {len(prompt)} characters; this model reads at most {block_size} at once "
+    block_size, unit = loaded.config.block_size, token_unit(loaded.tokenizer)
+    ids = loaded.tokenizer.encode(prompt)  # names any character a character model has never seen
+    if len(ids) > block_size:
+        raise ValueError(f"The prompt is {len(ids)} {unit}s; this model reads at most {block_size} at once "
                          f"(its context). Shorten it.")
-    ids = loaded.tokenizer.encode(prompt)  # names any character the model has never seen
     maps = loaded.model.attention_maps(torch.tensor(ids))
-    return list(prompt), maps.double().numpy()
+    return token_pieces(loaded.tokenizer, ids), maps.double().numpy()
 
 
 def head_patterns(maps: np.ndarray) -> dict[str, np.ndarray]:

@@ -179,6 +179,8 @@ def post(user_id: str, run_ref: str | None, raw_nickname: str | None) -> Entry:
     ckpt = registry.resolve("minigpt", run_ref, user_id)  # only this learner's runs and the shipped ones
     if ckpt.shipped:
         raise ValueError("The shipped model is not yours to post: train a run of your own.")
+    if ckpt.workflow:  # tab 11's models: a BPE model's loss is per token, not comparable on this board
+        raise ValueError("The board ranks tab 4's runs: post a run trained here, not a model of your workflow (tab 11).")
     if not ckpt.summary.finished:
         raise ValueError("Only a finished run can be posted (this one was stopped before its last step).")
     entry = entry_from_run(ckpt.path, nick)

@@ -56,6 +56,9 @@ def _load(path: str, mtime_ns: int) -> Explorer:
     from core.minigpt.model import MiniGPT
 
     loaded = checkpoint.load(path)
+    if loaded.tokenizer.kind != "char":  # the explorer's views (classes, letter cases) are per character
+        raise ValueError("This is a BPE model: the explorer reads character models (one row per character). "
+                         "Pick a character model; a BPE model's attention is in tab 5, its text in tab 4.")
     twin = MiniGPT(loaded.config, seed=UNTRAINED_SEED)
     table = lambda model: model.wte.weight.detach().double().numpy().copy()  # noqa: E731
     return Explorer(path=path, chars=loaded.tokenizer.chars, trained=table(loaded.model), untrained=table(twin),

@@ -8,8 +8,12 @@ config.json, a LoRA adapter's run.json): shape or preset, corpus or base model, 
 planned, final train loss, finished or stopped. Those are what its label shows, and what `best`
 compares. Reading is JSON only: listing checkpoints never imports torch.
 
-What the browser holds is a checkpoint's `id`, never its path: "shipped/<name>" or "run/<folder name>"
-(the learner's own runs folder is implied by their id). A server path in a dropdown would be published
+A learner's MiniGPT list also holds the models of their tab-11 workflow (core.pipeline): one run per
+tokenizer in `runs/<user_id>/pipeline/<char|bpe>/`, labelled "workflow · BPE 512 · …" so the tokenizer
+is said. They are not "best" candidates (see `best`): `user_checkpoints` stays the tab-4 runs.
+
+What the browser holds is a checkpoint's `id`, never its path: "shipped/<name>", "run/<folder name>" or
+"workflow/<char|bpe>" (the learner's own folder is implied by their id). A server path in a dropdown would be published
 in Gradio's /config and in every event; `resolve` maps an id (or a listed path) back to its folder.
 """
 from __future__ import annotations
@@ -28,8 +32,8 @@ MARKER_FILES = {
     "lora": "adapter_config.json",
     "dpo": "adapter_config.json",  # a DPO run (core.finetune.dpo): a LoRA adapter with run.json
 }
-LORA_RUN_JSON = "run.json"
-SHIPPED_PREFIX, RUN_PREFIX = "shipped/", "run/"  # a Checkpoint.id  # core.finetune.train writes it just before adapter_config.json
+LORA_RUN_JSON = "run.json"  # core.finetune.train writes it just before adapter_config.json
+SHIPPED_PREFIX, RUN_PREFIX, WORKFLOW_PREFIX = "shipped/", "run/", "workflow/"  # a Checkpoint.id
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class RunSummary:
     total_steps: int | None = None
     final_loss: float | None = None  # the last reported train loss
     stopped: bool = False  # ended before its planned steps (Stop, a closed tab, a diverging loss)
+    tokenizer: str = "char"  # MiniGPT: "char" or "bpe" (the checkpoint's "tokenizer" entry; older ones are char)
+    vocab_size: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -49,13 +55,15 @@ class RunSummary:
         return not self.stopped and self.steps_done is not None and self.final_loss is not None
 
     def describe(self) -> str:
-        """e.g. 'default preset · built-in corpus · 480/480 steps · loss 0.094 · finished'."""
-        parts = [p for p in (self.what, self.data) if p]
+        """e.g. 'default preset · built-in corpus · 480/480 steps · loss 0.094 · finished'. A BPE model says
+        so first, and its loss is per token (a character model's is per character: not the same unit)."""
+        bpe = self.tokenizer == "bpe"
+        parts = [p for p in (f"BPE {self.vocab_size}" if bpe else None, self.what, self.data) if p]
         if self.steps_done is not None:
             total = f"/{self.total_steps}" if self.total_steps else ""
             parts.append(f"{self.steps_done}{total} steps")
         if self.final_loss is not None:
-            parts.append(f"loss {self.final_loss:.3f}")
+            parts.append(f"loss {self.final_loss:.3f}" + (" per token" if bpe else ""))
         if self.steps_done is not None:
             parts.append("stopped" if self.stopped else "finished")
         return " · ".join(parts)
@@ -67,11 +75,13 @@ class Checkpoint:
     path: Path
     shipped: bool
     summary: RunSummary = RunSummary()
+    workflow: bool = False  # a model of the learner's tab-11 workflow (core.pipeline), not a tab-4 run
 
     @property
     def id(self) -> str:
         """What a dropdown holds: relative to the shipped folder or to the learner's runs, no server path."""
-        return f"{SHIPPED_PREFIX if self.shipped else RUN_PREFIX}{self.name}"
+        prefix = SHIPPED_PREFIX if self.shipped else WORKFLOW_PREFIX if self.workflow else RUN_PREFIX
+        return f"{prefix}{self.name}"
 
     @property
     def label(self) -> str:
@@ -79,8 +89,20 @@ class Checkpoint:
         described = self.summary.describe()
         if self.shipped:
             return f"{self.name} (shipped) · {described}" if described else f"{self.name} (shipped)"
+        if self.workflow:  # named "char" / "bpe": when it was saved is the config's time
+            tokens = "characters" if self.summary.tokenizer == "char" else None  # describe() says "BPE n"
+            return " · ".join(p for p in ("workflow", tokens, described, _saved_at(self.path)) if p) + " (your run)"
         when = _started_at(self.name)
         return " · ".join(p for p in (described or self.name, when) if p) + " (your run)"
+
+
+def _saved_at(folder: Path) -> str | None:
+    """When the checkpoint in `folder` was last saved, as 'Dec 1, 19:52' (local time, like run names)."""
+    try:
+        t = time.localtime((folder / MARKER_FILES["minigpt"]).stat().st_mtime)
+    except OSError:
+        return None
+    return f"{time.strftime('%b', t)} {t.tm_mday}, {time.strftime('%H:%M', t)}"
 
 
 def _started_at(folder_name: str) -> str | None:
@@ -115,8 +137,11 @@ def minigpt_summary(config: dict) -> RunSummary:
     steps_done = meta.get("steps_done")
     total = meta.get("total_steps") or (meta.get("train_config") or {}).get("steps")
     stopped = bool(meta.get("stop_reason")) or (steps_done is not None and total is not None and steps_done < total)
+    tokenizer = (config.get("tokenizer") or {}).get("kind") or "char"
+    vocab = model.get("vocab_size")
     return RunSummary(what=what, data=info.get("corpus"), steps_done=steps_done, total_steps=total,
-                      final_loss=_number(meta.get("train_loss")), stopped=stopped)
+                      final_loss=_number(meta.get("train_loss")), stopped=stopped, tokenizer=str(tokenizer),
+                      vocab_size=vocab if isinstance(vocab, int) else None)
 
 
 def lora_summary(run: dict) -> RunSummary:
@@ -140,8 +165,8 @@ def _complete(folder: Path, kind: str) -> bool:
     return folder.is_dir() and (folder / MARKER_FILES.get(kind, "config.json")).is_file()
 
 
-def _checkpoint(folder: Path, kind: str, shipped: bool) -> Checkpoint:
-    return Checkpoint(folder.name, folder, shipped, summary_of(folder, kind))
+def _checkpoint(folder: Path, kind: str, shipped: bool, workflow: bool = False) -> Checkpoint:
+    return Checkpoint(folder.name, folder, shipped, summary_of(folder, kind), workflow)
 
 
 def shipped_checkpoints(kind: str) -> list[Checkpoint]:
@@ -163,15 +188,32 @@ def user_checkpoints(kind: str, user_id: str | None) -> list[Checkpoint]:
     return [_checkpoint(p, kind, False) for p in folders]
 
 
-def list_checkpoints(kind: str, user_id: str | None = None) -> list[Checkpoint]:
-    """The learner's own runs (newest first), then the shipped checkpoints."""
-    return user_checkpoints(kind, user_id) + shipped_checkpoints(kind)
+def workflow_checkpoints(user_id: str | None) -> list[Checkpoint]:
+    """The MiniGPTs of the learner's tab-11 workflow (core.pipeline.learner_folder), character and BPE,
+    newest first. A run still training is listed once it has saved (like a tab-4 run)."""
+    from core import pipeline
+
+    if not sessions.is_valid_user_id(user_id):
+        return []
+    root = pipeline.learner_folder(user_id)
+    folders = [root / kind for kind in pipeline.TOKENIZERS if _complete(root / kind, "minigpt")]
+    folders.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    return [_checkpoint(p, "minigpt", False, workflow=True) for p in folders]
+
+
+def list_checkpoints(kind: str, user_id: str | None = None, workflow: bool = True) -> list[Checkpoint]:
+    """The learner's own runs (newest first), then (MiniGPT, unless workflow=False) the workflow's
+    models, then the shipped checkpoints."""
+    own = workflow_checkpoints(user_id) if kind == "minigpt" and workflow else []
+    return user_checkpoints(kind, user_id) + own + shipped_checkpoints(kind)
 
 
 def best(kind: str, user_id: str | None = None) -> Checkpoint | None:
     """The learner's best finished run (lowest final train loss), else the first shipped checkpoint.
 
-    A stopped run is never 'best': a 10-step run stopped early would show other tabs an untrained model."""
+    A stopped run is never 'best': a 10-step run stopped early would show other tabs an untrained model.
+    The workflow's models are not candidates: a BPE model's loss is per token, not comparable with a
+    character model's, and a tab that opens on the best one (1, 4, 5) expects tab 4's kind of model."""
     finished = [c for c in user_checkpoints(kind, user_id) if c.summary.finished]
     if finished:
         return min(finished, key=lambda c: c.summary.final_loss)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import gradio as gr
 
 from core import architecture, embeddings, registry, text_input, token_compare
-from lessons.common import (LessonContext, checkpoint_choices, checkpoint_dropdown, lesson_text, markdown, named_event,
+from lessons.common import (LessonContext, checkpoint_choices, checkpoint_pick, lesson_text, markdown, named_event,
                             shows_errors, try_this)
 from lessons.inputs import Checked, checker, on_typed
 from lessons.plots import DIVERGING_SCALE, PALETTE, Chart, chart
@@ -181,8 +181,11 @@ def maps_values(ckpt, user_id) -> dict:
 
 
 def refresh_checkpoints(user_id, current):
-    """The checkpoint list as this learner sees it now (a run finished in tab 4 appears here)."""
-    return checkpoint_dropdown("minigpt", user_id, current)
+    """The checkpoint list as this learner sees it now (a run finished in tab 4 appears here). Character
+    models only: the explorer is about one row per character (classes, letter cases); a BPE model of the
+    tab-11 workflow is explored in tabs 4 and 5."""
+    choices = [(c.label, c.id) for c in registry.list_checkpoints("minigpt", user_id) if c.summary.tokenizer == "char"]
+    return gr.Dropdown(choices=choices, value=checkpoint_pick("minigpt", user_id, current, [v for _, v in choices]))
 
 
 # ----------------------------------------------------------------------------- parameter counter

@@ -28,8 +28,8 @@ import plotly.graph_objects as go
 from core import caps, jobs, quotas, registry, sessions, stop_requests, text_input, threads
 from core.minigpt.config import LIMITS, GPTConfig
 from lessons import board
-from lessons.common import (LessonContext, checkpoint_choices, checkpoint_dropdown, learner_error, lesson_text,
-                            markdown, named_event, shows_errors, stop_button_after_press, try_this)
+from lessons.common import (LessonContext, checkpoint_choices, checkpoint_dropdown, checkpoint_id, learner_error,
+                            lesson_text, markdown, named_event, shows_errors, stop_button_after_press, try_this)
 from lessons.plots import PALETTE, loss_curves
 
 CORPUS_CHOICES = [("Built-in corpus", text_input.BUILTIN), ("Paste text", text_input.PASTE),
@@ -167,11 +167,12 @@ def preset_values(preset: str) -> dict:
 
 # ---------- what Lab 1 shows about a run ----------
 
-def loss_figure(progress=None, title: str = "Loss while training") -> go.Figure:
-    """`progress` is a core.minigpt.train.Progress (live or read back from a run folder)."""
+def loss_figure(progress=None, title: str = "Loss while training", per: str = "character") -> go.Figure:
+    """`progress` is a core.minigpt.train.Progress (live or read back from a run folder); `per`: what one
+    token is ('token' for a BPE model, whose loss is per token)."""
     if progress is None:
-        return loss_curves(title, "loss (nats per character)")
-    fig = loss_curves(title, "loss (nats per character)", progress.train_curve, progress.val_curve)
+        return loss_curves(title, f"loss (nats per {per})")
+    fig = loss_curves(title, f"loss (nats per {per})", progress.train_curve, progress.val_curve)
     ln_v = progress.initial_loss
     fig.add_hline(y=ln_v, line=dict(color=PALETTE[7], dash="dash", width=1),
                   annotation_text=f"ln({progress.vocab_size}) = {ln_v:.2f}: uniform guessing",
@@ -201,15 +202,30 @@ def _run_status(ckpt: registry.Checkpoint, progress) -> str:
     return f"Your run **{ckpt.label}** ({size}). Press **Train** for another, or pick a run below."
 
 
+def lab1_runs(user_id) -> list[registry.Checkpoint]:
+    """The runs Lab 1 can show: this tab's own and the shipped ones. The tab-11 workflow's models are
+    generated from in Lab 2 but shown whole (loss per token, bits per character, their zip) in tab 11."""
+    return registry.list_checkpoints("minigpt", user_id, workflow=False)
+
+
+def run_picker(user_id, current: str | None = None) -> gr.Dropdown:
+    """Lab 1's "Run shown" list, with `current` (an id or a run folder just saved) picked."""
+    runs = lab1_runs(user_id)
+    chosen = checkpoint_id("minigpt", user_id, current)
+    return gr.Dropdown(choices=[(c.label, c.id) for c in runs], value=chosen if chosen in [c.id for c in runs] else None)
+
+
 @shows_errors
 def show_run(user_id, path=None) -> dict:
     """A run whole: its loss curve, samples and download. With no path: the learner's newest run (the one
     they were watching before a reload), else the shipped model, so the chart is never empty."""
     from core.minigpt import train
 
-    runs = registry.list_checkpoints("minigpt", user_id)
+    runs = lab1_runs(user_id)
     ckpt = registry.resolve("minigpt", path, user_id) if path else (runs[0] if runs else None)
-    picker = gr.Dropdown(choices=checkpoint_choices("minigpt", user_id), value=ckpt.id if ckpt else None)
+    if ckpt is not None and ckpt.workflow:
+        raise learner_error("That is a model of your workflow (tab 11): its run is shown there.")
+    picker = run_picker(user_id, ckpt.id if ckpt else None)
     if ckpt is None:
         return {"status": "Press **Train** to train your own MiniGPT.", "chart": loss_figure(None), "samples": "",
                 "picker": picker, "download": gr.update(value=None, visible=False), "shown": None}
@@ -217,7 +233,8 @@ def show_run(user_id, path=None) -> dict:
     samples_file = ckpt.path / train.SAMPLES_TXT
     title = f"Loss of the shipped model '{ckpt.name}'" if ckpt.shipped else "Loss of your run"
     own = not ckpt.shipped  # shipped folders are read-only: no zip is written beside them
-    return {"status": _run_status(ckpt, progress), "chart": loss_figure(progress, title),
+    per = "character" if ckpt.summary.tokenizer == "char" else "token"
+    return {"status": _run_status(ckpt, progress), "chart": loss_figure(progress, title, per),
             "samples": samples_file.read_text(encoding="utf-8") if samples_file.is_file() else "",
             "picker": picker, "download": gr.update(value=run_zip(ckpt.path) if own else None, visible=own),
             "shown": str(ckpt.path) if own else None}
@@ -301,7 +318,7 @@ def _training_view(user_id, progress) -> dict:
         run_dir = str(progress.run_dir)
         ckpt = registry.resolve("minigpt", run_dir, user_id)
         view.update(status=training_status(progress, ckpt.label), shown=run_dir, saved=run_dir,
-                    picker=checkpoint_dropdown("minigpt", user_id, run_dir),
+                    picker=run_picker(user_id, run_dir),
                     download=gr.update(value=run_zip(Path(run_dir)), visible=True))
     return view
 
@@ -318,7 +335,7 @@ def _ended_early(user_id, run_dir: Path, reason: str) -> dict:
         return {"status": f"**The run ended before its first save.** {reason} Nothing was saved."}
     ckpt = registry.resolve("minigpt", str(run_dir), user_id)
     return {"status": f"**The run ended early.** {reason} Its last saved state is listed as **{ckpt.label}**.",
-            "shown": str(run_dir), "saved": str(run_dir), "picker": checkpoint_dropdown("minigpt", user_id, str(run_dir)),
+            "shown": str(run_dir), "saved": str(run_dir), "picker": run_picker(user_id, str(run_dir)),
             "download": gr.update(value=run_zip(run_dir), visible=True)}
 
 
@@ -361,9 +378,13 @@ class GenerateRequest:
 
 
 def refresh_checkpoints(user_id, current=None) -> gr.Dropdown:
+    """Lab 2's list: the learner's runs, their workflow's models (characters or BPE) and the shipped ones."""
     return checkpoint_dropdown("minigpt", user_id, current)
 
 
+def token_unit(tokenizer) -> str:
+    """What one generated token is, for the speed line and the cache table."""
+    return "characters" if tokenizer.kind == "char" else "tokens"
 
 
 def _prompt_ids(loaded, prompt: str) -> list[int]:
@@ -377,7 +398,8 @@ def _prompt_ids(loaded, prompt: str) -> list[int]:
     if not ids:
         raise ValueError("The prompt is empty (or only has characters the model never saw): type a few words.")
     if len(ids) > loaded.config.block_size:
-        gr.Warning(f"The prompt is longer than the model's context ({loaded.config.block_size} characters): it sees only the end.")
+        gr.Warning(f"The prompt is longer than the model's context ({loaded.config.block_size} "
+                   f"{token_unit(loaded.tokenizer)}): it sees only the end.")
     return ids
 
 
@@ -438,19 +460,32 @@ def run_generate(request: GenerateRequest | None):
         return
     threads.set_torch_threads()  # torch's default (every core) collapses when learners' jobs share the CPU
     loaded = checkpoint.load(request.path)
-    text = loaded.tokenizer.decode(request.ids)
+    prompt = text = loaded.tokenizer.decode(request.ids)
     start = last_push = time.perf_counter()
     count = 0
-    for token in sample.generate_ids(loaded.model, request.ids, request.tokens, use_cache=request.use_cache,
-                                     **request.settings):
-        text += loaded.tokenizer.decode([token])
-        count += 1
+    new_ids = sample.generate_ids(loaded.model, request.ids, request.tokens, use_cache=request.use_cache, **request.settings)
+
+    def counted():
+        nonlocal count
+        for token in new_ids:
+            count += 1
+            yield token
+
+    # text_pieces: a BPE token covers several characters, or half of one ('é' split in two bytes waits)
+    for piece in sample.text_pieces(loaded.tokenizer, counted()):
+        text += piece
         if time.perf_counter() - last_push > STREAM_EVERY_S:
             last_push = time.perf_counter()
             yield {"output": text, "speed": f"generating… {count}/{request.tokens}"}
     elapsed = time.perf_counter() - start
-    yield {"output": text, "speed": (f"{count} characters in {elapsed:.2f} s ({count / elapsed:,.0f} characters/s) "
-                                     f"{'with' if request.use_cache else 'without'} the KV cache")}
+    yield {"output": text, "speed": speed_line(loaded.tokenizer, count, len(text) - len(prompt), elapsed, request.use_cache)}
+
+
+def speed_line(tokenizer, count: int, n_chars: int, elapsed: float, use_cache: bool) -> str:
+    unit = token_unit(tokenizer)
+    chars = f" ({n_chars:,} characters)" if unit != "characters" else ""
+    return (f"{count} {unit}{chars} in {elapsed:.2f} s ({count / elapsed:,.0f} {unit}/s) "
+            f"{'with' if use_cache else 'without'} the KV cache")
 
 
 @shows_errors
@@ -469,8 +504,8 @@ def compare_cache(request: GenerateRequest | None) -> str:
     cached, t_cache = sample.time_generation(loaded.model, request.ids, n, True, **settings)
     plain, t_plain = sample.time_generation(loaded.model, request.ids, n, False, **settings)
     same = "identical" if cached == plain else "DIFFERENT (a bug: please report it)"
-    ratio = t_plain / t_cache
-    return (f"| {n} characters | time | characters/s |\n|---|---|---|\n"
+    ratio, unit = t_plain / t_cache, token_unit(loaded.tokenizer)
+    return (f"| {n} {unit} | time | {unit}/s |\n|---|---|---|\n"
             f"| with KV cache | {t_cache * 1000:,.1f} ms | {n / t_cache:,.0f} |\n"
             f"| without (full context every step) | {t_plain * 1000:,.1f} ms | {n / t_plain:,.0f} |\n\n"
             f"**{ratio:.2f}× {'faster' if ratio >= 1 else 'slower'}** with the cache "
@@ -527,7 +562,7 @@ def _run_view() -> dict:
         samples = gr.Textbox(label="Samples (newest last)", lines=14, max_lines=14, scale=2, min_width=260,
                              interactive=False, autoscroll=True, elem_id="minigpt-samples")
     with gr.Row(equal_height=False):
-        picker = gr.Dropdown(label="Run shown", choices=checkpoint_choices("minigpt", None), scale=3,
+        picker = gr.Dropdown(label="Run shown", choices=[(c.label, c.id) for c in lab1_runs(None)], scale=3,
                              interactive=True, elem_id="minigpt-run-picker")
         with gr.Column(scale=2, min_width=200):
             download_btn = gr.Button("Download the run (.zip)", size="sm")
@@ -597,11 +632,13 @@ def _wire_training(ctx: LessonContext, form: dict, view: dict, buttons: dict) ->
 def _generate_lab(ctx: LessonContext, saved_run: gr.State) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
-            ckpt = gr.Dropdown(label="Checkpoint", choices=checkpoint_choices("minigpt", None), interactive=True)
+            ckpt = gr.Dropdown(label="Checkpoint", choices=checkpoint_choices("minigpt", None), interactive=True,
+                               info="the shipped model, your runs, and your tab-11 workflow's (BPE too)")
             form = {
                 "user_id": ctx.user_id, "path": ckpt,
                 "prompt": gr.Textbox(label="Prompt", value="Python is", max_length=MAX_PROMPT_CHARS),
-                "tokens": gr.Slider(1, 1000, value=300, step=1, label="Characters to generate"),
+                "tokens": gr.Slider(1, 1000, value=300, step=1, label="Tokens to generate",
+                                    info="a character model: one token = one character; BPE: a few"),
                 "temperature": gr.Slider(0, 2, value=0.8, step=0.05, label="Temperature (0 = greedy)"),
                 "top_k": gr.Slider(0, 100, value=0, step=1, label="Top-k (0 = off)"),
                 "top_p": gr.Slider(0.05, 1, value=1.0, step=0.05, label="Top-p (1 = off)"),

@@ -57,9 +57,12 @@ def _inputs(sentence, unit, d_model, seed, source, user_id):
         return tokens, x, w, ""
     loaded = load_checkpoint(source, user_id)
     tokens, x, w = attention.model_inputs(loaded, sentence, layer=0)
+    pieces = ("" if loaded.tokenizer.kind == "char" else
+              " The tokens are the checkpoint's own BPE pieces (the *Tokens are* choice is for random embeddings).")
     note = (f"\n\n*X and the weights come from layer 1 of the MiniGPT checkpoint: X is what that layer's attention "
             f"receives, token + position embeddings after LayerNorm (d_model = {loaded.config.n_embd}); "
-            f"the model itself uses {loaded.config.n_head} heads: set Heads to {loaded.config.n_head} to see its own attention.*")
+            f"the model itself uses {loaded.config.n_head} heads: set Heads to {loaded.config.n_head} to see its own attention."
+            f"{pieces}*")
     return tokens, x, w, note
 
 
@@ -70,17 +73,29 @@ def step_through(sentence, unit, d_model, n_heads, scaled, causal, seed, step, h
     (tokens, step text, matrix, query bars, step slider, head radio, query dropdown, sentence, unit)."""
     sentence_update, unit_update = gr.skip(), gr.skip()
     if source and source != RANDOM:
-        # a MiniGPT reads characters: switch, and crop a long sentence to what the step-through shows
-        if unit != "characters":
-            unit_update = unit = "characters"
-        cropped = (sentence or "").strip()[: attention.MAX_TOKENS]
-        if cropped != (sentence or "").strip():
-            gr.Warning(f"A MiniGPT reads characters, and the step-through shows at most {attention.MAX_TOKENS}: using “{cropped}”.")
-            sentence_update = sentence = cropped
+        sentence, unit, sentence_update, unit_update = _fit_to_model(sentence, unit, source, user_id)
     v = step_values(sentence, unit, d_model, n_heads, scaled, causal, seed, step, head, query, source, user_id, move)
     return (v["tokens_html"], v["text"], v["matrix"], v["bars"], gr.Slider(maximum=v["n_steps"], value=v["step"]),
             gr.Radio(choices=list(range(1, v["n_heads"] + 1)), value=v["head"], visible=v["n_heads"] > 1),
             gr.Dropdown(choices=v["queries"], value=v["query"]), sentence_update, unit_update)
+
+
+def _fit_to_model(sentence, unit, source, user_id) -> tuple:
+    """A MiniGPT reads its own tokens (characters, or BPE pieces): a character model switches the unit to
+    characters; a long sentence is cropped to the step-through's MAX_TOKENS of the model's tokens.
+    Returns (sentence, unit, sentence update, unit update)."""
+    _text_length(sentence)
+    tokenizer = load_checkpoint(source, user_id).tokenizer
+    unit_update = gr.skip()
+    if tokenizer.kind == "char" and unit != "characters":
+        unit = unit_update = "characters"
+    whole = (sentence or "").strip()
+    cropped = attention.crop_to_tokens(tokenizer, whole, attention.MAX_TOKENS)
+    if cropped == whole:
+        return sentence, unit, gr.skip(), unit_update
+    reads = "characters" if tokenizer.kind == "char" else "BPE tokens"
+    gr.Warning(f"This MiniGPT reads {reads}, and the step-through shows at most {attention.MAX_TOKENS}: using “{cropped}”.")
+    return cropped, unit, cropped, unit_update
 
 
 def step_values(sentence, unit, d_model, n_heads, scaled, causal, seed, step, head, query, source=RANDOM, user_id=None,
@@ -275,10 +290,10 @@ def _model_maps(path, prompt, user_id):
         stamp = Path(found).stat().st_mtime_ns
     except FileNotFoundError as err:
         raise learner_error(err) from None
-    unknown, tokens, maps = _maps_of(str(found), stamp, prompt or "")
+    unknown, tokens, maps, unit = _maps_of(str(found), stamp, prompt or "")
     if unknown:
         gr.Warning(f"Left out {len(unknown)} character(s) this model never saw: {' '.join(repr(c) for c in unknown[:10])}.")
-    return list(tokens), maps
+    return list(tokens), maps, unit
 
 
 # A class mostly looks at the same checkpoint with the same prompt, and "Enlarge layer/head" only picks
@@ -287,14 +302,15 @@ def _model_maps(path, prompt, user_id):
 # read-only arrays, so sharing them between learners' threads is safe. 64 entries of at most
 # layers × heads × 256² float64 values.
 @functools.lru_cache(maxsize=64)
-def _maps_of(path: str, stamp: int, prompt: str) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray]:
+def _maps_of(path: str, stamp: int, prompt: str) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray, str]:
+    """(characters left out, the tokens' pieces, the maps, 'character' or 'token')."""
     from core.minigpt import checkpoint
 
     loaded = checkpoint.load(path)
     unknown = tuple(loaded.tokenizer.unknown(prompt))
     tokens, maps = attention.model_attention_maps(loaded, prompt, drop_unknown=True)
     maps.setflags(write=False)
-    return unknown, tuple(tokens), maps
+    return unknown, tuple(tokens), maps, attention.token_unit(loaded.tokenizer)
 
 
 def warm_up() -> None:
@@ -309,24 +325,31 @@ def model_view(path, prompt, layer, head, user_id):
     """Every layer × head attention map of a MiniGPT on the prompt, and the chosen one enlarged."""
     if not path:
         return "", None, None, NO_CHECKPOINT, gr.skip(), gr.skip()
-    tokens, maps = _model_maps(path, prompt, user_id)
+    tokens, maps, unit = _model_maps(path, prompt, user_id)
     n_layer, n_head = maps.shape[:2]
     layer = min(max(int(layer or 1), 1), n_layer)
     head = min(max(int(head or 1), 1), n_head)
-    patterns = attention.head_patterns(maps)
     l, h = layer - 1, head - 1
-    text = (f"{n_layer} layers × {n_head} heads, {len(tokens)} characters. Each row is one character (the query) and "
-            f"sums to 1 over the characters up to it (the keys).")
-    if len(tokens) > 1:
-        text += (f"\n\n**Layer {layer}, head {head}** gives on average **{patterns['self'][l, h]:.2f}** of its weight to the "
-                 f"character itself, **{patterns['previous'][l, h]:.2f}** to the one just before and "
-                 f"**{patterns['first'][l, h]:.2f}** to the first character.")
-    big = heatmap(maps[l, h], tokens, tokens, f"Layer {layer}, head {head}: where each character looks",
+    big = heatmap(maps[l, h], tokens, tokens, f"Layer {layer}, head {head}: where each {unit} looks",
                   zmin=0, zmax=1, height=max(360, 100 + 16 * len(tokens)),
                   **(dict(texttemplate="%{z:.2f}") if len(tokens) <= CELL_TEXT_MAX_COLUMNS else {}))
-    big.axes(x=dict(title=dict(text="key character (looked at)")), y=dict(title=dict(text="query character (looking)")))
-    return (tokens_html(tokens), maps_grid(maps, tokens, layer, head), big, text,
+    big.axes(x=dict(title=dict(text=f"key {unit} (looked at)")), y=dict(title=dict(text=f"query {unit} (looking)")))
+    return (tokens_html(tokens), maps_grid(maps, tokens, layer, head, unit), big, maps_summary(maps, len(tokens), layer, head, unit),
             gr.Radio(choices=list(range(1, n_layer + 1)), value=layer), gr.Radio(choices=list(range(1, n_head + 1)), value=head))
+
+
+def maps_summary(maps: np.ndarray, n_tokens: int, layer: int, head: int, unit: str) -> str:
+    """The maps in words; `unit` is what a token is ('character', or 'token' for a BPE model)."""
+    n_layer, n_head = maps.shape[:2]
+    pieces = "" if unit == "character" else " (the model's BPE pieces; ␣ is a space)"
+    text = (f"{n_layer} layers × {n_head} heads, {n_tokens} {unit}s{pieces}. Each row is one {unit} (the query) and "
+            f"sums to 1 over the {unit}s up to it (the keys).")
+    if n_tokens > 1:
+        patterns, l, h = attention.head_patterns(maps), layer - 1, head - 1
+        text += (f"\n\n**Layer {layer}, head {head}** gives on average **{patterns['self'][l, h]:.2f}** of its weight to the "
+                 f"{unit} itself, **{patterns['previous'][l, h]:.2f}** to the one just before and "
+                 f"**{patterns['first'][l, h]:.2f}** to the first {unit}.")
+    return text
 
 
 def model_view_checked(state: Checked, path, layer, head, user_id):
@@ -337,7 +360,7 @@ def model_view_checked(state: Checked, path, layer, head, user_id):
 check_prompt = checker(lambda prompt: _text_length(prompt, "prompt"))
 
 
-def maps_grid(maps: np.ndarray, tokens: list[str], layer: int, head: int) -> Chart:
+def maps_grid(maps: np.ndarray, tokens: list[str], layer: int, head: int, unit: str = "character") -> Chart:
     """All layer × head maps tiled into ONE heatmap (rows = layers, columns = heads), the chosen one outlined.
 
     One trace instead of n_layer × n_head subplots: blank rows/columns separate the maps; every row
@@ -354,11 +377,11 @@ def maps_grid(maps: np.ndarray, tokens: list[str], layer: int, head: int) -> Cha
     tiled = tiled[:, :-gap]
     rows = [f"L{l + 1} query {i + 1} “{labels[i]}”" if 0 <= (i := j - gap) else f"gap {l}.{j}" for l in range(n_layer) for j in range(size)]
     cols = [f"H{h + 1} key {j + 1} “{labels[j]}”" if j < T else f"gap {h}.{j}" for h in range(n_head) for j in range(size)][:-gap]
-    fig = chart("Every layer L × head H: row = query character, column = key", height=60 + 170 * n_layer,
+    fig = chart(f"Every layer L × head H: row = query {unit}, column = key", height=60 + 170 * n_layer,
                 plot_bgcolor="white", margin=dict(l=40, r=20, t=50, b=30))
     fig.add("heatmap", z=tiled, x=cols, y=rows, colorscale=HEATMAP_SCALE, zmin=0, zmax=1, hoverongaps=False,
             colorbar=dict(title=dict(text="weight"), thickness=12), hovertemplate="%{y} → %{x}<br>weight %{z:.3f}<extra></extra>")
-    # the characters on the axes, when they are few enough to read
+    # the tokens on the axes, when they are few enough to read
     show = T <= 24
     fig.axes(x=dict(tickmode="array", tickvals=[c for c in cols if not c.startswith("gap")] if show else [],
                     ticktext=labels * n_head, tickangle=0, tickfont=dict(size=8), showgrid=False),
@@ -451,7 +474,7 @@ def _model_lab(ctx: LessonContext, source: gr.Dropdown) -> None:
             # the shipped checkpoints at build time; the page load adds the learner's own runs
             shipped = checkpoint_choices("minigpt", None)
             model = gr.Dropdown(shipped, value=shipped[0][1] if shipped else None, label="MiniGPT checkpoint",
-                                info="the shipped one, or your runs from tab 4")
+                                info="the shipped one, your runs from tab 4, or your tab-11 workflow's (BPE too)")
             prompt = gr.Textbox(DEFAULT_PROMPT, label="Prompt", max_length=MAX_SENTENCE_CHARS, info="Enter to show",
                                 elem_id="attention-prompt")
             layer = gr.Radio([1], value=1, label="Enlarge layer", elem_id="attention-enlarge-layer")

@@ -267,9 +267,10 @@ def make_checkpoint(folder, n_layer=2, n_head=2, n_embd=16, block_size=24, seed=
     return checkpoint.load(folder)
 
 
-def reference_forward(folder, text):
+def reference_forward(folder, text, ids=None):
     """Per layer: the attention weights (n_head, T, T) and the attention sublayer's output (T, C),
-    recomputed in float64 from the saved tensors alone (GPT-2 pre-norm block, written out here)."""
+    recomputed in float64 from the saved tensors alone (GPT-2 pre-norm block, written out here).
+    `ids`: the token ids to run (a BPE model's), instead of the characters of `text`."""
     import json
 
     from safetensors.torch import load_file
@@ -277,7 +278,7 @@ def reference_forward(folder, text):
     cfg = json.loads((Path(folder) / "config.json").read_text())
     vocab, C, H = cfg["vocabulary"], cfg["model"]["n_embd"], cfg["model"]["n_head"]
     sd = {k: v.double() for k, v in load_file(str(Path(folder) / "model.safetensors")).items()}
-    ids = torch.tensor([vocab.index(c) for c in text])
+    ids = torch.tensor([vocab.index(c) for c in text] if ids is None else list(ids))
     T = len(ids)
     x = sd["wte.weight"][ids] + sd["wpe.weight"][:T]
     maps, outputs = [], []

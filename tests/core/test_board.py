@@ -83,6 +83,10 @@ def test_only_the_learners_own_finished_runs_can_be_posted(boarded, run_template
     (stopped / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="Only a finished run"):
         board.post(user, "run/stopped", "me")
+    workflow = sessions.user_dir(user) / "pipeline" / "bpe"  # tab 11's models are listed for tabs 4-5, not posted
+    shutil.copytree(run_template, workflow)
+    with pytest.raises(ValueError, match="not a model of your workflow"):
+        board.post(user, "workflow/bpe", "me")
     board.post(user, ref, "me")
     with pytest.raises(ValueError, match="already on the board"):
         board.post(user, ref, "me again")

@@ -1,5 +1,6 @@
 """core.registry: which checkpoints a learner sees, what their labels say, and which one is best."""
 import json
+import re
 import os
 import subprocess
 import sys
@@ -159,3 +160,52 @@ def test_listing_checkpoints_does_not_import_torch():
             "registry.best('minigpt'); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def workflow_run(user, kind, *, steps_done=300, total=300, loss=3.25, vocab=512):
+    """A tab-11 run folder (core.pipeline: runs/<user>/pipeline/<char|bpe>) with a config.json like checkpoint.save's."""
+    from core import pipeline
+
+    folder = pipeline.learner_folder(user) / kind
+    folder.mkdir(parents=True)
+    config = {"format": "minigpt-1", "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32, "vocab_size": vocab},
+              "vocabulary": None if kind == "bpe" else "ab", "meta": {"steps_done": steps_done, "train_loss": loss,
+                                                                     "total_steps": total, "run_info": {"pipeline": kind}}}
+    if kind == "bpe":
+        config["tokenizer"] = {"kind": "bpe", "pattern": None, "merges": []}
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_workflow_models_are_listed_with_their_tokenizer_and_resolve(runs):
+    alice, bob = sessions.new_user_id(), sessions.new_user_id()
+    tab4 = minigpt_run(alice, "20261201-195210", steps_done=480, total=480, loss=0.09)
+    bpe = workflow_run(alice, "bpe", loss=3.25, vocab=512)
+    char = workflow_run(alice, "char", steps_done=40, total=300, loss=1.5, vocab=60)
+    listed = registry.list_checkpoints("minigpt", alice)
+    ids = [c.id for c in listed]
+    assert ids[0] == "run/20261201-195210" and set(ids[1:3]) == {"workflow/char", "workflow/bpe"}  # then shipped
+    labels = {c.id: c.label for c in listed}
+    assert re.fullmatch(r"workflow · BPE 512 · 1×2×32, ctx 32 · 300/300 steps · loss 3\.250 per token · finished"
+                        r" · \w{3} \d+, \d\d:\d\d \(your run\)", labels["workflow/bpe"]), labels["workflow/bpe"]
+    assert labels["workflow/char"].startswith("workflow · characters · 1×2×32, ctx 32 · 40/300 steps · loss 1.500 · stopped · ")
+    assert "BPE" not in labels["run/20261201-195210"]
+    assert registry.resolve("minigpt", "workflow/bpe", alice).path == bpe
+    assert registry.resolve("minigpt", str(char), alice).summary.tokenizer == "char"
+    # tab 4's own runs and `best` are unchanged: a loss per token is not compared with a loss per character
+    assert [c.path for c in registry.user_checkpoints("minigpt", alice)] == [tab4]
+    assert registry.best("minigpt", alice).path == tab4
+    assert "workflow/bpe" not in [c.id for c in registry.list_checkpoints("minigpt", alice, workflow=False)]
+    # another learner sees none of them, by id or by path
+    assert not any(c.workflow for c in registry.list_checkpoints("minigpt", bob))
+    for ref in ("workflow/bpe", str(bpe)):
+        with pytest.raises(ValueError, match="not available"):
+            registry.resolve("minigpt", ref, bob)
+
+
+def test_a_workflow_run_without_a_checkpoint_yet_is_not_listed(runs):
+    from core import pipeline
+
+    user = sessions.new_user_id()
+    (pipeline.learner_folder(user) / "bpe").mkdir(parents=True)  # the tokenizer step is running
+    assert registry.workflow_checkpoints(user) == [] and registry.workflow_checkpoints(None) == []

@@ -350,3 +350,26 @@ def test_explorer_and_counter_in_the_browser(page, tmp_path):
     total = counted(meta_model(CONFIG_JSONS["qwen2"]))["total"]
     page.locator("#counter-summary", has_text=f"{total:,}").wait_for()
     page.screenshot(path=str(tmp_path / "part01.png"), full_page=True)
+
+
+def test_the_explorer_lists_the_workflows_character_model_but_not_its_bpe_one():
+    # the explorer is one row per character (classes, letter cases): a BPE model is not offered, and refused
+    from core import pipeline
+    from tests.lessons.bpe_runs import TEXT, shared_run
+
+    user, char_dir = shared_run("char")
+    _, bpe_dir = shared_run("bpe")
+    listed = tab.refresh_checkpoints(user, None)
+    ids = [v for _, v in listed.choices]
+    assert "workflow/char" in ids and "workflow/bpe" not in ids and SHIPPED in ids
+    assert listed.value == SHIPPED  # the tab still opens on the shipped (best) model
+    assert tab.refresh_checkpoints(user, "workflow/char").value == "workflow/char"
+    for handler in (lambda: tab.explore_values("Hi", "workflow/bpe", None, user), lambda: tab.maps_values("workflow/bpe", user)):
+        with pytest.raises(gr.Error, match="This is a BPE model: the explorer reads character models"):
+            handler()
+    # the character model of the workflow is explored like any other: its own table rows
+    out = tab.explore_values("café", "workflow/char", None, user)
+    vocab = json.loads((char_dir / "config.json").read_text())["vocabulary"]
+    assert set(vocab) == set(pipeline.prepare_data(TEXT).text)  # the characters of the workflow's cleaned text
+    wte = load_file(str(char_dir / "model.safetensors"))["wte.weight"].double()
+    np.testing.assert_array_equal(np.array(out["rows_plot"].data[0].z), wte[[vocab.index(c) for c in "café"]].numpy())

@@ -546,3 +546,119 @@ def test_browser_busy_state_and_stop_as_a_result(page):
     assert page.locator("#minigpt-chart .js-plotly-plot .scatterlayer .trace").count() == 2
     assert "=== step" in page.locator("#minigpt-samples textarea").input_value()
     assert "stopped" in page.locator("#minigpt-run-picker input").input_value()
+
+
+# ---------- a BPE model (tab 11's workflow) in Lab 2 ----------
+
+@pytest.fixture(scope="module")
+def bpe_user():
+    from tests.lessons.bpe_runs import shared_run
+
+    return shared_run("bpe")
+
+
+def test_a_bpe_workflow_model_is_listed_for_generation_but_not_in_lab_1(bpe_user):
+    user, folder = bpe_user
+    lab2 = tab.refresh_checkpoints(user_id=user)
+    assert ("workflow/bpe" in [v for _, v in lab2.choices]
+            and any(label.startswith("workflow · BPE 300 · ") for label, _ in lab2.choices))
+    assert lab2.value != "workflow/bpe"  # opens on the shipped (or best tab-4) model, as before
+    shown = tab.show_run(user_id=user)  # Lab 1 shows tab 4's runs; the workflow's are shown whole in tab 11
+    assert "workflow/bpe" not in [v for _, v in shown["picker"].choices]
+    with pytest.raises(gr.Error, match="tab 11"):
+        tab.show_run(user_id=user, path="workflow/bpe")
+
+
+def test_bpe_generation_streams_whole_characters_and_decodes_exactly(bpe_user):
+    user, folder = bpe_user
+    loaded = checkpoint.load(folder)
+    final = generate(user, "workflow/bpe", "A café", 12, 0, 0, 1.0, 0)[-1]
+    ids = loaded.tokenizer.encode("A café")
+    for _ in range(12):  # greedy, written out with the model's forward (prompt + 12 <= context 32)
+        ids.append(int(loaded.model(torch.tensor([ids]))[0][0, -1].argmax()))
+    assert final["output"] == loaded.tokenizer.bpe.decode_bytes(ids).decode("utf-8", errors="replace")
+    n_chars = len(final["output"]) - len("A café")
+    assert re.match(rf"12 tokens \({n_chars:,} characters\) in [\d.]+ s \([\d,]+ tokens/s\) with the KV cache",
+                    final["speed"])
+    assert "| 12 tokens | time | tokens/s |" in tab.compare_cache(request=tab.prepare_generation(
+        user_id=user, path="workflow/bpe", prompt="A café", tokens=12, temperature=0, top_k=0, top_p=1.0, seed=0))
+
+
+def test_bpe_tokens_that_split_a_character_are_shown_once_it_is_whole(bpe_user, monkeypatch):
+    # 'é' (2 bytes) and '👋' (4 bytes) as single byte tokens: the stream must never show half of one
+    from core.minigpt import sample
+
+    user, _ = bpe_user
+    byte_ids = list(" é👋!".encode("utf-8"))
+    monkeypatch.setattr(sample, "generate_ids", lambda *a, **k: iter(byte_ids))
+    monkeypatch.setattr(tab, "STREAM_EVERY_S", -1)  # push every piece
+    views = generate(user, "workflow/bpe", "Hi", len(byte_ids), 0.8, 0, 1.0, 1)
+    streamed = [v["output"] for v in views]
+    assert streamed[-1] == "Hi é👋!" and not any("\ufffd" in text for text in streamed)
+    assert views[-1]["speed"].startswith(f"{len(byte_ids)} tokens (4 characters)")
+
+
+def test_bpe_prompts_need_no_known_characters_but_some_text(bpe_user, monkeypatch):
+    user, _ = bpe_user
+    warnings = []
+    monkeypatch.setattr(gr, "Warning", warnings.append)
+    # byte-level BPE spells any text (a character the model never saw too): no character is dropped
+    request = tab.prepare_generation(user_id=user, path="workflow/bpe", prompt="日本 ✓", tokens=5, temperature=1.0,
+                                     top_k=0, top_p=1.0, seed=1)
+    assert checkpoint.load(request.path).tokenizer.decode(request.ids) == "日本 ✓" and warnings == []
+    with pytest.raises(gr.Error, match="prompt is empty"):
+        generate(user, "workflow/bpe", "", 5, 1.0, 0, 1.0, 5)
+    tab.prepare_generation(user_id=user, path="workflow/bpe", prompt="Python is a language. " * 10, tokens=5, temperature=1.0,
+                           top_k=0, top_p=1.0, seed=1)
+    assert warnings and "context (32 tokens)" in warnings[-1]
+    with pytest.raises(gr.Error, match="not available"):  # another learner's workflow model
+        generate(sessions.new_user_id(), "workflow/bpe", "Hi", 5, 1.0, 0, 1.0, 5)
+
+
+@pytest.fixture
+def shipped_bpe(tmp_path, monkeypatch):
+    """The app's shipped folder (the server runs in this process) with a tiny BPE model beside the real default
+    (the app is built before this fixture, so its lists start on the default; the page load refreshes them)."""
+    import shutil
+
+    from tests.lessons.bpe_runs import shared_run
+
+    _, folder = shared_run("bpe")
+    real = sessions.CHECKPOINTS_DIR
+    for kind in real.iterdir():  # the other tabs keep their shipped models (tab 7's pocket model, ...)
+        if kind.name != "minigpt":
+            (tmp_path / kind.name).symlink_to(kind)
+    (tmp_path / "minigpt").mkdir()
+    shutil.copytree(folder, tmp_path / "minigpt" / "bpe-tiny")
+    (tmp_path / "minigpt" / "default").symlink_to(real / "minigpt" / "default")
+    monkeypatch.setattr(sessions, "CHECKPOINTS_DIR", tmp_path)
+    return tmp_path / "minigpt" / "bpe-tiny"
+
+
+@pytest.mark.browser
+def test_browser_generate_from_a_bpe_model(shipped_bpe, page, tmp_path):
+    from tests.conftest import open_tab
+
+    start = time.perf_counter()
+    page.set_default_timeout(180_000)  # 2 shared cores: a busy machine is slow, not wrong
+    open_tab(page, "4 · MiniGPT")
+    speed = page.locator("#minigpt-speed")
+    speed.get_by_text("characters/s").wait_for()  # the first continuation (the app was built before the fixture)
+    page.locator("#minigpt-chart").get_by_text("loss (nats per token)").wait_for()  # Lab 1 shows the BPE run per token
+    checkpoint_box = page.get_by_label("Checkpoint", exact=True)
+    checkpoint_box.click()
+    page.get_by_role("option", name=re.compile(r"^bpe-tiny \(shipped\) · BPE 300 · ")).click()
+    assert "BPE 300" in checkpoint_box.input_value()
+    page.get_by_label("Prompt", exact=True).fill("A café 👋")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    output = page.locator("#minigpt-output textarea")
+    page.wait_for_function("() => document.querySelector('#minigpt-output textarea').value.startsWith('A café 👋')")
+    speed.get_by_text(re.compile(r"\d+ tokens \([\d,]+ characters\) in")).wait_for()
+    loaded = checkpoint.load(shipped_bpe)
+    request = tab.prepare_generation(user_id=None, path="shipped/bpe-tiny", prompt="A café 👋", tokens=300,
+                                     temperature=0.8, top_k=0, top_p=1.0, seed=42)
+    want = list(tab.run_generate(request=request))[-1]["output"]  # the same seeded run (the tab's defaults), directly
+    assert output.input_value() == want and loaded.tokenizer.kind == "bpe"
+    assert _error_badges(page) == 0
+    page.screenshot(path=str(tmp_path / "part04-bpe.png"), full_page=True)
+    print(f"\nBPE generation in the browser: {time.perf_counter() - start:.1f} s")

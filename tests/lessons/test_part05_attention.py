@@ -300,3 +300,64 @@ def test_the_default_labs_are_drawn_when_the_tab_is_built():
     assert (count(gr_.Slider), count(gr_.Dropdown), count(gr_.Radio), count(gr_.Plot)) == (3, 3, 5, 6)
     loaded = {fn.fn.__name__ for fn in demo.fns.values() if fn.targets and fn.targets[0][1] == "load"}
     assert "step_view" not in loaded and "saturation_view" not in loaded  # nothing per learner to wait for
+
+
+# ----------------------------------------------------------------------------- a BPE model (tab 11's workflow)
+
+
+@pytest.fixture(scope="module")
+def bpe_learner():
+    from tests.lessons.bpe_runs import shared_run
+
+    return shared_run("bpe")
+
+
+def test_a_bpe_models_maps_are_over_its_tokens(bpe_learner):
+    from core.minigpt import checkpoint
+
+    user_id, folder = bpe_learner
+    assert "workflow/bpe" in [v for _, v in tab.refresh_checkpoints(user_id, None).choices]
+    bpe = checkpoint.load(folder).tokenizer.bpe
+    prompt = "the cat sat on the mat."
+    ids = bpe.encode(prompt)
+    pieces = [bpe.token_bytes(i).decode("utf-8") for i in ids]  # ASCII: every piece is whole text
+    assert len(ids) < len(prompt) and "".join(pieces) == prompt  # some tokens cover several characters
+    tokens, grid, big, text, layer, head = tab.model_view("workflow/bpe", prompt, 1, 2, user_id)
+    want, _ = reference_forward(folder, prompt, ids=ids)
+    for h in range(2):
+        np.testing.assert_allclose(tile(grid, 0, h), want[0, h], atol=2e-5)
+    np.testing.assert_allclose(z(big), want[0, 1], atol=2e-5)
+    assert list(big.layout.xaxis.ticktext) == [p.replace(" ", "␣") for p in pieces]  # spaces visible
+    assert big.layout.title.text == "Layer 1, head 2: where each token looks"
+    assert big.layout.xaxis.title.text == "key token (looked at)" and "row = query token" in grid.layout.title.text
+    assert f"{len(ids)} tokens (the model's BPE pieces" in text and "character" not in text
+    m, T = want[0, 1], len(ids)
+    numbers = [float(n) for n in re.findall(r"\*\*([\d.]+)\*\*", text.split("head 2**")[1])]
+    assert numbers == pytest.approx([np.trace(m) / T, np.trace(m, offset=-1) / (T - 1), m[1:, 0].mean()], abs=0.006)
+    # the context counts tokens: 32 here, whatever the characters
+    long = "the cat sat on the mat. " * 8
+    n = len(bpe.encode(long))
+    assert n > 32 and len(long) < tab.MAX_SENTENCE_CHARS
+    with pytest.raises(gr.Error, match=f"{n} tokens; this model reads at most 32"):
+        tab.model_view("workflow/bpe", long, 1, 1, user_id)
+
+
+def test_step_through_with_a_bpe_model_crops_to_its_tokens(bpe_learner):
+    from core.minigpt import checkpoint
+
+    user_id, folder = bpe_learner
+    bpe = checkpoint.load(folder).tokenizer.bpe
+    sentence = "the cat sat on the mat and the dog sat on the log today"
+    assert len(bpe.encode(sentence)) > attention.MAX_TOKENS
+    with pytest.warns(UserWarning, match="reads BPE tokens"):
+        out = show(sentence=sentence, source="workflow/bpe", user_id=user_id, n_heads=2, step=8, head=2)
+    cropped = out["sentence"]
+    ids = bpe.encode(cropped)
+    assert sentence.startswith(cropped) and len(ids) <= attention.MAX_TOKENS < len(bpe.encode(sentence[:len(cropped) + 2]))
+    assert not isinstance(out["unit"], str)  # the unit radio is left alone (it is for random embeddings)
+    want, _ = reference_forward(folder, cropped, ids=ids)
+    np.testing.assert_allclose(z(out["matrix"]), want[0, 1], atol=2e-5)
+    assert "BPE pieces" in out["text"]
+    tokenizer = checkpoint.load(folder).tokenizer
+    short = attention.crop_to_tokens(tokenizer, "café " * 20, 5)  # never half of the two bytes of 'é'
+    assert ("café " * 20).startswith(short) and short and "\ufffd" not in short and len(tokenizer.encode(short)) <= 5
