@@ -151,3 +151,81 @@ def test_llama_init_is_seeded_and_leaves_the_global_generator_alone():
     assert torch.equal(torch.random.get_rng_state(), before)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert a.wpe is None and all(".bias" not in n for n, _ in a.named_parameters())
+
+
+# ---------- checkpoints, the command line, tab 5's maps ----------
+
+def test_checkpoint_records_the_architecture_and_reloads_it(tmp_path):
+    import json
+
+    from core.minigpt import checkpoint
+    from core.minigpt.tokenizer import CharTokenizer
+
+    tok = CharTokenizer("abcdefghijklm")
+    model = tiny_llama()
+    checkpoint.save(tmp_path / "run", model, tok)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["model"]
+    assert saved["arch"] == "llama" and saved["n_kv_head"] == 2 and saved["bias"] is False
+    loaded = checkpoint.load(tmp_path / "run")
+    assert loaded.config == model.config
+    idx = torch.tensor([tok.encode("abcabcm")])
+    assert torch.equal(model(idx)[0], loaded.model(idx)[0])
+
+
+def test_a_checkpoint_saved_before_arch_existed_loads_as_gpt2(tmp_path):
+    import json
+
+    from core.minigpt import checkpoint
+    from core.minigpt.tokenizer import CharTokenizer
+
+    tok = CharTokenizer("abc")
+    model = MiniGPT(GPTConfig(vocab_size=3, block_size=8, n_layer=1, n_head=2, n_embd=16)).eval()
+    checkpoint.save(tmp_path / "old", model, tok)
+    path = tmp_path / "old" / "config.json"
+    info = json.loads(path.read_text())
+    for key in ("arch", "n_kv_head"):  # the config.json of a run saved before this change
+        del info["model"][key]
+    path.write_text(json.dumps(info))
+    loaded = checkpoint.load(tmp_path / "old")
+    assert loaded.config.arch == "gpt2" and loaded.model.wpe is not None
+    assert torch.equal(loaded.model(torch.tensor([[0, 1, 2]]))[0], model(torch.tensor([[0, 1, 2]]))[0])
+
+
+def test_cli_trains_a_llama_style_model_and_generates_from_it(tmp_path, capsys):
+    from core.__main__ import main
+    from core.minigpt import checkpoint
+
+    out = tmp_path / "run"
+    assert main(["train", "--arch", "llama", "--n-kv-head", "2", "--out", str(out), "--steps", "12", "--n-layer", "1",
+                 "--n-embd", "32", "--block-size", "16", "--batch-size", "4", "--eval-every", "6"]) == 0
+    printed = capsys.readouterr().out
+    loaded = checkpoint.load(out)
+    assert loaded.config.arch == "llama" and loaded.config.kv_heads == 2
+    assert "Llama style MiniGPT: 1 layers x 4 heads (2 key/value)" in printed
+    assert f"{loaded.config.num_params():,} parameters" in printed
+    assert main(["generate", "Python is", "30", "--checkpoint", str(out), "--seed", "1"]) == 0
+    cached = capsys.readouterr().out
+    assert main(["generate", "Python is", "30", "--checkpoint", str(out), "--seed", "1", "--no-cache"]) == 0
+    assert capsys.readouterr().out == cached and len(cached.rstrip("\n")) == len("Python is") + 30
+    assert main(["train", "--n-kv-head", "2", "--steps", "2", "--out", str(tmp_path / "no")]) != 0
+    assert "Llama-style option" in capsys.readouterr().err
+
+
+def test_tab5_maps_of_a_llama_checkpoint_are_transformers_attentions(tmp_path):
+    from core import attention
+    from core.minigpt import checkpoint
+    from core.minigpt.tokenizer import CharTokenizer
+
+    tok = CharTokenizer("abcdefghijklm")
+    model = tiny_llama()
+    checkpoint.save(tmp_path / "run", model, tok)
+    loaded = checkpoint.load(tmp_path / "run")
+    tokens, maps = attention.model_attention_maps(loaded, "badcafe")
+    hf = LlamaForCausalLM(hf_config(model.config)).eval()
+    hf.load_state_dict(hf_state(model), strict=False)
+    with torch.no_grad():
+        want = torch.stack(hf(torch.tensor([tok.encode("badcafe")]), output_attentions=True).attentions)[:, 0]
+    assert tokens == list("badcafe") and maps.shape == (2, 4, 7, 7)
+    torch.testing.assert_close(torch.from_numpy(maps).float(), want, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="Llama style"):  # the step-through shows GPT-2's arithmetic only
+        attention.model_inputs(loaded, "bad")
