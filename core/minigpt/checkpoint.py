@@ -62,6 +62,13 @@ def read_tokenizer(info: dict) -> CharTokenizer | BPETokenizer:
     return CharTokenizer(info["vocabulary"])
 
 
+def architecture(folder) -> tuple[str, str]:
+    """(arch, tokenizer kind) of a checkpoint folder, read from its config.json alone (no weights loaded):
+    e.g. ("llama", "char"). Runs compare fairly (loss per character vs per BPE token) only with the same kind."""
+    info = json.loads((Path(folder) / CONFIG).read_text(encoding="utf-8"))
+    return info.get("model", {}).get("arch", "gpt2"), info.get("tokenizer", {}).get("kind", "char")
+
+
 def load(folder) -> Loaded:
     """Load a checkpoint folder written by `save`. Never unpickles anything."""
     import torch

@@ -229,3 +229,15 @@ def test_tab5_maps_of_a_llama_checkpoint_are_transformers_attentions(tmp_path):
     torch.testing.assert_close(torch.from_numpy(maps).float(), want, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="Llama style"):  # the step-through shows GPT-2's arithmetic only
         attention.model_inputs(loaded, "bad")
+
+
+def test_the_lesson_paragraph_numbers_are_the_models():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "lessons" / "text" / "part04_minigpt.md").read_text(encoding="utf-8")
+    paragraph = text[text.index("### Llama style"):text.index("### The training loop")]
+    shape = dict(vocab_size=66, block_size=192)
+    counts = [sum(p.numel() for p in MiniGPT(GPTConfig(**shape, **extra)).parameters())
+              for extra in ({"arch": "llama"}, {"arch": "llama", "n_kv_head": 2}, {})]
+    assert f"{counts[0]:,} parameters, {counts[1]:,} with grouped-query attention, against {counts[2]:,}" in paragraph
+    assert f"({swiglu_hidden(128)} for $d = 128$)" in paragraph
