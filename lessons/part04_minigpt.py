@@ -42,9 +42,9 @@ OPTIMIZER_LABELS = [("AdamW", "adamw"), ("Muon (matrices) + AdamW (the rest)", "
 # key/value head (core.minigpt.config.GPTConfig.arch and n_kv_head)
 ARCH_LABELS = [("GPT-2 style (the guide's)", "gpt2"), ("Llama style (RoPE, RMSNorm, SwiGLU, no biases)", "llama"),
                ("Llama style + grouped-query attention (2 heads per key/value head)", "llama-gqa")]
-ARCH_INFO = ("Llama style, like today's open models: positions rotate queries and keys (RoPE) instead of a learned "
-             "table, RMSNorm instead of LayerNorm, a gated SwiGLU MLP (hidden ≈ 8/3 × width, same budget as 4× with "
-             "two matrices), no biases. Grouped-query attention shares keys and values between heads: a smaller KV cache.")
+ARCH_INFO = ("Llama style, as in today's open models: RoPE rotates queries and keys (no position table), RMSNorm, "
+             "a gated SwiGLU MLP (hidden ≈ 8/3 × width: the same budget), no biases. Grouped-query attention: fewer "
+             "key/value heads, a smaller KV cache.")
 ARCH_NAMES = {"gpt2": "GPT-2 style", "llama": "Llama style", "llama-gqa": "Llama style + GQA"}
 MAX_PROMPT_CHARS = 2000
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit integer

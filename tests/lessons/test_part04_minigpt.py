@@ -517,6 +517,23 @@ def test_browser_first_open_settles(page):
     # how fast is measured in bench/first_open.py on an idle machine, not asserted here (see tab 3's test)
 
 
+def _train_llama_style_beside(page, gpt2_label: str) -> str:
+    """Architecture → Llama style + GQA: the size line counts it, a run of it trains, and the chart overlays the
+    GPT-2 run just trained (dotted). Returns the new run's label."""
+    page.locator("#minigpt-arch input").click()
+    page.get_by_role("option", name="grouped-query").click()
+    page.locator("#minigpt-size").get_by_text("Llama style + GQA; GPT-2 style").wait_for()
+    page.locator("#minigpt-train").click()
+    status = page.locator("#minigpt-status")
+    status.get_by_text("Dotted: your GPT-2 style run").wait_for(timeout=120_000)
+    status.get_by_text("(pick it under Generate)").wait_for(timeout=120_000)
+    assert gpt2_label in status.inner_text()
+    label = re.search(r"saved as (.+?) \(pick it", status.inner_text()).group(1)
+    assert label.startswith("Llama style 1×4×32, ctx 16, 2 kv heads · built-in corpus · 20/20 steps")
+    assert page.locator("#minigpt-chart .js-plotly-plot .scatterlayer .trace").count() == 4
+    return label
+
+
 @pytest.mark.browser
 def test_browser_train_a_few_steps_then_generate_and_reload(page):
     _open_minigpt(page)
@@ -533,14 +550,15 @@ def test_browser_train_a_few_steps_then_generate_and_reload(page):
     page.get_by_role("button", name="Generate", exact=True).click()
     page.locator("#minigpt-speed").get_by_text("characters/s").wait_for(timeout=60_000)
     assert page.locator("#minigpt-output textarea").input_value().startswith("Python is")
+    label = _train_llama_style_beside(page, label)
 
     page.reload()  # the learner comes back: the run is there whole
     page.get_by_text("Running on").wait_for(timeout=120_000)
     from tests.conftest import open_tab
     open_tab(page, "4 · MiniGPT")
     status.get_by_text("Your run").wait_for()
-    assert label in status.inner_text()
-    assert page.locator("#minigpt-chart .js-plotly-plot .scatterlayer .trace").count() == 2
+    assert label in status.inner_text() and "Dotted: your GPT-2 style run" in status.inner_text()
+    assert page.locator("#minigpt-chart .js-plotly-plot .scatterlayer .trace").count() == 4  # both runs' curves
     assert "=== step 20 ===\nPython is" in page.locator("#minigpt-samples textarea").input_value()
     link = page.locator("#minigpt-download a[href*='.zip']").first
     link.wait_for()
