@@ -556,7 +556,7 @@ def test_browser_train_a_few_steps_then_generate_and_reload(page):
     page.get_by_text("Running on").wait_for(timeout=120_000)
     from tests.conftest import open_tab
     open_tab(page, "4 · MiniGPT")
-    status.get_by_text("Your run").wait_for()
+    status.get_by_text("Your run").first.wait_for()  # the run's label and the dotted run's are both bold
     assert label in status.inner_text() and "Dotted: your GPT-2 style run" in status.inner_text()
     assert page.locator("#minigpt-chart .js-plotly-plot .scatterlayer .trace").count() == 4  # both runs' curves
     assert "=== step 20 ===\nPython is" in page.locator("#minigpt-samples textarea").input_value()
