@@ -157,6 +157,16 @@ def _llama_shape(d: dict, model_type: str) -> dict:
         **biases, norm_bias=False, learned_positions=False)
 
 
+def _minigpt_llama_shape(d: dict) -> dict:
+    """A Llama-style MiniGPT (core.minigpt.config): RoPE, RMSNorm, SwiGLU of swiglu_hidden(d), no biases, untied."""
+    from core.minigpt.config import GPTConfig  # no torch: the config module is arithmetic only
+
+    config = GPTConfig.from_dict({k: v for k, v in d.items() if k != "model_type"})  # its own checks, its own words
+    return dict(n_layers=config.n_layer, d_model=config.n_embd, n_heads=config.n_head, n_kv_heads=config.kv_heads,
+                head_dim=None, d_mlp=config.mlp_hidden, vocab_size=config.vocab_size, context=config.block_size,
+                tied=False, qkv_bias=False, out_bias=False, mlp_bias=False, norm_bias=False, learned_positions=False)
+
+
 def _llama_biases(d: dict, model_type: str) -> dict:
     """Which Linear layers have biases: Llama's are switchable, Qwen2 always biases q, k and v (not the
     output projection), Mistral never has any (its code ignores attention_bias)."""
@@ -190,7 +200,9 @@ def shape(config) -> dict:
         raise ValueError(f"A config.json of model_type {model_type!r} is not supported here; "
                          f"supported: {', '.join(t for t in MODEL_TYPES if t != 'minigpt')} (and MiniGPT).")
     family = MODEL_TYPES[model_type]
-    if family == "gpt2":
+    if model_type == "minigpt" and d.get("arch", "gpt2") != "gpt2":  # a Llama-style MiniGPT
+        family, s = "llama", _minigpt_llama_shape(d)
+    elif family == "gpt2":
         s = _gpt2_shape(d, model_type)
         s["n_kv_heads"], s["head_dim"] = s["n_heads"], None  # full multi-head attention
     else:

@@ -339,6 +339,10 @@ def model_inputs(loaded, text: str, layer: int = 0, max_tokens: int = MAX_TOKENS
     import torch
 
     config = loaded.config
+    if config.arch != "gpt2":  # RoPE rotates q and k inside the layer: X @ W_q is not yet the query
+        raise ValueError("The step-through follows a GPT-2-style MiniGPT; this checkpoint is Llama style (RoPE rotates "
+                         "each query and key by its position, a step not shown here). Pick a GPT-2-style checkpoint; "
+                         "the attention maps below work for both.")
     if not 0 <= layer < config.n_layer:
         raise ValueError(f"This model has layers 1 to {config.n_layer}; there is no layer {layer + 1}.")
     tokens, ids = model_tokens(loaded, text, min(max_tokens, config.block_size))

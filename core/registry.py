@@ -133,6 +133,8 @@ def minigpt_summary(config: dict) -> RunSummary:
     shape = None
     if all(k in model for k in ("n_layer", "n_head", "n_embd", "block_size")):
         shape = f"{model['n_layer']}×{model['n_head']}×{model['n_embd']}, ctx {model['block_size']}"
+        if model.get("arch") == "llama":  # GPT-2-style runs keep their old label
+            shape = f"Llama style {shape}" + (f", {model['n_kv_head']} kv heads" if model.get("n_kv_head") else "")
     what = f"{info['preset']} preset" if info.get("preset") else shape
     steps_done = meta.get("steps_done")
     total = meta.get("total_steps") or (meta.get("train_config") or {}).get("steps")

@@ -38,6 +38,14 @@ PRESET_LABELS = {"default": "Guide's model, memorise fast (Muon)",
                  "adamw": "Guide's model, classic AdamW (2000 steps, a few minutes)",
                  "speedrun": "Speedrun (fastest to val loss 1.9 on Tiny Shakespeare: upload it to reproduce)"}
 OPTIMIZER_LABELS = [("AdamW", "adamw"), ("Muon (matrices) + AdamW (the rest)", "muon")]
+# The architecture choice: "llama-gqa" is Llama style with grouped-query attention, two query heads per
+# key/value head (core.minigpt.config.GPTConfig.arch and n_kv_head)
+ARCH_LABELS = [("GPT-2 style (the guide's)", "gpt2"), ("Llama style (RoPE, RMSNorm, SwiGLU, no biases)", "llama"),
+               ("Llama style + grouped-query attention (2 heads per key/value head)", "llama-gqa")]
+ARCH_INFO = ("Llama style, as in today's open models: RoPE rotates queries and keys (no position table), RMSNorm, "
+             "a gated SwiGLU MLP (hidden ≈ 8/3 × width: the same budget), no biases. Grouped-query attention: fewer "
+             "key/value heads, a smaller KV cache.")
+ARCH_NAMES = {"gpt2": "GPT-2 style", "llama": "Llama style", "llama-gqa": "Llama style + GQA"}
 MAX_PROMPT_CHARS = 2000
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit integer
 STREAM_EVERY_S = 0.05  # push streamed text to the browser at most ~20 times a second
@@ -61,6 +69,7 @@ class Hyper:
     bf16: bool
     optimizer: str
     short_window: int
+    arch: str = "gpt2"  # a value of ARCH_LABELS
 
     @classmethod
     def of_preset(cls, name: str) -> "Hyper":
@@ -69,22 +78,23 @@ class Hyper:
         m, t = train.preset(name)
         return cls(n_layer=m.n_layer, n_head=m.n_head, n_embd=m.n_embd, block_size=m.block_size,
                    batch_size=t.batch_size, learning_rate=t.learning_rate, steps=t.steps, dropout=m.dropout,
-                   bf16=t.bf16, optimizer=t.optimizer, short_window=t.short_window)
+                   bf16=t.bf16, optimizer=t.optimizer, short_window=t.short_window, arch=arch_choice(m))
 
     @classmethod
     def from_values(cls, **values) -> "Hyper":
         """The widgets' values as typed settings; an emptied number box is refused by name."""
-        empty = [name for name in cls.__dataclass_fields__ if values.get(name) is None and name != "bf16"]
+        empty = [name for name in cls.__dataclass_fields__ if values.get(name) is None and name not in ("bf16", "arch")]
         if empty:
             raise ValueError(f"Give {empty[0].replace('_', ' ')} a value (it is empty).")
         whole = {name: int(values[name]) for name in ("n_layer", "n_head", "n_embd", "block_size", "batch_size",
                                                       "steps", "short_window")}
         return cls(**whole, learning_rate=float(values["learning_rate"]), dropout=float(values["dropout"]),
-                   bf16=bool(values.get("bf16")), optimizer=str(values["optimizer"]))
+                   bf16=bool(values.get("bf16")), optimizer=str(values["optimizer"]),
+                   arch=str(values.get("arch") or "gpt2"))
 
     def model_config(self, vocab_size: int = 65) -> GPTConfig:
-        return GPTConfig(vocab_size=max(2, vocab_size), block_size=self.block_size, n_layer=self.n_layer,
-                         n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout)
+        return shape_config(self.arch, vocab_size=max(2, vocab_size), block_size=self.block_size,
+                            n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout)
 
     def recipe(self, preset: str, own_text: bool):
         """The preset's TrainConfig with these settings; (config, a note when short windows had to go)."""
@@ -108,6 +118,25 @@ class Hyper:
             return False
 
 
+def shape_config(arch: str, **shape) -> GPTConfig:
+    """The GPTConfig of an ARCH_LABELS choice and a shape (ValueError, worded for the learner, if it cannot work)."""
+    if arch not in ARCH_NAMES:
+        raise ValueError(f"Unknown architecture {arch!r}; choose one of the list.")
+    if arch != "llama-gqa":
+        return GPTConfig(**shape, arch=arch)
+    if shape["n_head"] % 2:
+        raise ValueError(f"Grouped-query attention here lets 2 heads share each key/value head: {shape['n_head']} "
+                         "heads cannot be paired. Choose an even number of heads.")
+    return GPTConfig(**shape, arch="llama", n_kv_head=shape["n_head"] // 2)
+
+
+def arch_choice(config: GPTConfig) -> str:
+    """The ARCH_LABELS value of a config (a GQA ratio other than 2 is still shown as grouped-query attention)."""
+    if config.arch == "gpt2":
+        return "gpt2"
+    return "llama" if config.kv_heads == config.n_head else "llama-gqa"
+
+
 @dataclass(frozen=True)
 class Plan:
     """A checked training job, handed from prepare_training to run_training through a gr.State."""
@@ -117,6 +146,7 @@ class Plan:
     recipe: object  # core.minigpt.train.TrainConfig (its module imports torch, so not named here)
     run_info: dict
     run_dir: str
+    compare_dir: str | None = None  # the learner's run of the other architecture on the same corpus, overlaid
 
 
 def corpus_name(source: str, upload: str | None, text: str) -> str:
@@ -141,20 +171,24 @@ def megabytes(n: int) -> str:
 
 
 def size_summary(source, pasted, upload, n_layer, n_head, n_embd, block_size, dropout, batch_size,
-                 optimizer="adamw") -> str:
-    """Live parameter count and training-memory estimate for the chosen shape and corpus (never raises:
-    a shape that cannot work is said here, while the learner is still choosing)."""
+                 optimizer="adamw", arch="gpt2") -> str:
+    """Live parameter count (of the chosen architecture, and of the other one for comparison) and
+    training-memory estimate for the chosen shape and corpus (never raises: a shape that cannot work is
+    said here, while the learner is still choosing)."""
     vocab = _vocab_size(source, pasted, upload)
     try:
-        config = GPTConfig(vocab_size=vocab or 65, block_size=int(block_size), n_layer=int(n_layer),
-                           n_head=int(n_head), n_embd=int(n_embd), dropout=float(dropout))
+        shape = dict(vocab_size=vocab or 65, block_size=int(block_size), n_layer=int(n_layer), n_head=int(n_head),
+                     n_embd=int(n_embd), dropout=float(dropout))
+        config = shape_config(arch or "gpt2", **shape)
         batch_size = int(batch_size)
     except (TypeError, ValueError) as err:
         return f"⚠️ {err}" if isinstance(err, ValueError) else "⚠️ Give every size a value."
     mem = config.memory_estimate(batch_size, optimizer)
     state = "Muon momentum + AdamW moments" if optimizer == "muon" else "AdamW moments"
     vocab_note = f"vocabulary of {vocab} characters" if vocab else "vocabulary of 65 characters (no corpus yet)"
-    return (f"**{config.num_params():,} parameters** ({vocab_note}) · training memory ≈ **{megabytes(mem['total'])}**: "
+    other = "llama" if config.arch == "gpt2" else "gpt2"
+    versus = f"{ARCH_NAMES[arch or 'gpt2']}; {ARCH_NAMES[other]}: {shape_config(other, **shape).num_params():,}"
+    return (f"**{config.num_params():,} parameters** ({versus}; {vocab_note}) · training memory ≈ **{megabytes(mem['total'])}**: "
             f"weights {megabytes(mem['weights'])}, gradients {megabytes(mem['gradients'])}, "
             f"{state} {megabytes(mem['optimizer'])}, activations {megabytes(mem['activations'])} "
             f"at batch {batch_size} × context {int(block_size)}")
@@ -167,19 +201,70 @@ def preset_values(preset: str) -> dict:
 
 # ---------- what Lab 1 shows about a run ----------
 
-def loss_figure(progress=None, title: str = "Loss while training", per: str = "character") -> go.Figure:
+def loss_figure(progress=None, title: str = "Loss while training", per: str = "character",
+                compare: "Comparison | None" = None) -> go.Figure:
     """`progress` is a core.minigpt.train.Progress (live or read back from a run folder); `per`: what one
-    token is ('token' for a BPE model, whose loss is per token)."""
+    token is ('token' for a BPE model, whose loss is per token); `compare`, a run of the other architecture
+    on the same corpus, is drawn dashed under the same axes."""
     if progress is None:
         return loss_curves(title, f"loss (nats per {per})")
     fig = loss_curves(title, f"loss (nats per {per})", progress.train_curve, progress.val_curve)
+    if compare is not None:
+        _add_comparison(fig, compare)
     ln_v = progress.initial_loss
     fig.add_hline(y=ln_v, line=dict(color=PALETTE[7], dash="dash", width=1),
                   annotation_text=f"ln({progress.vocab_size}) = {ln_v:.2f}: uniform guessing",
                   annotation_position="bottom left")
-    fig.update_xaxes(range=[0, max(progress.total_steps, 1)])
+    fig.update_xaxes(range=[0, max(progress.total_steps, compare.progress.total_steps if compare else 0, 1)])
     fig.update_yaxes(rangemode="tozero")
     return fig
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Another run's curves to overlay: its architecture's name, its label and its Progress."""
+
+    arch: str
+    label: str
+    progress: object  # core.minigpt.train.Progress
+
+
+def _add_comparison(fig: go.Figure, compare: Comparison) -> None:
+    curves = ((compare.progress.train_curve, "train", PALETTE[3]), (compare.progress.val_curve, "validation", PALETTE[4]))
+    for points, part, colour in curves:
+        if points:
+            steps, losses = zip(*points)
+            name = f"{compare.arch} run: {part}"
+            fig.add_trace(go.Scatter(x=steps, y=losses, name=name, mode="lines", line=dict(color=colour, dash="dot"),
+                                     hovertemplate=f"step %{{x}}<br>{name} loss %{{y:.4f}}<extra></extra>"))
+
+
+def comparison_run(user_id, run_dir: str | None, arch: str, corpus: str | None) -> str | None:
+    """The learner's newest other run of the other architecture (GPT-2 vs Llama style) on the same corpus
+    with the same kind of tokenizer (so both losses are nats per character), or None."""
+    from core.minigpt import checkpoint
+
+    family = "gpt2" if arch == "gpt2" else "llama"
+    for ckpt in registry.user_checkpoints("minigpt", user_id):
+        if str(ckpt.path) == str(run_dir) or ckpt.summary.data != corpus:
+            continue
+        other_arch, tokenizer = checkpoint.architecture(ckpt.path)
+        if other_arch != family and tokenizer == "char":
+            return str(ckpt.path)
+    return None
+
+
+def read_comparison(user_id, folder: str | None) -> Comparison | None:
+    """The overlay of a run folder found by comparison_run (None if there is none, or it went away)."""
+    from core.minigpt import checkpoint, train
+
+    if not folder or not Path(folder, checkpoint.CONFIG).is_file():
+        return None
+    progress = train.read_run(folder)
+    if progress is None:
+        return None
+    arch = checkpoint.architecture(folder)[0]
+    return Comparison(ARCH_NAMES[arch], registry.resolve("minigpt", folder, user_id).label, progress)
 
 
 def run_zip(folder: Path) -> str:
@@ -192,14 +277,26 @@ def run_zip(folder: Path) -> str:
     return str(train.zip_run(folder))
 
 
-def _run_status(ckpt: registry.Checkpoint, progress) -> str:
+def _comparison_of(user_id, ckpt: registry.Checkpoint) -> Comparison | None:
+    from core.minigpt import checkpoint
+
+    arch = checkpoint.architecture(ckpt.path)[0]
+    return read_comparison(user_id, comparison_run(user_id, str(ckpt.path), arch, ckpt.summary.data))
+
+
+def _compared(compare: Comparison | None) -> str:
+    """The status line's note naming the dotted curves."""
+    return f" Dotted: your {compare.arch} run **{compare.label}** on the same corpus." if compare else ""
+
+
+def _run_status(ckpt: registry.Checkpoint, progress, compare: Comparison | None = None) -> str:
     if progress is None:
         return f"**{ckpt.label}** has no loss history to show. Press **Train** to train a run."
     size = f"{progress.num_params:,} parameters, {progress.step} steps, final train loss {progress.train_loss:.3f}"
     if ckpt.shipped:
         return (f"This is how the shipped model **{ckpt.name}** learned ({size}). "
                 "Press **Train** to train your own.")
-    return f"Your run **{ckpt.label}** ({size}). Press **Train** for another, or pick a run below."
+    return f"Your run **{ckpt.label}** ({size}). Press **Train** for another, or pick a run below.{_compared(compare)}"
 
 
 def lab1_runs(user_id) -> list[registry.Checkpoint]:
@@ -234,7 +331,8 @@ def show_run(user_id, path=None) -> dict:
     title = f"Loss of the shipped model '{ckpt.name}'" if ckpt.shipped else "Loss of your run"
     own = not ckpt.shipped  # shipped folders are read-only: no zip is written beside them
     per = "character" if ckpt.summary.tokenizer == "char" else "token"
-    return {"status": _run_status(ckpt, progress), "chart": loss_figure(progress, title, per),
+    compare = _comparison_of(user_id, ckpt) if own else None
+    return {"status": _run_status(ckpt, progress, compare), "chart": loss_figure(progress, title, per, compare),
             "samples": samples_file.read_text(encoding="utf-8") if samples_file.is_file() else "",
             "picker": picker, "download": gr.update(value=run_zip(ckpt.path) if own else None, visible=own),
             "shown": str(ckpt.path) if own else None}
@@ -270,13 +368,14 @@ def prepare_training(user_id, source, pasted, upload, preset, request: gr.Reques
         gr.Warning(note)
     run_info = {"preset": preset if settings.is_preset(preset) else None,
                 "corpus": corpus_name(source, upload, text)}
+    compare_dir = comparison_run(user_id, None, settings.arch, run_info["corpus"])
     run_dir = str(sessions.new_run_dir(user_id, "minigpt"))  # last: a refused start leaves no folder
     try:  # atomic: of two starts checked at the same moment, one gets the slot
         jobs.reserve(user_id, "MiniGPT training", run_dir, still_wanted=queued(demo, request) if demo else None)
     except jobs.JobError:
         Path(run_dir).rmdir()
         raise
-    return {"plan": Plan(text, model, recipe, run_info, run_dir), "job": run_dir}
+    return {"plan": Plan(text, model, recipe, run_info, run_dir, compare_dir), "job": run_dir}
 
 
 def busy() -> dict:
@@ -310,14 +409,15 @@ def training_status(progress, label: str | None = None) -> str:
     return f"{progress.status_line()} · saved as **{label}** (pick it under Generate)"
 
 
-def _training_view(user_id, progress) -> dict:
+def _training_view(user_id, progress, compare: Comparison | None = None) -> dict:
     from core.minigpt import train
 
-    view = {"status": training_status(progress), "chart": loss_figure(progress), "samples": train.samples_text(progress)}
+    view = {"status": training_status(progress) + _compared(compare), "chart": loss_figure(progress, compare=compare),
+            "samples": train.samples_text(progress)}
     if progress.done:
         run_dir = str(progress.run_dir)
         ckpt = registry.resolve("minigpt", run_dir, user_id)
-        view.update(status=training_status(progress, ckpt.label), shown=run_dir, saved=run_dir,
+        view.update(status=training_status(progress, ckpt.label) + _compared(compare), shown=run_dir, saved=run_dir,
                     picker=run_picker(user_id, run_dir),
                     download=gr.update(value=run_zip(Path(run_dir)), visible=True))
     return view
@@ -354,10 +454,11 @@ def run_training(user_id, plan: Plan | None, request: gr.Request | None = None, 
     kwargs = dict(text=plan.text, model_config=plan.model, cfg=plan.recipe, out_dir=str(run_dir),
                   run_info=plan.run_info)
     listening = watched(demo, request) if demo is not None else None
+    compare = read_comparison(user_id, plan.compare_dir)  # read once: its curve does not change
     try:
         for progress in jobs.stream("core.minigpt.train:train", kwargs, owner=user_id, kind="MiniGPT training",
                                     limits=caps.minigpt_limits(), stop_dir=run_dir, listening=listening):
-            yield _training_view(user_id, progress)
+            yield _training_view(user_id, progress, compare)
     except jobs.JobError as err:
         yield _ended_early(user_id, run_dir, str(err))
     finally:
@@ -534,6 +635,7 @@ def _hyper_widgets() -> dict:
     presets live next to the training loop, which imports torch, and the app must start without it."""
     shape = GPTConfig()  # placeholders for the moment before the page's load event fills the preset in
     with gr.Accordion("Hyperparameters", open=True):
+        arch = gr.Dropdown(ARCH_LABELS, value="gpt2", label="Architecture", info=ARCH_INFO, elem_id="minigpt-arch")
         widgets = {
             "n_layer": gr.Slider(*LIMITS["n_layer"], value=shape.n_layer, step=1, label="Layers (blocks)"),
             "n_head": gr.Slider(*LIMITS["n_head"], value=shape.n_head, step=1, label="Attention heads"),
@@ -550,6 +652,7 @@ def _hyper_widgets() -> dict:
                                   info="Muon orthogonalises each weight matrix's update (see the lesson)"),
             "short_window": gr.Slider(0, 128, value=0, step=8, label="Short windows every other step (0 = off)",
                                       info="more practice at the first characters of a window, where context is short"),
+            "arch": arch,  # shown first, named last like its Hyper field
         }
     return widgets
 
@@ -596,7 +699,7 @@ def _wire_settings(ctx: LessonContext, corpus: dict, preset, hyper: dict, size) 
     ctx.on_open(**named_event(preset_values, {"preset": preset}, hyper), api_name=False)
     preset.input(**named_event(preset_values, {"preset": preset}, hyper), api_name=False)
     size_inputs = {**corpus, **{k: hyper[k] for k in ("n_layer", "n_head", "n_embd", "block_size", "dropout",
-                                                      "batch_size", "optimizer")}}
+                                                      "batch_size", "optimizer", "arch")}}
     # .change fires for typed and dragged values alike; the paste box uses .input (its .change would also
     # fire for every programmatic update) and only the latest value is computed when events pile up
     triggers = [c.change for c in size_inputs.values() if c is not corpus["pasted"]]

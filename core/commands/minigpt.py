@@ -2,6 +2,7 @@
 
     python -m core train                                   # the guide's model on the built-in corpus
     python -m core train --corpus my.txt --steps 500 --out runs/mine
+    python -m core train --arch llama --n-kv-head 2          # Llama style: RoPE, RMSNorm, SwiGLU, GQA
     python -m core generate "Python is" 200                # from the shipped default checkpoint
     python -m core generate "The transformer" 300 --checkpoint runs/mine --temperature 0.8
 
@@ -22,13 +23,13 @@ ORDER = 4
 DEFAULT_CHECKPOINT = "checkpoints/minigpt/default"
 
 # command-line flag -> (field, which config) for the hyperparameters a learner may override
-MODEL_FLAGS = ["n_layer", "n_head", "n_embd", "block_size", "dropout"]
+MODEL_FLAGS = ["n_layer", "n_head", "n_embd", "block_size", "dropout", "arch", "n_kv_head"]
 TRAIN_FLAGS = ["steps", "batch_size", "learning_rate", "muon_lr", "short_window", "warmup_steps", "eval_every", "sample_every",
                "seed", "threads"]
 
 
 def register(subparsers) -> None:
-    from core.minigpt.config import GPTConfig
+    from core.minigpt.config import ARCHS, GPTConfig
 
     p = subparsers.add_parser("train", help="train a MiniGPT (Part 4) and save it as a checkpoint folder")
     p.add_argument("--corpus", metavar="FILE", help="UTF-8 text file to train on (default: the built-in corpus)")
@@ -36,8 +37,12 @@ def register(subparsers) -> None:
                    "classic AdamW: a few minutes) or speedrun (Tiny Shakespeare)")
     p.add_argument("--out", metavar="DIR", help="run folder to write (default: checkpoints/runs/cli/minigpt/<time>)")
     types = {f.name: f.type for f in fields(GPTConfig)}
-    for name in MODEL_FLAGS:
+    for name in MODEL_FLAGS[:5]:
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float if "float" in str(types[name]) else int)
+    p.add_argument("--arch", choices=list(ARCHS), help="gpt2: GPT-2 style (position table, LayerNorm, GELU, biases; the "
+                   "default); llama: Llama style (RoPE, RMSNorm, SwiGLU, no biases)")
+    p.add_argument("--n-kv-head", dest="n_kv_head", type=int, help="key/value heads, Llama style only (grouped-query "
+                   "attention: fewer than --n-head; default: one per head)")
     for name in TRAIN_FLAGS:
         kind = seed_argument if name == "seed" else float if name.endswith("_lr") or name == "learning_rate" else int
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind)
@@ -50,7 +55,7 @@ def register(subparsers) -> None:
     g.add_argument("tokens", nargs="?", type=int, default=200, help="number of tokens to generate: characters for a character model (default 200)")
     g.add_argument("--checkpoint", metavar="DIR", default=DEFAULT_CHECKPOINT, help=f"checkpoint folder (default {DEFAULT_CHECKPOINT})")
     g.add_argument("--temperature", type=float, default=0.8, help="0 = greedy; higher = more random (default 0.8)")
-    g.add_argument("--top-k", type=int, default=0, help="sample only among the k most likely characters (0 = off)")
+    g.add_argument("--top-k", type=int, default=0, help="sample only among the k most likely tokens (0 = off)")
     g.add_argument("--top-p", type=float, default=1.0, help="sample only from the smallest set with this much probability (1 = off)")
     g.add_argument("--seed", type=seed_argument, default=None, help="fix the randomness to get the same text again")
     g.add_argument("--no-cache", action="store_true", help="recompute the whole context every step (slower; same text)")
@@ -63,6 +68,7 @@ def run_train(args) -> int:
 
     from core import sessions, text_input
     from core.minigpt import train
+    from core.minigpt.config import ARCHS
 
     model_config, train_config = train.preset(args.preset)
     if args.steps is not None:
@@ -76,7 +82,8 @@ def run_train(args) -> int:
     # the app's reader: the same file gives the same characters here and in tab 4
     text = text_input.read_file(args.corpus) if args.corpus else text_input.builtin_corpus()
     out = Path(args.out) if args.out else sessions.runs_root() / "cli" / "minigpt" / time.strftime("%Y%m%d-%H%M%S")
-    print(f"training {model_config.n_layer} layers x {model_config.n_head} heads x {model_config.n_embd} wide, "
+    print(f"training a {ARCHS[model_config.arch]} MiniGPT: {model_config.n_layer} layers x {model_config.n_head} heads"
+          f"{f' ({model_config.kv_heads} key/value)' if model_config.kv_heads != model_config.n_head else ''} x {model_config.n_embd} wide, "
           f"context {model_config.block_size}, {train_config.steps} steps, {train_config.optimizer} -> {out}")
     gen = train.train(text, model_config, train_config, out_dir=out)
     try:

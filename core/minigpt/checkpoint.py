@@ -9,6 +9,9 @@ A character model stores its vocabulary (the characters, in id order) as "vocabu
 (core.minigpt.tokenizer.BPETokenizer) stores {"tokenizer": {"kind": "bpe", "pattern", "merges"}} instead
 and "vocabulary": null. Checkpoints without a "tokenizer" entry are character models (all older ones).
 
+"model" records the architecture: "arch" ("gpt2" or "llama") and "n_kv_head" (None: one per head).
+Checkpoints saved before these existed have neither and load as GPT-2 style (GPTConfig's defaults).
+
 config.json is written LAST and atomically: the app lists a folder as a checkpoint once that file
 exists (core.registry), so a half-written run is never offered to a learner.
 """
@@ -57,6 +60,13 @@ def read_tokenizer(info: dict) -> CharTokenizer | BPETokenizer:
     if "tokenizer" in info:
         return tokenizers.from_dict(info["tokenizer"])
     return CharTokenizer(info["vocabulary"])
+
+
+def architecture(folder) -> tuple[str, str]:
+    """(arch, tokenizer kind) of a checkpoint folder, read from its config.json alone (no weights loaded):
+    e.g. ("llama", "char"). Runs compare fairly (loss per character vs per BPE token) only with the same kind."""
+    info = json.loads((Path(folder) / CONFIG).read_text(encoding="utf-8"))
+    return info.get("model", {}).get("arch", "gpt2"), info.get("tokenizer", {}).get("kind", "char")
 
 
 def load(folder) -> Loaded:

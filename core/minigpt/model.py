@@ -1,4 +1,4 @@
-"""MiniGPT: a GPT-2-style decoder-only transformer, small enough to train on a CPU in a minute.
+"""MiniGPT: a decoder-only transformer, GPT-2 style or Llama style, small enough to train on a CPU in a minute.
 
 Read top to bottom:
 
@@ -12,6 +12,17 @@ The blocks are pre-norm (LayerNorm before attention and MLP, as in GPT-2) and th
 additions let gradients flow straight from the loss to the embeddings. The output head is UNTIED, as
 in the guide: `lm_head` has its own V x n_embd weights, separate from the token table `wte` (GPT-2
 ties them to save parameters; at V ~ 65 that would save only ~8k of ~818k).
+
+Llama style (`config.arch == "llama"`, the shape of today's open models) changes four things and keeps
+the rest (pre-norm blocks, residuals, untied head):
+
+    no wpe: positions enter as a rotation of each query and key (RoPE, `rotate`), so attention scores
+            depend on how far apart two tokens are, not on a learned table of absolute positions
+    RMSNorm instead of LayerNorm: divide by the root mean square, scale; no mean subtracted, no shift
+    SwiGLU MLP: down(silu(gate(x)) * up(x)), a gated MLP, hidden size config.mlp_hidden (~8d/3)
+    grouped-query attention: n_kv_head key/value heads shared by groups of query heads (smaller KV cache)
+    and no biases anywhere. tests/core/test_minigpt_llama.py checks a block against transformers'
+    LlamaDecoderLayer and the whole model against LlamaForCausalLM.
 
 Randomness. The app trains several learners' models at once in one process, so nothing here draws
 from torch's global generator (another thread could draw from it in between, or reseed it): the
@@ -27,7 +38,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.minigpt.config import GPTConfig
+from core.minigpt.config import RMS_EPS, ROPE_BASE, GPTConfig
 
 
 def private_generator(seed: int, purpose: str) -> torch.Generator:
@@ -76,7 +87,8 @@ class KVCache:
     """
 
     def __init__(self, config: GPTConfig, batch_size: int = 1, dtype=torch.float32, device=None):
-        shape = (config.n_layer, batch_size, config.n_head, config.block_size, config.head_size)
+        # one slot per key/value head: grouped-query attention stores fewer heads than it queries
+        shape = (config.n_layer, batch_size, config.kv_heads, config.block_size, config.head_size)
         self.k = torch.zeros(shape, dtype=dtype, device=device)
         self.v = torch.zeros(shape, dtype=dtype, device=device)
         self.length = 0  # tokens stored so far (= position of the next token)
@@ -89,22 +101,50 @@ def _attention_weights(q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor) 
     return F.softmax(scores, dim=-1)
 
 
+def rotary(positions: torch.Tensor, head_size: int, base: float = ROPE_BASE) -> tuple[torch.Tensor, torch.Tensor]:
+    """RoPE's cos and sin, (T, head_size): dimension pair (i, i + head_size/2) turns at angle pos * base^(-2i/head_size)."""
+    inv_freq = 1.0 / (base ** (torch.arange(0, head_size, 2, dtype=torch.float32, device=positions.device) / head_size))
+    angles = positions.float()[:, None] * inv_freq[None, :]  # (T, head_size/2): fast turns first, slow ones last
+    angles = torch.cat((angles, angles), dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate each (first half, second half) pair of x's last dimension by its angle (Llama's convention).
+
+    A query rotated by position i and a key rotated by position j have a dot product that depends only
+    on i - j: relative position, with no parameter learned."""
+    half = x.size(-1) // 2
+    rotated_half = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos + rotated_half * sin
+
+
 class CausalSelfAttention(nn.Module):
-    """Multi-head self-attention where each token may only look at itself and earlier tokens."""
+    """Multi-head self-attention where each token may only look at itself and earlier tokens (GPT-2 style).
+
+    Subclasses change only `_heads` (how q, k, v are made); the causal attention itself is shared."""
 
     def __init__(self, config: GPTConfig, generator: torch.Generator):
         super().__init__()
-        self.n_head = config.n_head
-        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # queries, keys, values in one matmul
-        self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)  # mixes the heads' outputs
+        self.n_head, self.n_kv_head = config.n_head, config.kv_heads
+        self._make_projections(config)
         self.attn_dropout = Dropout(config.dropout, generator)
         self.resid_dropout = Dropout(config.dropout, generator)
 
-    def _heads(self, x: torch.Tensor):
+    def _make_projections(self, config: GPTConfig) -> None:
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # queries, keys, values in one matmul
+        self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)  # mixes the heads' outputs
+
+    def _heads(self, x: torch.Tensor, start: int = 0):
         """(B, T, C) -> q, k, v each (B, n_head, T, head_size): every head works on its own slice."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         return [t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v)]
+
+    def _share(self, kv: torch.Tensor) -> torch.Tensor:
+        """Key/value heads (B, n_kv_head, T, hs) -> one per query head: head h reads kv head h // group."""
+        group = self.n_head // self.n_kv_head
+        return kv if group == 1 else kv.repeat_interleave(group, dim=1)
 
     def weights(self, x: torch.Tensor) -> torch.Tensor:
         """The attention pattern, written out: softmax(q k^T / sqrt(d) + causal mask), shape (B, n_head, T, T).
@@ -113,7 +153,7 @@ class CausalSelfAttention(nn.Module):
         """
         q, k, _ = self._heads(x)
         T = q.size(2)
-        return _attention_weights(q, k, torch.ones(T, T, dtype=torch.bool, device=x.device).tril())
+        return _attention_weights(q, self._share(k), torch.ones(T, T, dtype=torch.bool, device=x.device).tril())
 
     @staticmethod
     def _cache_mask(T: int, start: int, device) -> torch.Tensor | None:
@@ -124,13 +164,13 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         B, T, C = x.shape
-        q, k, v = self._heads(x)
-        start = 0
+        start = cache.length if cache is not None else 0
+        q, k, v = self._heads(x, start)
         if cache is not None:  # append this step's keys/values, then attend over everything stored
-            start = cache.length
             cache.k[layer, :, :, start:start + T] = k
             cache.v[layer, :, :, start:start + T] = v
             k, v = cache.k[layer, :, :, :start + T], cache.v[layer, :, :, :start + T]
+        k, v = self._share(k), self._share(v)
         if cache is None or self.training:
             # Training and whole-sequence passes: the attention written out (token i sees keys 0..start+i).
             # On a CPU at this size its backward pass is ~1.5x faster than the fused kernel's.
@@ -141,6 +181,27 @@ class CausalSelfAttention(nn.Module):
                                                is_causal=start == 0, dropout_p=0.0)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # put the heads side by side again
         return self.resid_dropout(self.proj(y))
+
+
+class LlamaAttention(CausalSelfAttention):
+    """Llama style: separate q, k, v projections without biases, n_kv_head key/value heads, RoPE on q and k."""
+
+    def _make_projections(self, config: GPTConfig) -> None:
+        C, kv_width = config.n_embd, config.kv_heads * config.head_size
+        self.q = nn.Linear(C, C, bias=False)
+        self.k = nn.Linear(C, kv_width, bias=False)  # fewer columns than q with grouped-query attention
+        self.v = nn.Linear(C, kv_width, bias=False)
+        self.proj = nn.Linear(C, C, bias=False)
+
+    def _heads(self, x: torch.Tensor, start: int = 0):
+        """q (B, n_head, T, hs), k and v (B, n_kv_head, T, hs); q and k rotated by their positions start.."""
+        B, T, C = x.shape
+        hs = C // self.n_head
+        q = self.q(x).view(B, T, self.n_head, hs).transpose(1, 2)
+        k = self.k(x).view(B, T, self.n_kv_head, hs).transpose(1, 2)
+        v = self.v(x).view(B, T, self.n_kv_head, hs).transpose(1, 2)
+        cos, sin = rotary(torch.arange(start, start + T, device=x.device), hs)
+        return rotate(q, cos, sin), rotate(k, cos, sin), v  # the cache stores keys already rotated
 
 
 class MLP(nn.Module):
@@ -156,15 +217,38 @@ class MLP(nn.Module):
         return self.dropout(self.proj(F.gelu(self.fc(x))))
 
 
+class SwiGLU(nn.Module):
+    """Llama's MLP: a gate (SiLU of one projection) multiplies another projection, then project back."""
+
+    def __init__(self, config: GPTConfig, generator: torch.Generator):
+        super().__init__()
+        self.gate = nn.Linear(config.n_embd, config.mlp_hidden, bias=False)
+        self.up = nn.Linear(config.n_embd, config.mlp_hidden, bias=False)
+        self.proj = nn.Linear(config.mlp_hidden, config.n_embd, bias=False)  # "down_proj" in transformers
+        self.dropout = Dropout(config.dropout, generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.proj(F.silu(self.gate(x)) * self.up(x)))
+
+
+def norm(config: GPTConfig) -> nn.Module:
+    """LayerNorm (subtract the mean, divide by the std, scale and shift) or Llama's RMSNorm (divide by the
+    root mean square, scale): cheaper, and works as well."""
+    if config.arch == "llama":
+        return nn.RMSNorm(config.n_embd, eps=RMS_EPS)
+    return nn.LayerNorm(config.n_embd, bias=config.bias)
+
+
 class Block(nn.Module):
     """One transformer block: communicate (attention), then compute (MLP), each with a residual."""
 
     def __init__(self, config: GPTConfig, generator: torch.Generator):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = CausalSelfAttention(config, generator)
-        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = MLP(config, generator)
+        llama = config.arch == "llama"
+        self.ln_1 = norm(config)
+        self.attn = (LlamaAttention if llama else CausalSelfAttention)(config, generator)
+        self.ln_2 = norm(config)
+        self.mlp = (SwiGLU if llama else MLP)(config, generator)
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x), cache, layer)
@@ -186,9 +270,10 @@ class MiniGPT(nn.Module):
         # draw from the global generator. The real weights come from _init_weights below.
         with torch.device("meta"):
             self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # token id -> vector
-            self.wpe = nn.Embedding(config.block_size, config.n_embd)  # position 0..block_size-1 -> vector
+            # position 0..block_size-1 -> vector (GPT-2 style; Llama style rotates q and k instead)
+            self.wpe = nn.Embedding(config.block_size, config.n_embd) if config.arch == "gpt2" else None
             self.blocks = nn.ModuleList([Block(config, self.dropout_generator) for _ in range(config.n_layer)])
-            self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+            self.ln_f = norm(config)
             self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)  # untied (see the module docstring)
         self.drop = Dropout(config.dropout, self.dropout_generator)
         self.to_empty(device=torch.get_default_device())
@@ -196,7 +281,7 @@ class MiniGPT(nn.Module):
 
     @torch.no_grad()
     def _init_weights(self, generator: torch.Generator) -> None:
-        """GPT-2's initialisation: weights ~ N(0, 0.02), biases 0, LayerNorm gains 1."""
+        """GPT-2's initialisation (both styles): weights ~ N(0, 0.02), biases 0, norm gains 1."""
         for name, p in self.named_parameters():  # in a fixed order, so a seed always gives the same model
             if name.endswith("bias"):
                 nn.init.zeros_(p)
@@ -218,8 +303,10 @@ class MiniGPT(nn.Module):
                 f"The model sees at most {self.config.block_size} tokens at once (its context); "
                 f"got {start + T}. Crop the input to its last {self.config.block_size} tokens."
             )
-        positions = torch.arange(start, start + T, device=idx.device)
-        return self.drop(self.wte(idx) + self.wpe(positions))
+        x = self.wte(idx)
+        if self.wpe is not None:
+            x = x + self.wpe(torch.arange(start, start + T, device=idx.device))
+        return self.drop(x)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None):
         """idx (B, T) token ids -> logits (B, T, vocab_size) and the mean cross-entropy against targets.

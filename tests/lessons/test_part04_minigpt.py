@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core import registry, sessions, stop_requests, text_input
+from core import jobs, registry, sessions, stop_requests, text_input
 from core.minigpt import checkpoint, data, train
 from core.minigpt.config import GPTConfig
 from core.minigpt.model import MiniGPT
@@ -401,6 +401,58 @@ def test_presets_fill_every_hyperparameter_by_name():
     assert recipe.muon_lr == train.preset("default")[1].muon_lr and recipe.steps == 100 and note is None
 
 
+def test_architecture_choice_counts_trains_and_overlays_the_other_style():
+    """GPT-2 style, then Llama style + GQA on the same corpus: the size line counts the chosen model, the Llama
+    run is what transformers' LlamaForCausalLM computes, and its chart overlays the GPT-2 run's saved curve."""
+    import csv
+
+    from tests.core.test_minigpt_llama import hf_config, hf_state
+    from transformers import LlamaForCausalLM
+
+    vocab = len(set(data.builtin_corpus()))
+    for arch, kv in (("gpt2", None), ("llama", None), ("llama-gqa", 1)):
+        line = tab.size_summary(BUILTIN, None, None, 1, 2, 32, 16, 0.0, 4, "adamw", arch)
+        shown = int(re.search(r"\*\*([\d,]+) parameters\*\*", line).group(1).replace(",", ""))
+        model = MiniGPT(GPTConfig(vocab_size=vocab, block_size=16, n_layer=1, n_head=2, n_embd=32,
+                                  arch="gpt2" if arch == "gpt2" else "llama", n_kv_head=kv))
+        other = MiniGPT(GPTConfig(vocab_size=vocab, block_size=16, n_layer=1, n_head=2, n_embd=32,
+                                  arch="llama" if arch == "gpt2" else "gpt2"))
+        assert shown == sum(p.numel() for p in model.parameters())
+        assert f": {sum(p.numel() for p in other.parameters()):,};" in line
+    assert "even number of heads" in tab.size_summary(BUILTIN, None, None, 1, 3, 48, 16, 0.0, 4, "adamw", "llama-gqa")
+    user = sessions.new_user_id()
+    # the GPT-2 run trained in this process (the tab's own training is tested above): a worker start is seconds
+    gpt2_plan = prepare(user)["plan"]
+    list(train.train(gpt2_plan.text, gpt2_plan.model, gpt2_plan.recipe, out_dir=gpt2_plan.run_dir,
+                     run_info=gpt2_plan.run_info))
+    assert jobs.release_reservation(user, gpt2_plan.run_dir)
+    gpt2_run = gpt2_plan.run_dir
+    plan = prepare(user, arch="llama-gqa")["plan"]
+    assert (plan.model.arch, plan.model.kv_heads, plan.compare_dir) == ("llama", 1, gpt2_run)
+    final = list(tab.run_training(user_id=user, plan=plan))[-1]
+    traces = {t.name: t for t in final["chart"].data}
+    with open(Path(gpt2_run) / train.LOSS_CSV, encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["val_loss"]]
+    assert list(traces["GPT-2 style run: validation"].y) == pytest.approx([float(r["val_loss"]) for r in rows])
+    assert "Dotted: your GPT-2 style run" in final["status"]
+    label = registry.resolve("minigpt", final["shown"], user).label
+    assert label.startswith("Llama style 1×2×32, ctx 16, 1 kv heads · built-in corpus · 20/20 steps")
+    # the Llama run's last validation point, recomputed with transformers' Llama on the saved weights
+    loaded = checkpoint.load(final["shown"])
+    hf = LlamaForCausalLM(hf_config(loaded.config)).double().eval()
+    hf.load_state_dict({k: v.double() for k, v in hf_state(loaded.model).items()}, strict=False)
+    ds = data.CharDataset(data.builtin_corpus(), 16, 0.1, tokenizer=loaded.tokenizer)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        losses = [F.cross_entropy(hf(x).logits.reshape(-1, vocab), y.reshape(-1)).item()
+                  for x, y in (ds.batch("val", 4, g) for _ in range(8))]
+    assert traces["validation"].y[-1] == pytest.approx(sum(losses) / len(losses), rel=1e-4)
+    back = tab.show_run(user_id=user)  # after a reload: the same overlay
+    assert [t.name for t in back["chart"].data] == [t.name for t in final["chart"].data]
+    again = tab.show_run(user_id=user, path=gpt2_run)  # and the GPT-2 run shows the Llama one dotted
+    assert "Llama style run: train" in {t.name for t in again["chart"].data}
+
+
 # ---------- in a real browser ----------
 
 def _fill(page, label, value):
@@ -464,6 +516,23 @@ def test_browser_first_open_settles(page):
     # how fast is measured in bench/first_open.py on an idle machine, not asserted here (see tab 3's test)
 
 
+def _train_llama_style_beside(page, gpt2_label: str) -> str:
+    """Architecture → Llama style + GQA: the size line counts it, a run of it trains, and the chart overlays the
+    GPT-2 run just trained (dotted). Returns the new run's label."""
+    page.locator("#minigpt-arch input").click()
+    page.get_by_role("option", name="grouped-query").click()
+    page.locator("#minigpt-size").get_by_text("Llama style + GQA; GPT-2 style").wait_for()
+    page.locator("#minigpt-train").click()
+    status = page.locator("#minigpt-status")
+    status.get_by_text("Dotted: your GPT-2 style run").wait_for(timeout=120_000)
+    status.get_by_text("(pick it under Generate)").wait_for(timeout=120_000)
+    assert gpt2_label in status.inner_text()
+    label = re.search(r"saved as (.+?) \(pick it", status.inner_text()).group(1)
+    assert label.startswith("Llama style 1×4×32, ctx 16, 2 kv heads · built-in corpus · 20/20 steps")
+    assert page.locator("#minigpt-chart .js-plotly-plot .scatterlayer .trace").count() == 4
+    return label
+
+
 @pytest.mark.browser
 def test_browser_train_a_few_steps_then_generate_and_reload(page):
     _open_minigpt(page)
@@ -480,14 +549,15 @@ def test_browser_train_a_few_steps_then_generate_and_reload(page):
     page.get_by_role("button", name="Generate", exact=True).click()
     page.locator("#minigpt-speed").get_by_text("characters/s").wait_for(timeout=60_000)
     assert page.locator("#minigpt-output textarea").input_value().startswith("Python is")
+    label = _train_llama_style_beside(page, label)
 
     page.reload()  # the learner comes back: the run is there whole
     page.get_by_text("Running on").wait_for(timeout=120_000)
     from tests.conftest import open_tab
     open_tab(page, "4 · MiniGPT")
-    status.get_by_text("Your run").wait_for()
-    assert label in status.inner_text()
-    assert page.locator("#minigpt-chart .js-plotly-plot .scatterlayer .trace").count() == 2
+    status.get_by_text("Your run").first.wait_for()  # the run's label and the dotted run's are both bold
+    assert label in status.inner_text() and "Dotted: your GPT-2 style run" in status.inner_text()
+    assert page.locator("#minigpt-chart .js-plotly-plot .scatterlayer .trace").count() == 4  # both runs' curves
     assert "=== step 20 ===\nPython is" in page.locator("#minigpt-samples textarea").input_value()
     link = page.locator("#minigpt-download a[href*='.zip']").first
     link.wait_for()
