@@ -102,8 +102,9 @@ def find_labs(config: dict, tabs=QUICK_TABS, triggers=QUICK_TRIGGERS) -> list[La
     for dep in config["dependencies"]:
         for target, event in dep["targets"]:
             tab = _tab_label(target, parents, components)
-            if tab and tab.startswith(tabs) and event in triggers and dep.get("backend_fn"):
-                comp = components[target]  # inside a tab, so a component
+            comp = components.get(target)
+            # a gr.State is no control: its change follows another event (e.g. a tab's first open), never a learner
+            if tab and tab.startswith(tabs) and event in triggers and dep.get("backend_fn") and comp["type"] != "state":
                 label = comp["props"].get("label") or comp["type"]
                 labs.append(Lab(dep["id"], f"{tab}: {comp['type']} '{label}' {event}", target,
                                 [components[i] for i in dep["inputs"]]))
