@@ -414,9 +414,9 @@ def test_browser_tab7_behaviours(page, tmp_path):
     page.get_by_role("button", name="Ask both").click()
     # the base answers first, with the adapter's box emptied: wait for that, then for the adapter's answer
     page.wait_for_function("() => document.querySelector('#lora-tuned-answer textarea').value === ''")
-    page.wait_for_function("() => document.querySelector('#lora-tuned-answer textarea').value.length > 40",
-                           timeout=90_000)
-    assert page.locator("#lora-tuned-answer textarea").input_value().startswith("Answer:")
+    wait_until_quiet(page)  # both answers streamed to their end (a slow machine: slow, not wrong)
+    tuned = page.locator("#lora-tuned-answer textarea").input_value()
+    assert tuned.startswith("Answer:") and len(tuned) > len("Answer:"), tuned
     assert page.locator("#lora-base-answer textarea").input_value()
     # a reload brings the newest run back whole: listed, its line and its curve, and its files
     page.reload()
