@@ -285,11 +285,6 @@ def saturation_example(d_k: int, n_keys: int = 8, seed: int = 0) -> dict[str, np
 # a token covers a few characters, or a part of one).
 
 
-def token_unit(tokenizer) -> str:
-    """What one of the model's tokens is, for the labs' wording: 'character' or 'token'."""
-    return "character" if tokenizer.kind == "char" else "token"
-
-
 def token_pieces(tokenizer, ids) -> list[str]:
     """Each id's own text: a character, or a BPE token's piece (bytes of a partial character as '\\xe2')."""
     if tokenizer.kind == "char":
@@ -382,7 +377,7 @@ def model_attention_maps(loaded, prompt: str, drop_unknown: bool = False) -> tup
         prompt = "".join(c for c in prompt if c not in unknown)
         if not prompt.strip():
             raise ValueError(f"None of the prompt's characters are in this model's vocabulary; it knows: {loaded.tokenizer.chars.strip()}")
-    block_size, unit = loaded.config.block_size, token_unit(loaded.tokenizer)
+    block_size, unit = loaded.config.block_size, loaded.tokenizer.unit
     ids = loaded.tokenizer.encode(prompt)  # names any character a character model has never seen
     if len(ids) > block_size:
         raise ValueError(f"The prompt is {len(ids)} {unit}s; this model reads at most {block_size} at once "

@@ -244,7 +244,7 @@ def comparison_run(user_id, run_dir: str | None, arch: str, corpus: str | None) 
     with the same kind of tokenizer (so both losses are nats per character), or None."""
     from core.minigpt import checkpoint
 
-    family = "gpt2" if arch == "gpt2" else "llama"
+    family = "llama" if arch.startswith("llama") else "gpt2"  # a tab choice ("llama-gqa") or a config's arch
     for ckpt in registry.user_checkpoints("minigpt", user_id):
         if str(ckpt.path) == str(run_dir) or ckpt.summary.data != corpus:
             continue
@@ -483,11 +483,6 @@ def refresh_checkpoints(user_id, current=None) -> gr.Dropdown:
     return checkpoint_dropdown("minigpt", user_id, current)
 
 
-def token_unit(tokenizer) -> str:
-    """What one generated token is, for the speed line and the cache table."""
-    return "characters" if tokenizer.kind == "char" else "tokens"
-
-
 def _prompt_ids(loaded, prompt: str) -> list[int]:
     from core.minigpt import sample
 
@@ -500,7 +495,7 @@ def _prompt_ids(loaded, prompt: str) -> list[int]:
         raise ValueError("The prompt is empty (or only has characters the model never saw): type a few words.")
     if len(ids) > loaded.config.block_size:
         gr.Warning(f"The prompt is longer than the model's context ({loaded.config.block_size} "
-                   f"{token_unit(loaded.tokenizer)}): it sees only the end.")
+                   f"{loaded.tokenizer.unit}s): it sees only the end.")
     return ids
 
 
@@ -583,7 +578,7 @@ def run_generate(request: GenerateRequest | None):
 
 
 def speed_line(tokenizer, count: int, n_chars: int, elapsed: float, use_cache: bool) -> str:
-    unit = token_unit(tokenizer)
+    unit = f"{tokenizer.unit}s"  # what the model generates: characters or BPE tokens
     chars = f" ({n_chars:,} characters)" if unit != "characters" else ""
     return (f"{count} {unit}{chars} in {elapsed:.2f} s ({count / elapsed:,.0f} {unit}/s) "
             f"{'with' if use_cache else 'without'} the KV cache")
@@ -605,7 +600,7 @@ def compare_cache(request: GenerateRequest | None) -> str:
     cached, t_cache = sample.time_generation(loaded.model, request.ids, n, True, **settings)
     plain, t_plain = sample.time_generation(loaded.model, request.ids, n, False, **settings)
     same = "identical" if cached == plain else "DIFFERENT (a bug: please report it)"
-    ratio, unit = t_plain / t_cache, token_unit(loaded.tokenizer)
+    ratio, unit = t_plain / t_cache, f"{loaded.tokenizer.unit}s"
     return (f"| {n} {unit} | time | {unit}/s |\n|---|---|---|\n"
             f"| with KV cache | {t_cache * 1000:,.1f} ms | {n / t_cache:,.0f} |\n"
             f"| without (full context every step) | {t_plain * 1000:,.1f} ms | {n / t_plain:,.0f} |\n\n"

@@ -310,7 +310,7 @@ def _maps_of(path: str, stamp: int, prompt: str) -> tuple[tuple[str, ...], tuple
     unknown = tuple(loaded.tokenizer.unknown(prompt))
     tokens, maps = attention.model_attention_maps(loaded, prompt, drop_unknown=True)
     maps.setflags(write=False)
-    return unknown, tuple(tokens), maps, attention.token_unit(loaded.tokenizer)
+    return unknown, tuple(tokens), maps, loaded.tokenizer.unit
 
 
 def warm_up() -> None:

@@ -12,6 +12,7 @@ class CharTokenizer:
     """Maps each character of a fixed vocabulary to an integer id (its index in sorted order)."""
 
     kind = "char"
+    unit = "character"  # what one token is, for the labs' wording
 
     def __init__(self, chars: str):
         chars = "".join(sorted(set(chars)))
@@ -64,6 +65,7 @@ class BPETokenizer:
     """
 
     kind = "bpe"
+    unit = "token"  # a piece of one or more characters (or part of one)
 
     def __init__(self, bpe):
         self.bpe = bpe  # a core.bpe.Tokenizer
