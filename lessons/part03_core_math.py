@@ -15,7 +15,9 @@ import numpy as np
 
 from core import optimizers as O
 from core import probability as P
-from lessons.common import LessonContext, lesson_text, markdown, shows_errors, try_this
+from core import quiz as Q
+from lessons.check import end_of_tab_check, prediction
+from lessons.common import LessonContext, lesson_text, markdown, named_event, shows_errors, try_this
 from lessons.inputs import Checked, checker, on_typed
 from lessons.plots import PALETTE, Chart, chart
 from lessons.tokens import label_text
@@ -151,6 +153,25 @@ def check_logits_labels(logits_text: str, labels_text: str, previous: Checked):
     except ValueError as err:
         return gr.skip(), state.refused(err)
     return (fitted if fitted != (labels_text or "").strip() else gr.skip()), state.accepted(logits_text, fitted)
+
+
+COLD = 0.1  # the temperature the prediction asks about
+
+
+@shows_errors
+def predict_cold(guess, state: Checked) -> dict:
+    """Reveal of the softmax lab's prediction: the top token's probability at T = 0.1 for the learner's
+    logits, the verdict, and the temperature slider moved there so the lab shows it."""
+    logits = P.parse_logits(state.good[0])
+    labels = _labels(state.good[1], len(logits))
+    probs = P.softmax(logits, COLD)
+    order = np.argsort(logits)[::-1]
+    top, second = int(order[0]), int(order[1])
+    gap = logits[top] - logits[second]
+    reason = (f"dividing by T = {COLD:g} multiplies every gap between logits by {1 / COLD:g}: "
+              f"{_as_text(labels[top])}'s lead of {gap:.2f} over {_as_text(labels[second])} becomes {gap / COLD:.1f}, "
+              f"and $e^{{-{gap / COLD:.1f}}}$ = {np.exp(-gap / COLD):.2g}. Cold sampling is nearly greedy.")
+    return {"feedback": Q.compare_guess(guess, float(probs[top]), reason), "temperature": COLD}
 
 
 def softmax_view(state: Checked, temperature, top_k, top_p, samples, seed):
@@ -466,6 +487,11 @@ def _softmax_lab(ctx: LessonContext) -> None:
     on_typed([logits, labels], check_logits_labels, [labels], state, softmax_view, inputs, outputs)
     for control in (temperature, top_k, top_p, samples, seed):
         _live(control, softmax_view, inputs, outputs)
+    cold = prediction(f"what probability will the top token get at T = {COLD:g}? (a number from 0 to 1)", elem_id="predict-cold")
+    # the reveal moves the temperature slider; its own change event then redraws the lab at T = 0.1
+    cold.button.click(**named_event(predict_cold, inputs={"guess": cold.guess, "state": state},
+                                    outputs={"feedback": cold.feedback, "temperature": temperature}),
+                      api_name=False, show_progress="hidden")
     try_this("Drag the temperature to 0.1, then to 5, and watch the entropy move from 0 (certain) towards ln V (uniform).",
              "Set N to 10 and change the seed a few times: small samples wander; with 10,000 the histogram hugs the bars.",
              "Set top-p to 0.5: only the tokens that make up the first half of the probability mass survive.")
@@ -586,3 +612,4 @@ def build(ctx: LessonContext) -> None:
         _batch_lab(ctx)
     with gr.Accordion("Lab 3 · Gradient descent: SGD, momentum and Adam on loss surfaces", open=True):
         _descent_lab(ctx)
+    end_of_tab_check("part03")

@@ -10,6 +10,8 @@ CSS = """
 .token-view { line-height: 2.1; font-family: var(--font-mono); white-space: pre-wrap; word-break: break-all; }
 .token-view .tok { border-radius: 3px; padding: 1px 1px; margin: 0 1px 0 0; }
 .token-view .tok .ws { opacity: .55; }
+.predict { padding: .4em .6em; border-left: 3px solid var(--color-accent-soft, #c7d2fe); }
+.predict-feedback:empty { display: none; }
 #environment-line { font-size: .85em; opacity: .75; }
 /* On a phone (~400 px) a wide formula or table scrolls sideways instead of being cut off, and a
    table cell breaks only between words, never inside one (every tab's Markdown). */

@@ -38,7 +38,7 @@ def test_tab_builds_with_its_three_labs():
     with gr.Blocks() as demo:
         lab.build(LessonContext(demo=demo, tab=None, user_id=None))
     sections = [b.label for b in demo.blocks.values() if isinstance(b, gr.Accordion)]
-    assert [s.split(" · ")[0] for s in sections] == ["Lesson", "Lab 1", "Lab 2", "Lab 3"]
+    assert [s.split(" · ")[0] for s in sections] == ["Lesson", "Lab 1", "Lab 2", "Lab 3", "Check yourself"]
     # no inner tabs: the app's tab bar holds the guide's eleven parts only
     assert not any(isinstance(b, gr.Tab) for b in demo.blocks.values())
     # no plot starts empty: the defaults (the same for everyone) are drawn once when the tab is built,
