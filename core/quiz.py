@@ -52,8 +52,8 @@ def grade(question: Question, choice: str | None) -> Verdict:
         raise ValueError("That answer is not one of this question's choices.")
     right = question.choices[question.answer]
     if question.choices.index(choice) == question.answer:
-        return Verdict(True, f"✅ **Right.** {question.explanation}")
-    return Verdict(False, f"❌ **Not quite**: the answer is **{right}**. {question.explanation}")
+        return Verdict(True, f"✓ **Right.** {question.explanation}")
+    return Verdict(False, f"✗ **Not quite**: the answer is **{right}**. {question.explanation}")
 
 
 def score_line(results: dict[int, bool], total: int) -> str:
@@ -72,7 +72,7 @@ def parse_guess(guess) -> float:
     if guess is None or (isinstance(guess, str) and not guess.strip()):
         raise ValueError("Type your guess first: the point is to commit to a number before you see it.")
     try:
-        value = float(guess)
+        value = float(str(guess).strip())
     except (TypeError, ValueError):
         raise ValueError(f"Your guess must be a number, not {str(guess)[:40]!r}.") from None
     if not math.isfinite(value):
@@ -85,7 +85,7 @@ def closeness(guess: float, actual: float) -> str:
     error = abs(guess - actual)
     scale = max(abs(actual), 1e-12)
     if error <= 0.1 * scale or error < 1e-9:
-        return "🎯 spot on (within 10 %)"
+        return "spot on (within 10 %)"
     if abs(actual) > 0 and guess > 0 and actual > 0:
         ratio = max(guess / actual, actual / guess)
         if ratio <= 2:
@@ -94,7 +94,7 @@ def closeness(guess: float, actual: float) -> str:
     return f"off by {error:.4g} ({'too high' if guess > actual else 'too low'})"
 
 
-def compare_guess(guess, actual: float, reason: str, *, unit: str = "", digits: int = 4) -> str:
+def compare_guess(guess, actual: float, reason: str, *, unit: str = "", digits: int = 5) -> str:
     """Markdown: your guess, the real value, how far off, and why it is what it is."""
     value = parse_guess(guess)
     unit = f" {unit}" if unit else ""
@@ -106,5 +106,5 @@ def compare_choice(guess: str | None, actual: str, reason: str) -> str:
     """Markdown for a guess among options (which token, which optimizer)."""
     if not guess:
         raise ValueError("Pick your guess first: the point is to commit before you see it.")
-    verdict = "🎯 **Right.**" if guess == actual else f"**Your guess:** {guess} · **the lab:** {actual}."
+    verdict = "✓ **Right.**" if guess == actual else f"**Your guess:** {guess} · **the lab:** {actual}."
     return f"{verdict}\n\n*Why:* {reason}"

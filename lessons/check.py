@@ -4,9 +4,8 @@ A **prediction** sits in a lab: the learner types (or picks) a guess, presses "L
 lab's own handler computes the real value, shows the result and says how far off the guess was and why:
 
     guess = prediction("At T = 0.1, what probability will the top token get?", unit="")
-    guess.button.click(**named_event(predict_cold, inputs={"guess": guess.guess, ...},
-                                     outputs={"feedback": guess.feedback, "temperature": temperature}),
-                       api_name=False)
+    guess.reveal(named_event(predict_cold, inputs={"guess": guess.guess, ...},
+                             outputs={"feedback": guess.feedback, "temperature": temperature}))
 
 The reveal handler is a module-level function of the tab (tests call it), decorated with `@shows_errors`;
 `core.quiz.compare_guess` refuses an empty guess with a message, so nothing is revealed without one.
@@ -24,32 +23,56 @@ import gradio as gr
 
 from core import quiz as Q
 from core.quizzes import quiz_for
-from lessons.common import markdown, named_event, shows_errors
+from lessons.common import learner_error, markdown, named_event, shows_errors
 
 LOCK_IN = "Lock in my guess"
 
 
 @dataclass
 class Prediction:
-    guess: gr.components.Component  # gr.Number, or gr.Dropdown for a guess among options
+    guess: gr.components.Component  # gr.Textbox for a number, or gr.Dropdown for a guess among options
     button: gr.Button
     feedback: gr.Markdown
+    numeric: bool = True  # a number typed (else an option picked)
+
+    def reveal(self, event: dict, **kwargs) -> None:
+        """Wire the button: `event` is `named_event(reveal_handler, ...)`. A first step with no outputs refuses a
+        missing guess (one message, no "Error" badge on the feedback or the lab), then the reveal runs."""
+        kwargs.setdefault("api_name", False)
+        kwargs.setdefault("show_progress", "hidden")
+        self.button.click(require_number if self.numeric else require_pick, inputs=self.guess, outputs=None, **kwargs).success(**event, **kwargs)
+
+
+def require_number(guess) -> None:
+    """A number typed, else the learner's message (core.quiz.parse_guess's wording)."""
+    try:
+        Q.parse_guess(guess)
+    except ValueError as err:
+        raise learner_error(err) from None
+
+
+def require_pick(guess) -> None:
+    if not guess:
+        raise learner_error("Pick your guess first: the point is to commit before you see it.")
 
 
 def prediction(question: str, *, choices: list | None = None, unit: str = "", elem_id: str | None = None) -> Prediction:
     """A predict-then-run box: the question, the guess, the button, and where the verdict appears."""
     ids = (lambda part: f"{elem_id}-{part}" if elem_id else None)
     with gr.Group(elem_classes=["predict"]):
-        markdown(f"🤔 **Predict first:** {question}", elem_classes=["predict-question"])
+        markdown(f"**Predict first:** {question}", elem_classes=["predict-question"])
         with gr.Row(equal_height=True):
             label = "Your guess" + (f" ({unit})" if unit else "")
             if choices is not None:
                 guess = gr.Dropdown(choices, value=None, label=label, elem_id=ids("guess"), min_width=160)
             else:
-                guess = gr.Number(None, label=label, elem_id=ids("guess"), min_width=160)
-            button = gr.Button(LOCK_IN, variant="secondary", size="sm", elem_id=ids("button"), min_width=140)
+                # a Textbox, not a gr.Number: an empty Number is sent as 0, which would reveal the answer to
+                # a learner who never guessed (core.quiz.parse_guess reads the text)
+                guess = gr.Textbox(label=label, placeholder="type a number", max_length=40, elem_id=ids("guess"),
+                                   min_width=160, scale=2)
+            button = gr.Button(LOCK_IN, variant="secondary", elem_id=ids("button"), min_width=140, scale=1)
         feedback = markdown("", elem_id=ids("feedback"), elem_classes=["predict-feedback"])
-    return Prediction(guess, button, feedback)
+    return Prediction(guess, button, feedback, numeric=choices is None)
 
 
 # ---------- the end-of-tab check ----------

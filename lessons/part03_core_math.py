@@ -489,9 +489,8 @@ def _softmax_lab(ctx: LessonContext) -> None:
         _live(control, softmax_view, inputs, outputs)
     cold = prediction(f"what probability will the top token get at T = {COLD:g}? (a number from 0 to 1)", elem_id="predict-cold")
     # the reveal moves the temperature slider; its own change event then redraws the lab at T = 0.1
-    cold.button.click(**named_event(predict_cold, inputs={"guess": cold.guess, "state": state},
-                                    outputs={"feedback": cold.feedback, "temperature": temperature}),
-                      api_name=False, show_progress="hidden")
+    cold.reveal(named_event(predict_cold, inputs={"guess": cold.guess, "state": state},
+                            outputs={"feedback": cold.feedback, "temperature": temperature}))
     try_this("Drag the temperature to 0.1, then to 5, and watch the entropy move from 0 (certain) towards ln V (uniform).",
              "Set N to 10 and change the seed a few times: small samples wander; with 10,000 the histogram hugs the bars.",
              "Set top-p to 0.5: only the tokens that make up the first half of the probability mass survive.")

@@ -46,15 +46,15 @@ def test_a_guess_must_be_a_finite_number(guess):
 
 
 @pytest.mark.parametrize("guess, actual, words", [
-    (4.2, 4.174, "spot on"), (3.0, 4.174, "low by 28 %"), (5.0, 4.174, "high by 20 %"),
+    (4.2, 4.174, "spot on"), ("4.2 ", 4.174, "spot on"), (3.0, 4.174, "low by 28 %"), (5.0, 4.174, "high by 20 %"),
     (0.01, 1.0, "off by 100× (too low)"), (-1.0, 0.5, "off by 1.5 (too low)"), (0.0, 0.0, "spot on")])
 def test_closeness_words(guess, actual, words):
-    assert words in Q.closeness(guess, actual)
+    assert words in Q.closeness(Q.parse_guess(guess), actual)
 
 
 def test_compare_guess_shows_both_numbers_and_the_reason():
     text = Q.compare_guess("3", math.log(65), "uniform over 65", unit="nats")
-    assert "3 nats" in text and f"{math.log(65):.4g} nats" in text and "uniform over 65" in text
+    assert "3 nats" in text and f"{math.log(65):.5g} nats" in text and "uniform over 65" in text
 
 
 def test_compare_choice():

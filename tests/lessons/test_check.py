@@ -56,4 +56,17 @@ def test_the_softmax_prediction_needs_a_guess_and_compares_with_the_lab():
     top = float(np.exp(z.max() - z.max()) / np.exp(z - z.max()).sum())  # float64, written out
     out = tab3.predict_cold(0.5, state)
     assert out["temperature"] == 0.1
-    assert f"**the lab:** {top:.4g}" in out["feedback"] and "multiplies every gap" in out["feedback"]
+    assert f"**the lab:** {top:.5g}" in out["feedback"] and "multiplies every gap" in out["feedback"]
+
+
+@pytest.mark.parametrize("guess", [None, "", " ", "half", "nan"])
+def test_the_first_step_refuses_a_missing_or_unreadable_number(guess):
+    with pytest.raises(gr.Error):
+        check.require_number(guess)
+
+
+def test_the_first_step_takes_a_typed_number_and_any_pick():
+    check.require_number(" 0.25 ")
+    check.require_pick("mat")
+    with pytest.raises(gr.Error, match="Pick your guess first"):
+        check.require_pick(None)

@@ -537,3 +537,29 @@ def test_picking_a_surface_in_the_browser(page):
     page.get_by_text("Rosenbrock", exact=False).first.wait_for()
     page.wait_for_timeout(2500)
     assert page.get_by_text("Error", exact=True).count() == 0
+
+
+@pytest.mark.browser
+def test_predict_then_run_and_the_check_in_the_browser(page):
+    """A learner commits a guess, the lab moves to T = 0.1 and says how far off it was; the end-of-tab check
+    grades an answer and explains it."""
+    open_tab(page, "3 · Core math")
+    page.locator("#predict-cold-button").click()
+    page.get_by_text("Type your guess first").first.wait_for()  # nothing revealed without a guess
+    assert page.locator("#predict-cold-feedback").inner_text().strip() == ""
+
+    page.locator("#predict-cold-guess textarea").fill("0.5")
+    page.locator("#predict-cold-button").click()
+    probs = torch.softmax(LOGITS / 0.1, -1)
+    feedback = page.locator("#predict-cold-feedback")
+    feedback.get_by_text(f"{probs.max().item():.5g}").wait_for()
+    assert "Your guess:" in feedback.inner_text() and "multiplies every gap" in feedback.inner_text()
+    page.locator("#softmax-summary").get_by_text("T = 0.1").wait_for()  # the lab itself moved there
+
+    page.get_by_text("Check yourself").click()
+    page.locator("#part03-check-choice").get_by_text("about 4.17 (ln 65)").click()
+    page.locator("#part03-check-button").click()
+    page.locator("#part03-check-feedback").get_by_text("Right.").wait_for()
+    page.locator("#part03-check-score").get_by_text("1 of 5 answered, 1 right.").wait_for()
+    page.locator("#part03-check-next").click()
+    page.locator("#part03-check-prompt").get_by_text("Question 2 of 5").wait_for()
