@@ -124,6 +124,11 @@ def test_tab_in_the_browser(page):
     page.locator("#compute-tokens input").press("Enter")
     summary.get_by_text("3.15 × 10²³ FLOPs").wait_for()
     assert _error_badges(page) == 0  # the refusal badged no result
+    page.locator("#predict-checkpointing-guess input").fill("500")
+    page.locator("#predict-checkpointing-button").click()
+    page.locator("#predict-checkpointing-feedback").get_by_text("the lab:").wait_for()
+    assert page.get_by_label("Activation checkpointing (keep each layer's input only)").is_checked()
+    page.locator("#part10-check").get_by_text("Check yourself").wait_for()
 
     page.locator("#compute-run").click()
     page.locator("#compute-status").get_by_text("Done.").wait_for(timeout=180_000)
