@@ -18,7 +18,9 @@ import functools
 import gradio as gr
 
 from core import caps, compute, jobs, text_input, threads
+from core import quiz as Q
 from core.minigpt.config import LIMITS, GPTConfig
+from lessons.check import end_of_tab_check, prediction
 from lessons.common import LessonContext, learner_error, lesson_text, markdown, named_event, shows_errors, try_this
 from lessons.inputs import Checked, checker, on_typed
 from lessons.plots import PALETTE, Chart, chart
@@ -187,6 +189,23 @@ def _machine_view(flops: float, when: str) -> dict:
                                           f"{threads.default_threads()} thread(s), best of 0.15 s of repeats; {when})."}
 
 
+@shows_errors
+def predict_chinchilla(guess, state: Checked, n_layer, d_model, n_head, n_kv_head, d_ff, vocab_size, context, glu,
+                       hardware, gpus, mfu_percent, price, measured_flops) -> dict:
+    """Reveal: the GPU-hours of this model trained on its Chinchilla-optimal 20·N tokens, the lab's estimate."""
+    Q.parse_guess(guess)
+    params, tokens = parse_run(*state.good)
+    shape = _shape(n_layer, d_model, n_head, n_kv_head, d_ff, vocab_size, context, glu)
+    mfu = compute.check_mfu(None if mfu_percent is None else mfu_percent / 100)
+    hw = _hardware(hardware, measured_flops)
+    optimal = compute.estimate(params, compute.chinchilla_tokens(params), hw, gpus, mfu, price, shape)
+    typed = compute.estimate(params, tokens, hw, gpus, mfu, price, shape)
+    reason = (f"20·N = {_flops(optimal.tokens)} tokens instead of {_flops(typed.tokens)}: the time scales with D, "
+              f"so {typed.gpu_hours:,.1f} GPU-hours × {optimal.tokens / typed.tokens:.3g} = {optimal.gpu_hours:,.1f} "
+              f"on {hw.name} at {mfu:.0%} MFU (USD {optimal.cost_usd:,.0f}).")
+    return {"feedback": Q.compare_guess(guess, optimal.gpu_hours, reason, unit="GPU-hours")}
+
+
 # ---------- lab 2: memory ----------
 
 def memory_settings(batch, context, inference_dtype, checkpointing, fused_attention, dropout, lora_rank,
@@ -239,6 +258,25 @@ def memory_lab(state: Checked, n_layer, d_model, n_head, n_kv_head, d_ff, vocab_
     capacity = compute.GPUS[hardware].memory_bytes if hardware in compute.GPUS else None
     name = hardware if capacity else "GPU"
     return _memory_text(table, capacity, name), _memory_chart(table, settings, capacity, name)
+
+
+@shows_errors
+def predict_checkpointing(guess, state: Checked, n_layer, d_model, n_head, n_kv_head, d_ff, vocab_size, context, glu,
+                          gpus, batch, inference_dtype, fused_attention, dropout, lora_rank, lora_targets,
+                          zero_stage) -> dict:
+    """Reveal: full fine-tuning's GB per GPU with activation checkpointing on; ticks it so the lab shows it."""
+    Q.parse_guess(guess)
+    params, _ = parse_run(*state.good)
+    shape = _shape(n_layer, d_model, n_head, n_kv_head, d_ff, vocab_size, context, glu)
+    parts = {}
+    for on in (False, True):
+        settings = memory_settings(batch, None, inference_dtype, on, fused_attention, dropout, lora_rank,
+                                   lora_targets, gpus, zero_stage)
+        parts[on] = compute.memory(shape, params, "full_finetune", settings)
+    reason = (f"checkpointing keeps each layer's input only: the activations go from {_bytes(parts[False]['activations'])} "
+              f"to {_bytes(parts[True]['activations'])}; the weights, gradients and Adam state "
+              f"({_bytes(parts[True]['total'] - parts[True]['activations'])}) do not change.")
+    return {"feedback": Q.compare_guess(guess, parts[True]["total"] / 1e9, reason, unit="GB"), "checkpointing": True}
 
 
 # ---------- lab 3: predict, then measure ----------
@@ -368,6 +406,25 @@ def measure_prediction(n_layer, n_head, n_embd, block_size, batch, steps, mfu_pe
             "chart": timeline if measured_flops else gr.skip()}
 
 
+PREDICT_BATCH = 32  # the batch the memory prediction asks about
+
+
+@shows_errors
+def predict_batch_memory(guess, n_layer, n_head, n_embd, block_size, batch) -> dict:
+    """Reveal: the predicted peak memory of the run at batch PREDICT_BATCH; sets the batch so the lab shows it."""
+    Q.parse_guess(guess)
+    if any(v is None for v in (n_layer, n_head, n_embd, block_size, batch)):
+        raise ValueError("Give every setting a value.")
+    config = GPTConfig(vocab_size=len(set(text_input.builtin_corpus())), block_size=int(block_size),
+                       n_layer=int(n_layer), n_head=int(n_head), n_embd=int(n_embd))
+    now, then = compute.minigpt_memory(config, int(batch)), compute.minigpt_memory(config, PREDICT_BATCH)
+    fixed = then["total"] - then["activations"]
+    reason = (f"the weights, gradients and AdamW moments ({_bytes(fixed)}) do not depend on the batch; the "
+              f"activations do, in proportion: {_bytes(now['activations'])} at batch {int(batch)}, "
+              f"{_bytes(then['activations'])} at {PREDICT_BATCH}.")
+    return {"feedback": Q.compare_guess(guess, then["total"] / 1e6, reason, unit="MB"), "batch": PREDICT_BATCH}
+
+
 # ---------- layout ----------
 
 SHAPE_FIELDS = ("n_layer", "d_model", "n_head", "n_kv_head", "d_ff", "vocab_size", "context")
@@ -439,6 +496,9 @@ def _calculator_lab(ctx: LessonContext) -> dict:
         with gr.Column(scale=2):
             results = {"summary": markdown("", elem_id="compute-summary"),
                        "chart": gr.Plot(show_label=False, elem_id="compute-chart")}
+            results["chinchilla"] = prediction("how many GPU-hours would this model take trained on its "
+                                               "Chinchilla-optimal 20·N tokens, on the hardware chosen here?",
+                                               unit="GPU-hours", elem_id="predict-chinchilla")
     try_this("Pick **TinyLlama-1.1B**, A100, 16 GPUs, MFU 59%: about 90 days, the published run (its 24,000 tokens/s "
              "per GPU are 59% of the A100's peak with the attention term, 51% by 6N alone). Its 3T tokens are ~2,700 "
              "per parameter, 136× Chinchilla's 20: over-trained on purpose, for a small model that is cheap to run.",
@@ -455,6 +515,8 @@ def _memory_lab() -> dict:
         with gr.Column(scale=2):
             widgets["mem_chart"] = gr.Plot(show_label=False, elem_id="compute-memory-chart")
             widgets["mem_table"] = markdown("", elem_id="compute-memory-table")
+            widgets["checkpointed"] = prediction("with activation checkpointing ticked, how many GB per GPU will "
+                                                 "full fine-tuning need?", unit="GB", elem_id="predict-checkpointing")
     try_this("TinyLlama, batch 1: full fine-tuning needs ~27 GB, LoRA ~12 GB, QLoRA ~10 GB: the activations now "
              "dominate. Tick **activation checkpointing**, then **fused attention**.",
              "Llama-2-7B on 8 A100s: full fine-tuning does not fit one GPU; ZeRO stage 3 over 8 GPUs leaves each ~1/8 "
@@ -485,13 +547,19 @@ def _measure_lab(ctx: LessonContext, measured: gr.State) -> None:
                 run_btn = gr.Button(RUN_LABEL, variant="primary", elem_id="compute-run")
                 stop_btn = gr.Button(STOP_LABEL, variant="stop", interactive=False, elem_id="compute-stop")
         with gr.Column(scale=2):
-            prediction = markdown("", elem_id="compute-prediction")
+            forecast = markdown("", elem_id="compute-prediction")
             status = markdown("", elem_id="compute-status")
             timeline = gr.Plot(show_label=False, elem_id="compute-timeline")
             table = markdown("", elem_id="compute-comparison")
+            bigger = prediction(f"at batch {PREDICT_BATCH}, what peak memory will the prediction give for this run?",
+                                unit="MB", elem_id="predict-batch")
+    quiet = dict(api_name=False, show_progress="hidden")
+    shape_in = {k: form[k] for k in ("n_layer", "n_head", "n_embd", "block_size", "batch")}
+    bigger.button.click(**named_event(predict_batch_memory, {"guess": bigger.guess, **shape_in},
+                                      {"feedback": bigger.feedback, "batch": form["batch"]}), **quiet)
     buttons, plan = {"run_btn": run_btn, "stop_btn": stop_btn}, gr.State(None)
     gr.on([c.change for c in form.values()] + [measured.change], **named_event(
-        measure_prediction, {**form, "measured_flops": measured}, {"prediction": prediction, "chart": timeline}),
+        measure_prediction, {**form, "measured_flops": measured}, {"prediction": forecast, "chart": timeline}),
         trigger_mode="always_last", show_progress="hidden", api_name=False)
     start = run_btn.click(**named_event(prepare_measure, {"user_id": ctx.user_id, **form}, {"plan": plan}),
                           api_name=False)
@@ -527,8 +595,23 @@ def _wire_shared(ctx: LessonContext, lab1: dict, lab2: dict) -> None:
     machine = {"measured": lab1["measured"], "machine": lab1["machine"]}
     lab1["measure_btn"].click(**named_event(measure_machine, outputs=machine), api_name=False).then(
         both_labs, inputs, outputs, **quiet)
+    _wire_predictions(lab1, lab2)
     ctx.on_open(**named_event(shows_errors(machine_on_open), outputs=machine), api_name=False, show_progress="hidden").then(
         both_labs, inputs, outputs, **quiet)
+
+
+def _wire_predictions(lab1: dict, lab2: dict) -> None:
+    quiet = dict(api_name=False, show_progress="hidden")
+    model = {k: lab1[k] for k in ("state", *SHAPE_FIELDS, "glu")}
+    box = lab1["chinchilla"]
+    calc = {k: lab1[k] for k in ("hardware", "gpus", "mfu_percent", "price")}
+    box.button.click(**named_event(predict_chinchilla, {"guess": box.guess, **model, **calc,
+                                                        "measured_flops": lab1["measured"]},
+                                   {"feedback": box.feedback}), **quiet)
+    box = lab2["checkpointed"]
+    memory = {k: lab2[k] for k in MEMORY_FIELDS if k != "checkpointing"}
+    box.button.click(**named_event(predict_checkpointing, {"guess": box.guess, **model, "gpus": lab1["gpus"], **memory},
+                                   {"feedback": box.feedback, "checkpointing": lab2["checkpointing"]}), **quiet)
 
 
 def build(ctx: LessonContext) -> None:
@@ -547,3 +630,4 @@ def build(ctx: LessonContext) -> None:
              "full speed, plus everything that is not a matmul).",
              "Double the width (256): the FLOPs go up ~4×, the time less than 4×: bigger matmuls use the machine better.",
              "Raise the context to 256 with 1 layer: the attention matrix now dominates the activations.")
+    end_of_tab_check("part10")

@@ -124,9 +124,73 @@ def test_tab_in_the_browser(page):
     page.locator("#compute-tokens input").press("Enter")
     summary.get_by_text("3.15 × 10²³ FLOPs").wait_for()
     assert _error_badges(page) == 0  # the refusal badged no result
+    page.locator("#predict-checkpointing-guess input").fill("500")
+    page.locator("#predict-checkpointing-button").click()
+    page.locator("#predict-checkpointing-feedback").get_by_text("the lab:").wait_for()
+    assert page.get_by_label("Activation checkpointing (keep each layer's input only)").is_checked()
+    page.locator("#part10-check").get_by_text("Check yourself").wait_for()
 
     page.locator("#compute-run").click()
     page.locator("#compute-status").get_by_text("Done.").wait_for(timeout=180_000)
     table = page.locator("#compute-comparison").inner_text()
     assert "achieved" in table and "autograd's saved tensors" in table
     print("\n" + page.locator("#compute-status").inner_text())
+
+
+# ---------- predict, then run ----------
+
+def _the_lab(feedback: str) -> float:
+    import re
+    return float(re.search(r"\*\*the lab:\*\* ([0-9.e+-]+)", feedback).group(1))
+
+
+def _model(preset="tinyllama-1.1b"):
+    d = tab.preset_values(preset)
+    return {"state": d["state"], **{k: d[k] for k in (*tab.SHAPE_FIELDS, "glu")}}
+
+
+def test_predictions_refuse_no_guess():
+    model = _model()
+    calls = [lambda g: tab.predict_chinchilla(g, **model, hardware="A100", gpus=16, mfu_percent=50, price=2.0,
+                                              measured_flops=None),
+             lambda g: tab.predict_checkpointing(g, **model, gpus=1, **{k: v for k, v in DEFAULT_MEMORY.items()
+                                                                         if k != "checkpointing"}),
+             lambda g: tab.predict_batch_memory(g, n_layer=2, n_head=4, n_embd=128, block_size=64, batch=8)]
+    for call in calls:
+        for empty in (None, ""):
+            with pytest.raises(gr.Error):
+                call(empty)
+
+
+def test_chinchilla_gpu_hours_are_6nd_plus_attention_over_the_peak():
+    out = tab.predict_chinchilla(100, **_model(), hardware="A100", gpus=16, mfu_percent=50, price=2.0,
+                                 measured_flops=None)
+    n = 1_100_048_384
+    d = 20 * n
+    seconds = (6 * n + 12 * 22 * 2048 * 2048) * d / (16 * 312e12 * 0.5)
+    assert _the_lab(out["feedback"]) == pytest.approx(seconds / 3600 * 16, rel=1e-3)
+
+
+def test_checkpointing_prediction_ticks_the_box_and_matches_the_parts():
+    memory = {k: v for k, v in DEFAULT_MEMORY.items() if k != "checkpointing"}
+    out = tab.predict_checkpointing(10, **_model(), gpus=1, **memory)
+    p = C.preset("tinyllama-1.1b")
+    s, h, L = 2048, 2048, 22
+    layer = C.activation_bytes(C.Shape(**{**p.shape.__dict__, "n_layer": 1}), 1, dropout=False)
+    expected = 16 * p.params + L * s * h * 2 + layer  # bf16 weights + grads + fp32 Adam, checkpointed inputs
+    assert out["checkpointing"] is True
+    assert _the_lab(out["feedback"]) == pytest.approx(expected / 1e9, rel=1e-3)
+
+
+def test_batch_memory_prediction_sets_the_batch_and_matches_adamw_fp32():
+    from core.minigpt.config import GPTConfig
+    from core.minigpt.model import MiniGPT
+    from core import text_input
+
+    out = tab.predict_batch_memory(5, n_layer=2, n_head=4, n_embd=128, block_size=64, batch=8)
+    config = GPTConfig(vocab_size=len(set(text_input.builtin_corpus())), block_size=64, n_layer=2, n_head=4, n_embd=128)
+    n = sum(p.numel() for p in MiniGPT(config).parameters())
+    activations = C.activation_bytes(C.Shape.of(config), tab.PREDICT_BATCH, 64, value_bytes=4,
+                                     dropout=config.dropout > 0, mask_bytes=4)
+    assert out["batch"] == tab.PREDICT_BATCH
+    assert _the_lab(out["feedback"]) == pytest.approx((16 * n + activations) / 1e6, rel=1e-3)
