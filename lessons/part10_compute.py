@@ -555,7 +555,7 @@ def _measure_lab(ctx: LessonContext, measured: gr.State) -> None:
                                 unit="MB", elem_id="predict-batch")
     quiet = dict(api_name=False, show_progress="hidden")
     shape_in = {k: form[k] for k in ("n_layer", "n_head", "n_embd", "block_size", "batch")}
-    bigger.button.click(**named_event(predict_batch_memory, {"guess": bigger.guess, **shape_in},
+    bigger.reveal(named_event(predict_batch_memory, {"guess": bigger.guess, **shape_in},
                                       {"feedback": bigger.feedback, "batch": form["batch"]}), **quiet)
     buttons, plan = {"run_btn": run_btn, "stop_btn": stop_btn}, gr.State(None)
     gr.on([c.change for c in form.values()] + [measured.change], **named_event(
@@ -605,12 +605,12 @@ def _wire_predictions(lab1: dict, lab2: dict) -> None:
     model = {k: lab1[k] for k in ("state", *SHAPE_FIELDS, "glu")}
     box = lab1["chinchilla"]
     calc = {k: lab1[k] for k in ("hardware", "gpus", "mfu_percent", "price")}
-    box.button.click(**named_event(predict_chinchilla, {"guess": box.guess, **model, **calc,
+    box.reveal(named_event(predict_chinchilla, {"guess": box.guess, **model, **calc,
                                                         "measured_flops": lab1["measured"]},
                                    {"feedback": box.feedback}), **quiet)
     box = lab2["checkpointed"]
     memory = {k: lab2[k] for k in MEMORY_FIELDS if k != "checkpointing"}
-    box.button.click(**named_event(predict_checkpointing, {"guess": box.guess, **model, "gpus": lab1["gpus"], **memory},
+    box.reveal(named_event(predict_checkpointing, {"guess": box.guess, **model, "gpus": lab1["gpus"], **memory},
                                    {"feedback": box.feedback, "checkpointing": lab2["checkpointing"]}), **quiet)
 
 

@@ -124,7 +124,7 @@ def test_tab_in_the_browser(page):
     page.locator("#compute-tokens input").press("Enter")
     summary.get_by_text("3.15 × 10²³ FLOPs").wait_for()
     assert _error_badges(page) == 0  # the refusal badged no result
-    page.locator("#predict-checkpointing-guess input").fill("500")
+    page.locator("#predict-checkpointing-guess textarea").fill("500")
     page.locator("#predict-checkpointing-button").click()
     page.locator("#predict-checkpointing-feedback").get_by_text("the lab:").wait_for()
     assert page.get_by_label("Activation checkpointing (keep each layer's input only)").is_checked()
