@@ -16,7 +16,9 @@ import html
 
 import gradio as gr
 
+from core import quiz as Q
 from core import sessions
+from lessons.check import end_of_tab_check, prediction
 from lessons.common import LessonContext, lesson_text, markdown, named_event, shows_errors, try_this
 from lessons.tokens import MARKDOWN_MARKS
 
@@ -28,6 +30,8 @@ ICONS = {status: f'<span style="color:{colour}" title="{word}">{symbol}</span>' 
     ("ok", "✔", "#2b8a3e", "ok"), ("warn", "⚠", "#e8590c", "look at this"), ("fail", "✖", "#c92a2a", "fix this"),
     ("info", "ℹ", "#0c8599", "information")]}
 RUN_LABEL, BUSY_LABEL = "Run this code", "Running…"
+TIKTOKEN_SENTENCE = "Tokenization turns text into integers."  # the sentence of the tiktoken example
+GPU_CHOICES = ["yes", "no"]
 
 
 def example_choices() -> list[tuple[str, str]]:
@@ -89,6 +93,8 @@ def _examples_lab(ctx: LessonContext) -> None:
                            interactive=False, lines=12, buttons=["copy"], wrap_lines=True, elem_id="example-code")
             output = gr.Code(language=None, label="Output", interactive=False, lines=6, wrap_lines=True,
                              elem_id="example-output")
+    tokens = prediction(f"how many tokens will GPT-4's tokenizer (cl100k_base) use for “{TIKTOKEN_SENTENCE}”?",
+                        unit="tokens", elem_id="predict-tokens")
     try_this("Run **torch**, then work the gradient out by hand: ∂loss/∂w = 2(w·x − y)·x. Does it match?",
              "Run **tokenizers** and **tiktoken**: which one gives more characters per token, and why (a vocabulary "
              "of 500 learned from 30 kB of text, against GPT-4's ~100,000)?",
@@ -100,10 +106,40 @@ def _examples_lab(ctx: LessonContext) -> None:
     run = button.click(**named_event(run_example, inputs, results), api_name=False, show_progress="minimal",
                        concurrency_id=EXAMPLES_CONCURRENCY_ID, concurrency_limit=EXAMPLE_SLOTS)
     run.then(**named_event(ready_button, outputs={"button": button}), api_name=False, show_progress="hidden")
+    tokens.reveal(named_event(predict_tokens, {"guess": tokens.guess},
+                              {"feedback": tokens.feedback, "library": library, **shown}))
     loaded = ctx.on_open(**named_event(show_example, {"library": library}, shown), api_name=False,
                            show_progress="hidden")
     loaded.then(**named_event(run_example, inputs, results), api_name=False, show_progress="hidden",
                 concurrency_id=EXAMPLES_CONCURRENCY_ID, concurrency_limit=EXAMPLE_SLOTS)
+
+
+@shows_errors
+def predict_tokens(guess) -> dict:
+    """Reveal: how many cl100k_base tokens the tiktoken example's sentence takes; the lab switches to that
+    example, so Run shows the ids."""
+    from core.tiktoken_offline import get_encoding
+
+    enc = get_encoding("cl100k_base")
+    ids = enc.encode(TIKTOKEN_SENTENCE)
+    pieces = " | ".join(enc.decode([i]).replace(" ", "␣") for i in ids)
+    chars = len(TIKTOKEN_SENTENCE)
+    reason = (f"{chars} characters in {len(ids)} tokens ({chars / len(ids):.1f} characters per token): {pieces}. "
+              "Common words are one token with their leading space; a rarer word splits into pieces.")
+    return {"feedback": Q.compare_guess(guess, len(ids), reason, unit="tokens"), "library": "tiktoken",
+            **show_example("tiktoken")}
+
+
+@shows_errors
+def predict_gpu(guess) -> dict:
+    """Reveal: does PyTorch see a CUDA GPU on this server (what the environment table's GPU row reports)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    reason = (f"PyTorch sees {torch.cuda.get_device_name(0)}: training and 4-bit QLoRA can use it." if cuda else
+              "torch.cuda.is_available() is False: everything here runs on the CPU, and bitsandbytes' 4-bit "
+              "(QLoRA) needs a CUDA GPU, so tab 7 loads the model in 32-bit instead.")
+    return {"feedback": Q.compare_choice(guess, "yes" if cuda else "no", reason)}
 
 
 # --- the environment check -------------------------------------------------------------------------
@@ -157,6 +193,9 @@ def _environment_lab(ctx: LessonContext) -> None:
             summary = markdown("Opening this tab runs the check.", elem_id="environment-summary")
         with gr.Column(scale=3):
             table = markdown("", elem_id="environment-table")
+    gpu = prediction("does this server have a CUDA GPU that PyTorch can use? (then find its row in the table)",
+                     choices=GPU_CHOICES, elem_id="predict-gpu")
+    gpu.reveal(named_event(predict_gpu, {"guess": gpu.guess}, {"feedback": gpu.feedback}))
     try_this("Find the row for bitsandbytes' 4-bit: why can (or can't) QLoRA run on this machine?",
              "Run `python -m core info` on your own laptop and compare: which rows turn amber or red there?")
     outputs = {"summary": summary, "table": table}
@@ -171,3 +210,4 @@ def build(ctx: LessonContext) -> None:
         _examples_lab(ctx)
     with gr.Accordion("Lab 2 · This machine: the live environment check", open=True):
         _environment_lab(ctx)
+    end_of_tab_check("part09")

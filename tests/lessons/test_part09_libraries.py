@@ -97,5 +97,34 @@ def test_examples_and_environment_check_in_a_browser(page, tmp_path):
     assert page.locator("#example-run").is_enabled() and _toasts(page, "Error") == 0
     panel = page.locator("[role=tabpanel]").filter(has=output)
     assert panel.get_by_text("Error", exact=True).count() == 0
+    # predict, then run: the guess is judged, and the lab switches to the tiktoken example
+    page.locator("#predict-tokens-guess textarea").fill("6")
+    page.locator("#predict-tokens-button").click()
+    page.locator("#predict-tokens-feedback").get_by_text("the lab:").wait_for()
+    assert "7 tokens" in page.locator("#predict-tokens-feedback").inner_text()
+    page.locator("#example-code").get_by_text("cl100k_base").first.wait_for()
     page.set_viewport_size({"width": 400, "height": 800})
     page.screenshot(path=str(tmp_path / "tab9-400.png"), full_page=True)
+
+
+
+def test_the_token_prediction_gives_tiktokens_count_and_shows_the_example():
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="Type your guess first"):
+        tab.predict_tokens("")
+    out = tab.predict_tokens("5")
+    # cl100k_base's split of this sentence (tiktoken 0.12, recorded): 7 tokens
+    assert "**the lab:** 7 tokens" in out["feedback"] and "Token | ization | ␣turns" in out["feedback"]
+    assert out["library"] == "tiktoken" and tab.TIKTOKEN_SENTENCE in out["code"]["value"]
+
+
+def test_the_gpu_prediction_says_what_torch_sees():
+    import gradio as gr
+    import torch
+
+    with pytest.raises(gr.Error, match="Pick your guess"):
+        tab.predict_gpu(None)
+    actual = "yes" if torch.cuda.is_available() else "no"
+    assert "Right" in tab.predict_gpu(actual)["feedback"]
+    assert f"**the lab:** {actual}" in tab.predict_gpu({"yes": "no", "no": "yes"}[actual])["feedback"]
