@@ -18,6 +18,9 @@ from pathlib import Path
 import gradio as gr
 
 from core import caps, jobs, pipeline, quotas, sessions, stop_requests, text_input, threads
+from core import probability as P
+from core import quiz as Q
+from lessons.check import end_of_tab_check, prediction
 from lessons.common import (LessonContext, learner_error, lesson_text, markdown, named_event, shows_errors,
                             stop_button_after_press, try_this)
 from lessons.plots import loss_curves
@@ -252,9 +255,13 @@ def _results() -> dict:
         chart = gr.Plot(show_label=False, scale=3, min_width=300, elem_id="pipeline-chart")
         samples = gr.Textbox(label="Samples (continuing the validation text)", lines=10, max_lines=10, scale=2,
                              min_width=240, interactive=False, elem_id="pipeline-samples")
+    untrained = prediction("after step 1, before any training: how many bits per character will an untrained "
+                           "character-level model score on your validation text?", unit="bits per character",
+                           elem_id="predict-untrained")
     markdown(FINETUNE_NOTE)
     download = gr.File(label="6 · Export: the run as one zip", visible=False, interactive=False, elem_id="pipeline-download")
-    return {"data_info": data_info, "status": status, "table": table, "chart": chart, "samples": samples, "download": download}
+    return {"data_info": data_info, "status": status, "table": table, "chart": chart, "samples": samples, "download": download,
+            "untrained": untrained}
 
 
 def _wire(ctx: LessonContext, c: dict, view: dict, badge_row) -> None:
@@ -277,6 +284,25 @@ def _wire(ctx: LessonContext, c: dict, view: dict, badge_row) -> None:
     ).then(**named_event(idle, outputs={**buttons, **states}), api_name=False, show_progress="hidden")
     c["stop_btn"].click(**named_event(request_stop, {"job": job}, {"stop_btn": c["stop_btn"]}), api_name=False,
                         show_progress="hidden", queue=False)
+    guess = view["untrained"]
+    guess.reveal(named_event(predict_untrained, {"guess": guess.guess, "user_id": ctx.user_id}, {"feedback": guess.feedback}))
+
+
+@shows_errors
+def predict_untrained(guess, user_id) -> dict:
+    """Reveal: the bits per character of an untrained character-level model on the learner's prepared text:
+    it spreads probability evenly over the text's distinct characters, so −log2(1/V) = log2 V."""
+    if not sessions.is_valid_user_id(user_id):
+        raise ValueError("Your session is still starting: try again in a second.")
+    data = pipeline.load_data(pipeline.learner_folder(user_id))
+    if data is None:
+        raise ValueError("Press **1 · Prepare the data** first: the answer depends on your text.")
+    vocab = data.stats["distinct_characters"]
+    bits = P.uniform_loss(vocab) / P.uniform_loss(2)  # ln V / ln 2
+    reason = (f"your text has V = {vocab} distinct characters; an untrained model gives each p = 1/{vocab}, so it "
+              f"needs −log2(1/{vocab}) = log2 {vocab} = {bits:.2f} bits per character. Every trained run in the "
+              "table must beat that on the validation text, or it learned nothing it can use on unseen text.")
+    return {"feedback": Q.compare_guess(guess, bits, reason, unit="bits per character")}
 
 
 def source_visibility(source) -> dict:
@@ -297,3 +323,4 @@ def build(ctx: LessonContext) -> None:
              "Raise the BPE vocabulary size: more characters per token, fewer tokens to predict. Does the validation "
              "bits per character go down, or does a small text give too few examples of each token?",
              "Paste your own notes (a few pages) and prepare the data again; export the zip and rerun it from the terminal.")
+    end_of_tab_check("part11")

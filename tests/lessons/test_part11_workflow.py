@@ -67,6 +67,22 @@ def test_data_step_shows_the_texts_statistics():
     assert saved.text == text and f"validation {len(saved.val_text):,} characters" in view["data_info"]
 
 
+def test_the_untrained_prediction_needs_the_data_and_gives_log2_of_its_characters():
+    import numpy as np
+
+    user = sessions.new_user_id()
+    with pytest.raises(gr.Error, match="Prepare the data"):
+        tab.predict_untrained(guess="5", user_id=user)
+    tab.prepare_data(user_id=user, source=PASTE, pasted=SHORT, upload=None)
+    with pytest.raises(gr.Error, match="Type your guess first"):
+        tab.predict_untrained(guess="", user_id=user)
+    text = pipeline.load_data(pipeline.learner_folder(user)).text
+    uniform = np.full(len(set(text)), 1 / len(set(text)))
+    bits = float(-(uniform * np.log2(uniform)).sum())  # entropy of the uniform guess over the text's characters
+    feedback = tab.predict_untrained(guess="5", user_id=user)["feedback"]
+    assert f"**the lab:** {bits:.5g} bits per character" in feedback and f"V = {len(set(text))}" in feedback
+
+
 def test_bad_input_gets_one_clear_message_at_its_step():
     user = sessions.new_user_id()
     with pytest.raises(gr.Error, match="Do step 1 first"):
@@ -148,6 +164,9 @@ def test_browser_the_pipeline_end_to_end(page, tmp_path):
     page.locator("#pipeline-data-info").get_by_text("Press").wait_for()
     page.locator("#pipeline-data").click()
     page.locator("#pipeline-data-info").get_by_text("distinct").wait_for()
+    page.locator("#predict-untrained-guess textarea").fill("5")  # predict, then run
+    page.locator("#predict-untrained-button").click()
+    page.locator("#predict-untrained-feedback").get_by_text("bits per character").first.wait_for()
     page.get_by_label("Tiny: 1 layer").check()
     steps = page.get_by_label("number input for 3 · Pre-training steps")
     steps.fill("10")
