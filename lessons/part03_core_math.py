@@ -204,6 +204,20 @@ def stability_view(state: Checked) -> str:
     return stability_lab(*state.good)
 
 
+SHIFT = 1000  # the stability prediction subtracts this from every logit
+
+
+@shows_errors
+def predict_shift(guess, state: Checked) -> dict:
+    """Reveal of the stability lab's prediction: the largest logit's probability once SHIFT is subtracted
+    from every logit (the same as with the max trick: softmax ignores a common shift)."""
+    logits = P.parse_logits(state.good[0])
+    p = float(P.stability_steps(logits - SHIFT)["stable"].max())
+    reason = (f"softmax only sees the gaps between logits, and subtracting {SHIFT} from all of them keeps every gap: "
+              f"the largest still gets p = {p:.4f}, the same as the max trick's column. That is why the trick is exact.")
+    return {"feedback": Q.compare_guess(guess, p, reason)}
+
+
 # --- Cross-entropy lab ----------------------------------------------------------------------
 
 @shows_errors
@@ -268,6 +282,24 @@ def ce_retarget(state: Checked, target: str | None, push: float):
     return (ce_targets(*state.good, target), *ce_view(state, target, push))
 
 
+PUSH = 3.0  # the cross-entropy prediction pushes the correct logit by this
+
+
+@shows_errors
+def predict_push(guess, state: Checked, target: str | None) -> dict:
+    """Reveal of the cross-entropy lab's prediction: the loss once the correct token's logit is pushed by
+    PUSH; the push slider moves there so the lab shows it."""
+    base = P.parse_logits(state.good[0])
+    labels = _labels(state.good[1], len(base))
+    index = labels.index(target) if target in labels else 0
+    before = P.cross_entropy(base, index)
+    after = P.cross_entropy(P.logits_with_push(base, index, PUSH), index)
+    p = float(P.softmax(P.logits_with_push(base, index, PUSH))[index])
+    reason = (f"pushing {_as_text(labels[index])}'s logit by +{PUSH:g} raises its p to {p:.4f}, so the loss "
+              f"−ln p falls from {before:.4f} to {after:.4f}; it can never go below 0.")
+    return {"feedback": Q.compare_guess(guess, after, reason, unit="nats"), "push": PUSH}
+
+
 def _meaning_problem(vocab_size, loss) -> None:
     if vocab_size is None or not 2 <= vocab_size <= 10_000_000:
         raise ValueError("The vocabulary size must be a whole number from 2 to 10,000,000 (65 for the guide's characters).")
@@ -295,6 +327,18 @@ def meaning_view(state: Checked) -> str:
     return loss_meaning(*state.good)
 
 
+GPT2_VOCAB = 50_257  # the loss-meaning prediction asks about an untrained GPT-2
+
+
+@shows_errors
+def predict_untrained(guess) -> dict:
+    """Reveal of the loss-meaning lab's prediction: the loss an untrained GPT-2 starts at."""
+    start = P.uniform_loss(GPT2_VOCAB)
+    reason = (f"an untrained model spreads p evenly over V = {GPT2_VOCAB:,} tokens, so the loss is "
+              f"−ln(1/{GPT2_VOCAB:,}) = ln {GPT2_VOCAB:,} = {start:.3f}. A first loss far above it means a bad initialisation.")
+    return {"feedback": Q.compare_guess(guess, start, reason, unit="nats")}
+
+
 @shows_errors
 def batch_lab(text: str) -> str:
     """Per-position losses, their mean, and PyTorch's F.cross_entropy on the same batch."""
@@ -315,6 +359,16 @@ check_batch = checker(P.parse_batch)
 
 def batch_view(state: Checked) -> str:
     return batch_lab(*state.good)
+
+
+@shows_errors
+def predict_uniform_batch(guess, state: Checked) -> dict:
+    """Reveal of the batch lab's prediction: the mean loss if every logit in the batch were equal."""
+    logits, targets = P.parse_batch(state.good[0])
+    flat = P.cross_entropy(np.zeros_like(logits), targets)
+    reason = (f"equal logits give every one of the V = {logits.shape[1]} tokens p = 1/{logits.shape[1]}, at every position, "
+              f"so each loss and their mean is ln {logits.shape[1]} = {flat:.4f}, whatever the targets are.")
+    return {"feedback": Q.compare_guess(guess, flat, reason, unit="nats")}
 
 
 # --- Gradient descent lab -------------------------------------------------------------------
@@ -387,6 +441,23 @@ def descent_charts(key: str, optimizer: str, lr: float, steps: int, x0, y0, show
 def descent_view(key, optimizer, lr, steps, state: Checked, shown_step):
     """The descent lab with the last good start point (sliders, the optimizer, the page load)."""
     return descent_lab(key, optimizer, lr, steps, *state.good, shown_step)
+
+
+RIVAL = "Momentum"  # the descent prediction asks what this optimizer reaches with the same settings
+
+
+@shows_errors
+def predict_momentum(guess, key: str, lr: float, steps: int, state: Checked) -> dict:
+    """Reveal of the descent lab's prediction: the final loss Momentum reaches with the lab's surface,
+    learning rate, steps and start; the optimizer switches to it so the lab draws that run."""
+    surface = O.SURFACES[key]
+    start = tuple(state.good)[: surface.dim]
+    run = O.run_descent(surface, RIVAL, lr, int(steps), start)
+    plain = O.run_descent(surface, "SGD", lr, int(steps), start)
+    reason = (f"with lr = {lr:g} and {run.steps_taken} steps, SGD ends at a loss of {plain.losses[-1]:.4g} and "
+              f"{RIVAL} (β = 0.9) at {run.losses[-1]:.4g}" + (" (it diverged)" if run.diverged else "")
+              + ": momentum adds up steps that keep pointing the same way.")
+    return {"feedback": Q.compare_guess(guess, float(run.losses[-1]), reason), "optimizer": RIVAL}
 
 
 def _contour_path(surface: O.Surface, run, shown: int, title: str) -> Chart:
@@ -505,6 +576,10 @@ def _stability_lab(ctx: LessonContext) -> None:
             stability = markdown(stability_lab(STABILITY_LOGITS), elem_id="stability-table")
     state = gr.State(Checked.start(STABILITY_LOGITS))
     on_typed([big_logits], check_stability, [], state, stability_view, [state], [stability])
+    shift = prediction(f"subtract {SHIFT} from every logit: what probability will the largest one get? (0 to 1)",
+                       elem_id="predict-shift")
+    shift.reveal(named_event(predict_shift, inputs={"guess": shift.guess, "state": state},
+                                     outputs={"feedback": shift.feedback}), api_name=False, show_progress="hidden")
     try_this("Try 1, 2, 3: both columns agree. Then 709, 710, 711: exp(710) is already too big for float64.")
 
 
@@ -526,6 +601,10 @@ def _cross_entropy_lab(ctx: LessonContext) -> None:
     # .input: the learner's own pick only (ce_retarget setting the list must not redraw twice)
     _live(target, ce_view, inputs, outputs, event="input")
     _live(push, ce_view, inputs, outputs)
+    pushed = prediction(f"push the correct token's logit by +{PUSH:g}: what will the loss be?", unit="nats",
+                        elem_id="predict-push")
+    pushed.reveal(named_event(predict_push, inputs={"guess": pushed.guess, "state": state, "target": target},
+                                      outputs={"feedback": pushed.feedback, "push": push}), api_name=False, show_progress="hidden")
     try_this("Pick fish (p ≈ 0.10): the loss is 2.32. Push its logit up by 3 and watch the point slide down the curve.",
              "Push the correct logit down to −6: the loss grows without limit as p → 0, and the gradient bar approaches −1.",
              "Set all logits equal (1, 1, 1): the loss is exactly ln 3 = 1.099, the uniform guess.")
@@ -541,6 +620,10 @@ def _loss_meaning_lab(ctx: LessonContext) -> None:
             meaning = markdown(loss_meaning(65, 0.09), elem_id="loss-meaning")
     state = gr.State(Checked.start(65, 0.09))
     on_typed([vocab, loss], check_meaning, [], state, meaning_view, [state], [meaning])
+    untrained = prediction(f"what loss will an untrained GPT-2 (V = {GPT2_VOCAB:,}) start at?", unit="nats",
+                           elem_id="predict-untrained")
+    untrained.reveal(named_event(predict_untrained, inputs={"guess": untrained.guess},
+                                         outputs={"feedback": untrained.feedback}), api_name=False, show_progress="hidden")
 
 
 def _batch_lab(ctx: LessonContext) -> None:
@@ -555,6 +638,10 @@ def _batch_lab(ctx: LessonContext) -> None:
     on_typed([batch], check_batch, [], state, batch_view, [state], [batch_table])
     # computed on load, not at build: it checks against torch, which a server start should not import
     ctx.on_open(batch_view, state, batch_table, api_name=False, show_progress="hidden")
+    flat = prediction("if every logit in this batch were equal, what would the mean loss be?", unit="nats",
+                      elem_id="predict-flat")
+    flat.reveal(named_event(predict_uniform_batch, inputs={"guess": flat.guess, "state": state},
+                                    outputs={"feedback": flat.feedback}), api_name=False, show_progress="hidden")
     try_this("Set V to 50257 (GPT-2's vocabulary): an untrained GPT-2 should start near a loss of 10.8.",
              "Change the last line's target from 2 to 0: the batch's mean loss drops, because that position "
              "was confidently wrong.")
@@ -590,6 +677,10 @@ def _descent_lab(ctx: LessonContext) -> None:
     # slider's own change event may not fire: its value can stay the same)
     steps.change(step_range, steps, shown, trigger_mode="always_last", **quiet).then(descent_view, inputs, outputs, **quiet)
     on_typed([x0, y0], check_start, [], state, descent_view, inputs, outputs)
+    rival = prediction(f"with these settings, what loss will {RIVAL} reach at the end?", elem_id="predict-momentum")
+    rival.reveal(named_event(predict_momentum, inputs={"guess": rival.guess, "key": surface, "lr": lr, "steps": steps,
+                                                                "state": state},
+                                     outputs={"feedback": rival.feedback, "optimizer": optimizer}), api_name=False, show_progress="hidden")
     try_this("On the elongated valley, raise SGD's learning rate from 0.4 to 0.49: the zig-zag across the valley grows. "
              "At 0.55 it diverges, and the app says so.",
              "Set lr = 0.05: SGD crawls along the flat x direction (loss ≈ 0.72 after 40 steps); "

@@ -563,3 +563,28 @@ def test_predict_then_run_and_the_check_in_the_browser(page):
     page.locator("#part03-check-score").get_by_text("1 of 5 answered, 1 right.").wait_for()
     page.locator("#part03-check-next").click()
     page.locator("#part03-check-prompt").get_by_text("Question 2 of 5").wait_for()
+
+def _lab_number(feedback):
+    return float(re.search(r"\*\*the lab:\*\* ([-\d.e+]+)", feedback).group(1))
+
+
+def test_remaining_reveals_refuse_no_guess_and_match_torch():
+    from lessons.inputs import Checked
+    stab, ce, batch = Checked.start(lab.STABILITY_LOGITS), Checked.start(lab.CE_LOGITS, lab.CE_LABELS), Checked.start(lab.BATCH)
+    start = Checked.start(*lab.O.SURFACES[lab.DEFAULT_SURFACE].start)
+    calls = [lambda g: lab.predict_shift(g, stab), lambda g: lab.predict_push(g, ce, "cat"), lab.predict_untrained,
+             lambda g: lab.predict_uniform_batch(g, batch),
+             lambda g: lab.predict_momentum(g, lab.DEFAULT_SURFACE, 0.05, 40, start)]
+    for call in calls:
+        with pytest.raises(gr.Error):
+            call(None)
+    assert math.isclose(_lab_number(calls[0](0.5)["feedback"]), F.softmax(t64([0, 1, 2]), 0).max().item(), rel_tol=1e-3)
+    pushed = calls[1](1)
+    assert pushed["push"] == lab.PUSH
+    assert math.isclose(_lab_number(pushed["feedback"]), F.cross_entropy(t64([[5.0, 1.0, 0.1]]), torch.tensor([0])).item(),
+                        rel_tol=1e-3)
+    assert math.isclose(_lab_number(calls[2](10)["feedback"]), math.log(50257), rel_tol=1e-3)
+    assert math.isclose(_lab_number(calls[3](1)["feedback"]), math.log(3), rel_tol=1e-3)
+    out = calls[4](0.1)
+    assert out["optimizer"] == "Momentum"
+    assert math.isclose(_lab_number(out["feedback"]), 0.09, rel_tol=0.15)  # the lab's try-this: Momentum ≈ 0.09
