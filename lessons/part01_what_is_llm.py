@@ -15,6 +15,8 @@ from __future__ import annotations
 import gradio as gr
 
 from core import architecture, embeddings, registry, text_input, token_compare
+from core import quiz as Q
+from lessons.check import end_of_tab_check, prediction
 from lessons.common import (LessonContext, checkpoint_choices, checkpoint_pick, lesson_text, markdown, named_event,
                             shows_errors, try_this)
 from lessons.inputs import Checked, checker, on_typed
@@ -123,6 +125,17 @@ def explore_values(text, ckpt, pick, user_id) -> dict:
                 rows_plot=embedding_rows(ex, ids), pick=gr.Dropdown(choices=choices, value=pick),
                 near_trained=neighbour_bars(ex, pick, True), near_untrained=neighbour_bars(ex, pick, False),
                 summary=summary)
+
+
+@shows_errors
+def predict_vocabulary(guess, ckpt, user_id) -> dict:
+    """Reveal: how many characters the picked MiniGPT knows (its vocabulary V), and what that costs."""
+    ex = _explorer(ckpt, user_id)
+    vocab, width = ex.trained.shape
+    reason = (f"a character-level MiniGPT knows exactly the {vocab} distinct characters of its training text. Each one "
+              f"is a row of {width} learned numbers in the token table: {vocab} × {width} = {vocab * width:,} "
+              "parameters, and any other character cannot be read at all.")
+    return {"feedback": Q.compare_guess(guess, vocab, reason, unit="characters")}
 
 
 def explore_view(state: Checked, ckpt, pick, user_id) -> tuple:
@@ -279,6 +292,18 @@ def count_shape(family, n_layers, d_model, n_heads, n_kv_heads, d_mlp, vocab_siz
 check_config = checker(architecture.parse_config_json)
 
 
+@shows_errors
+def predict_untied(guess, family, n_layers, d_model, n_heads, n_kv_heads, d_mlp, vocab_size, context, tied) -> dict:
+    """Reveal: the total count of the shape on screen with its own (untied) LM head."""
+    untied = architecture.breakdown(_custom(family, n_layers, d_model, n_heads, n_kv_heads, d_mlp, vocab_size, context,
+                                            False))
+    head = untied["head"]
+    reason = (f"an untied head is its own V × d matrix: {int(vocab_size):,} × {int(d_model):,} = {head:,} numbers on top "
+              "of the token table" + (" (this shape is untied already, so nothing changes)." if not tied else
+                                       "; tied, the output layer reuses the token table and costs nothing extra."))
+    return {"feedback": Q.compare_guess(guess, untied["total"], reason, unit="parameters")}
+
+
 def _config_name(config: dict) -> str:
     names = config.get("architectures") or []
     return f"Your config.json ({names[0]})" if names and isinstance(names[0], str) else "Your config.json"
@@ -353,6 +378,10 @@ def _explorer_lab(ctx: LessonContext) -> None:
         "Type *The transformer* and watch the next-character bars: the model has learned which letters follow "
         "which. Compare the token counts: one id per character here, a few tokens in cl100k.",
     )
+    vocab = prediction("how many different characters does this MiniGPT know (its vocabulary V)?", unit="characters",
+                       elem_id="predict-vocabulary")
+    vocab.reveal(named_event(predict_vocabulary, {"guess": vocab.guess, "ckpt": w["ckpt"], "user_id": ctx.user_id},
+                             {"feedback": vocab.feedback}))
     state = gr.State(Checked.start(DEFAULT_TEXT, w["ckpt"].value))
     inputs = [state, w["ckpt"], w["pick"], ctx.user_id]
     outputs = [w[name] for name in EXPLORER_OUTPUTS]
@@ -408,6 +437,10 @@ def _counter_lab(ctx: LessonContext) -> None:
         "grouped-query attention save?",
         "Pick **MiniGPT** and compare the rule of thumb with the exact count; then set the vocabulary to 50,257.",
     )
+    untied = prediction("with its own (untied) LM head, how many parameters will the shape on screen have in total?",
+                        unit="parameters", elem_id="predict-untied")
+    untied.reveal(named_event(predict_untied, {"guess": untied.guess, **{name: w[name] for name in SHAPE_INPUTS}},
+                              {"feedback": untied.feedback}))
     quiet = dict(show_progress="hidden", api_name=False)
     counted = {name: w[name] for name in COUNTER_OUTPUTS}
     ctx.on_open(**named_event(count_preset, {"preset": w["preset"]}, counted), **quiet)
@@ -427,3 +460,4 @@ def build(ctx: LessonContext) -> None:
     lesson_text("part01_what_is_llm")
     _explorer_lab(ctx)
     _counter_lab(ctx)
+    end_of_tab_check("part01")

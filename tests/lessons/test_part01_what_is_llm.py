@@ -299,6 +299,26 @@ def test_the_lesson_tables_numbers_are_the_exact_counts():
     assert "32 query heads, 8 key/value heads" in text and "14,336 for $d = 4096$" in text
 
 
+def test_the_vocabulary_prediction_is_the_checkpoints_token_table(wte):
+    with pytest.raises(gr.Error, match="Type your guess first"):
+        tab.predict_vocabulary("", SHIPPED, None)
+    feedback = tab.predict_vocabulary("50", SHIPPED, None)["feedback"]
+    vocab, width = wte.shape  # read from the safetensors file itself
+    assert f"**the lab:** {vocab} characters" in feedback and f"{vocab} × {width} = {vocab * width:,}" in feedback
+
+
+def test_the_untied_prediction_counts_like_transformers():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    with pytest.raises(gr.Error, match="Type your guess first"):
+        tab.predict_untied("", "gpt2", 12, 768, 12, 12, 3072, 50257, 1024, True)
+    with torch.device("meta"):
+        model = GPT2LMHeadModel(GPT2Config(tie_word_embeddings=False))
+    total = sum(p.numel() for p in model.parameters())  # an untied head: its own 50,257 × 768 matrix
+    feedback = tab.predict_untied("124e6", "gpt2", 12, 768, 12, 12, 3072, 50257, 1024, True)["feedback"]
+    assert f"**the lab:** {total:.5g} parameters" in feedback and "38,597,376" in feedback
+
+
 # ----------------------------------------------------------------------------- in a browser
 
 
@@ -332,6 +352,9 @@ def test_explorer_and_counter_in_the_browser(page, tmp_path):
     assert panel.get_by_text("Error", exact=True).count() == 0
     # the counter: a preset, then a pasted config.json
     page.locator("#counter-summary", has_text="124,439,808").wait_for()
+    page.locator("#predict-untied-guess textarea").fill("124000000")  # predict, then run
+    page.locator("#predict-untied-button").click()
+    page.locator("#predict-untied-feedback").get_by_text("38,597,376").wait_for()
     page.get_by_label("Preset").click()
     page.get_by_role("option", name="Llama-3-8B").click()
     page.locator("#counter-summary", has_text="8,030,261,248").wait_for()
