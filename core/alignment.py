@@ -187,6 +187,27 @@ def next_token_view(tokenizer, text: str, max_tokens: int = 48) -> NextTokenView
     return NextTokenView(pieces[:max_tokens], ids[:max_tokens], pieces[1:max_tokens + 1])
 
 
+def lesson_count(tokenizer, text: str) -> int:
+    """How many next-token lessons pre-training gets from a text: every token but the first is a target."""
+    text = text_input.check_length(text, "The text", max_chars=MAX_FIELD_CHARS)
+    return max(0, len(tokenizer(text, add_special_tokens=False)["input_ids"]) - 1)
+
+
+def adapter_size(folder) -> int:
+    """The numbers a LoRA/DPO adapter folder holds (its trained A and B matrices), read from the shapes in
+    adapter_model.safetensors' header: nothing is loaded."""
+    from safetensors import safe_open
+
+    total = 0
+    with safe_open(str(Path(folder) / "adapter_model.safetensors"), framework="numpy") as f:
+        for name in f.keys():
+            count = 1
+            for size in f.get_slice(name).get_shape():
+                count *= size
+            total += count
+    return total
+
+
 def pair_views(tokenizer, prompt: str, chosen: str, rejected: str):
     """The chosen and the rejected answer through the chat template, answer tokens marked (core.finetune.data's
     preview: the same tokens DPOTrainer scores, since both share the prompt and differ in the completion)."""

@@ -22,6 +22,8 @@ import gradio as gr
 import numpy as np
 
 from core import alignment, caps, jobs, quotas, registry, sessions, stop_requests, threads
+from core import quiz as Q
+from lessons.check import end_of_tab_check, prediction
 from lessons.common import (LessonContext, checkpoint_choices, learner_error, lesson_text, markdown, named_event,
                             shows_errors, try_this)
 from lessons.plots import PALETTE, Chart, chart
@@ -33,6 +35,7 @@ MAX_TEXT_CHARS = 500
 MAX_PROMPT_CHARS = 500
 SHOWN_TOKENS = 40
 DEFAULT_PROMPT = "What is a token?"
+POCKET_PARAMETERS = 869_504  # the pocket model (tests check it against the shipped weights)
 PLAYGROUND_DEFAULTS = dict(policy_chosen=-20.0, policy_rejected=-32.0, ref_chosen=-22.0, ref_rejected=-30.0, beta=0.1)
 CURVE_BETAS = (0.1, 0.5, 2.0)
 BUILTIN, UPLOAD = "Built-in pairs", "Upload JSONL"
@@ -96,6 +99,16 @@ def phase_views(text: str, sft_index: int, pair_index: int) -> dict:
                      + preview_html(rejected, "Rejected answer (its probability is pushed down)"))}
 
 
+@shows_errors
+def predict_lessons(guess, text) -> dict:
+    """Reveal: how many next-token lessons the pocket tokenizer makes of the pre-training text."""
+    tokenizer = _tokenizer()
+    count = alignment.lesson_count(tokenizer, text or "")
+    reason = (f"the text is {count + 1} tokens, and every token after the first is the target of the ones before it: "
+              f"{count} lessons, and nobody wrote a single label.")
+    return {"feedback": Q.compare_guess(guess, count, reason, unit="lessons")}
+
+
 def _phases_lab(ctx: LessonContext) -> None:
     markdown("### Lab: what each phase trains on, as the model sees it")
     n_sft, n_pairs = 138, len(alignment.builtin_preferences().pairs)
@@ -117,6 +130,9 @@ def _phases_lab(ctx: LessonContext) -> None:
              "of n tokens gives n − 1 lessons, with no labels written by anyone.",
              "In *SFT*, the prompt and the chat markers are grey: the model reads them but is not graded on them.",
              "In *Preference pair*, both answers share the prompt; DPO compares how likely each answer is.")
+    lessons = prediction("how many next-token lessons will pre-training get from this text?", unit="lessons",
+                         elem_id="predict-lessons")
+    lessons.reveal(named_event(predict_lessons, {"guess": lessons.guess, "text": text}, {"feedback": lessons.feedback}))
     event = named_event(phase_views, {"text": text, "sft_index": sft_index, "pair_index": pair_index},
                         {"pretrain": pretrain, "sft": sft, "pair": pair})
     quiet = dict(show_progress="hidden", api_name=False)
@@ -163,6 +179,37 @@ def playground(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta) -
     return {"summary": playground_text(terms), "plot": loss_chart(terms)}
 
 
+@shows_errors
+def predict_equal(guess, ref_chosen, ref_rejected, beta) -> dict:
+    """Reveal: the DPO loss when the policy equals the reference; the policy sliders move there."""
+    terms = alignment.dpo_loss(ref_chosen, ref_rejected, ref_chosen, ref_rejected, beta)
+    reason = (f"then h = 0, so the loss is −log σ(0) = ln 2 = {terms.loss:.4f} whatever β is (β = {beta:g} here): "
+              "that is where every DPO run starts, since its policy begins as the reference.")
+    return {"feedback": Q.compare_guess(guess, float(terms.loss), reason, unit="nats"),
+            "policy_chosen": ref_chosen, "policy_rejected": ref_rejected}
+
+
+@shows_errors
+def predict_beta_margin(guess) -> dict:
+    """Reveal: how many times larger the reward margin is at β = 0.5 than at β = 0.1, same log-probabilities."""
+    d = PLAYGROUND_DEFAULTS
+    low, high = (alignment.dpo_loss(d["policy_chosen"], d["policy_rejected"], d["ref_chosen"], d["ref_rejected"], b)
+                 for b in (0.1, 0.5))
+    ratio = float(high.margin / low.margin)
+    reason = (f"the margin is β·h: with the playground's defaults h = {low.logratio_delta:g}, so {low.margin:.2f} at "
+              f"β = 0.1 and {high.margin:.2f} at β = 0.5. Compare margins across runs only at the same β.")
+    return {"feedback": Q.compare_guess(guess, ratio, reason, unit="×")}
+
+
+@shows_errors
+def predict_adapter_size(guess, user_id, dpo) -> dict:
+    """Reveal: how many numbers the picked DPO adapter trains, against the pocket model's size."""
+    size = alignment.adapter_size(_adapter_dir("dpo", dpo, user_id))
+    reason = (f"the adapter is LoRA's small A and B matrices: {size:,} numbers, {size / POCKET_PARAMETERS:.1%} of the "
+              f"pocket model's {POCKET_PARAMETERS:,}. DPO changes which answers are likely through these alone.")
+    return {"feedback": Q.compare_guess(guess, size, reason, unit="numbers")}
+
+
 def _playground_lab(ctx: LessonContext) -> None:
     markdown("### Lab: the DPO loss, term by term")
     with gr.Row():
@@ -181,6 +228,12 @@ def _playground_lab(ctx: LessonContext) -> None:
              "Raise β from 0.1 to 2 with the defaults: the loss falls (the pair is ranked right) and the weight drops.",
              "Lower log π(chosen) below log ref(chosen) while lowering log π(rejected) even more: the margin can "
              "grow even when the chosen answer itself became less likely.")
+    equal = prediction("set the policy equal to the reference (log π = log ref for both answers): what will the loss "
+                       "be?", unit="nats", elem_id="predict-equal")
+    equal.reveal(named_event(predict_equal, {"guess": equal.guess, **{k: sliders[k] for k in ("ref_chosen", "ref_rejected",
+                                                                                              "beta")}},
+                             {"feedback": equal.feedback, "policy_chosen": sliders["policy_chosen"],
+                              "policy_rejected": sliders["policy_rejected"]}))
     event = named_event(playground, sliders, {"summary": summary, "plot": plot})
     quiet = dict(show_progress="hidden", api_name=False)
     ctx.on_open(**event, **quiet)
@@ -486,6 +539,10 @@ def _compare_lab(ctx: LessonContext, w: dict) -> None:
              "which kind of answer is more likely (see the margin above), not how much the model knows.",
              "Keep the seed and press again: the same three replies. Change the seed to see others.",
              "Train your own DPO run above with β = 0.5, pick it here and compare.")
+    size = prediction("how many numbers does the picked DPO adapter train (the pocket model has "
+                      f"{POCKET_PARAMETERS:,})?", unit="numbers", elem_id="predict-adapter")
+    size.reveal(named_event(predict_adapter_size, {"guess": size.guess, "user_id": ctx.user_id, "dpo": w["dpo"]},
+                            {"feedback": size.feedback}))
     inputs = {"user_id": ctx.user_id, "sft": w["sft"], "dpo": w["dpo"], "prompt": w["prompt"],
               "max_new_tokens": w["max_new"], "temperature": w["temperature"], "seed": w["seed"]}
     event = named_event(three_ways, inputs, {"base": w["base"], "sft": w["sft_out"], "dpo": w["dpo_out"]})
@@ -507,6 +564,9 @@ def build(ctx: LessonContext) -> None:
     try_this("Watch the reward margin climb while the loss falls from ln 2 ≈ 0.693: at step 1 the policy *is* the "
              "reference, so every margin is 0.",
              "Train with β = 0.5 and compare the margin with a β = 0.1 run: the margin is β·h, so it is scaled.")
+    margin = prediction("for the same log-probabilities, how many times larger is the reward margin at β = 0.5 "
+                        "than at β = 0.1?", unit="×", elem_id="predict-margin")
+    margin.reveal(named_event(predict_beta_margin, {"guess": margin.guess}, {"feedback": margin.feedback}))
     _compare_lab(ctx, w)
     _wire_training(ctx, w)
     refresh = named_event(refresh_lists, {"user_id": ctx.user_id, "sft": w["sft"], "dpo": w["dpo"]},
@@ -516,3 +576,4 @@ def build(ctx: LessonContext) -> None:
         **named_event(show_dpo_run, {"user_id": ctx.user_id, "dpo": w["dpo"]}, {"status": w["status"], "plot": w["plot"]}),
         api_name=False, show_progress="hidden")
     ctx.tab.select(**refresh, api_name=False, show_progress="hidden")
+    end_of_tab_check("part02")

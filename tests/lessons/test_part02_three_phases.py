@@ -270,6 +270,11 @@ def test_dpo_playground_and_a_dpo_run_in_the_browser(page, tmp_path):
     row = summary.locator("td").all_inner_texts()
     assert row == [f"{terms.chosen_reward:+.4f}", f"{terms.rejected_reward:+.4f}", f"{terms.margin:+.4f}",
                    f"{terms.loss:.4f}", f"{terms.grad_weight:.4f}"], row
+    # predict, then run: the policy sliders move onto the reference and the table shows ln 2
+    page.locator("#predict-equal-guess textarea").fill("0.5")
+    page.locator("#predict-equal-button").click()
+    page.locator("#predict-equal-feedback").get_by_text("0.69315 nats").wait_for()
+    summary.get_by_text("0.6931").first.wait_for()
 
     steps = _slider(page, "Steps (batches of 8 pairs)", "number")
     steps.fill("2")
@@ -319,3 +324,23 @@ def test_cli_reports_a_bad_preference_file_without_a_traceback(tmp_path, capsys)
     bad.write_text('{"prompt": "Q", "chosen": 3, "rejected": "r"}\n', encoding="utf-8")
     assert main(["dpo", "--data", str(bad), "--out", str(tmp_path / "out")]) == 2
     assert 'line 1: "chosen" must be a non-empty string' in capsys.readouterr().err
+
+
+def test_predictions_refuse_no_guess_and_match_independent_numbers(tokenizer):
+    from safetensors.torch import load_file
+
+    for call in (lambda g: tab.predict_lessons(g, tab.DEFAULT_TEXT), lambda g: tab.predict_equal(g, -22.0, -30.0, 0.1),
+                 tab.predict_beta_margin, lambda g: tab.predict_adapter_size(g, None, tab.SHIPPED_DPO)):
+        with pytest.raises(gr.Error, match="Type your guess first"):
+            call("")
+    n = len(tokenizer(tab.DEFAULT_TEXT, add_special_tokens=False)["input_ids"])
+    assert f"**the lab:** {n - 1} lessons" in tab.predict_lessons("10", tab.DEFAULT_TEXT)["feedback"]
+    equal = tab.predict_equal("1", -22.0, -30.0, 0.1)
+    assert f"**the lab:** {-F.logsigmoid(torch.tensor(0.0)).item():.5g} nats" in equal["feedback"]
+    assert (equal["policy_chosen"], equal["policy_rejected"]) == (-22.0, -30.0)
+    assert "**the lab:** 5 ×" in tab.predict_beta_margin("2")["feedback"]  # β·h / (0.1·h), float64 by hand: 5
+    adapter = load_file(str(Path(tab.__file__).parents[1] / "checkpoints" / "lora" / "pocket-dpo" / "adapter_model.safetensors"))
+    size = sum(t.numel() for t in adapter.values())
+    assert f"**the lab:** {size:.5g} numbers" in tab.predict_adapter_size("1000", None, tab.SHIPPED_DPO)["feedback"]
+    weights = load_file(str(models.POCKET_DIR / "model.safetensors"))
+    assert tab.POCKET_PARAMETERS == sum(t.numel() for name, t in weights.items() if name != "lm_head.weight")
