@@ -556,7 +556,7 @@ def test_predict_then_run_and_the_check_in_the_browser(page):
     assert "Your guess:" in feedback.inner_text() and "multiplies every gap" in feedback.inner_text()
     page.locator("#softmax-summary").get_by_text("T = 0.1").wait_for()  # the lab itself moved there
 
-    page.get_by_text("Check yourself").click()
+    page.locator("#part03-check").get_by_text("Check yourself").click()
     page.locator("#part03-check-choice").get_by_text("about 4.17 (ln 65)").click()
     page.locator("#part03-check-button").click()
     page.locator("#part03-check-feedback").get_by_text("Right.").wait_for()
