@@ -64,7 +64,7 @@ def prediction(question: str, *, choices: list | None = None, unit: str = "", el
         with gr.Row(equal_height=True):
             label = "Your guess" + (f" ({unit})" if unit else "")
             if choices is not None:
-                guess = gr.Dropdown(choices, value=None, label=label, elem_id=ids("guess"), min_width=160)
+                guess = gr.Dropdown(choices, value=None, label=label, elem_id=ids("guess"), min_width=160, scale=2)
             else:
                 # a Textbox, not a gr.Number: an empty Number is sent as 0, which would reveal the answer to
                 # a learner who never guessed (core.quiz.parse_guess reads the text)

@@ -26,11 +26,15 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from core import caps, jobs, quotas, registry, sessions, stop_requests, text_input, threads
+from core import probability as P
+from core import quiz as Q
 from core.minigpt.config import LIMITS, GPTConfig
 from lessons import board
+from lessons.check import end_of_tab_check, prediction
 from lessons.common import (LessonContext, checkpoint_choices, checkpoint_dropdown, checkpoint_id, learner_error,
                             lesson_text, markdown, named_event, shows_errors, stop_button_after_press, try_this)
 from lessons.plots import PALETTE, loss_curves
+from lessons.tokens import label_text
 
 CORPUS_CHOICES = [("Built-in corpus", text_input.BUILTIN), ("Paste text", text_input.PASTE),
                   ("Upload a .txt file", text_input.UPLOAD)]
@@ -348,21 +352,45 @@ def download_run(shown) -> dict:
 # ---------- the training job ----------
 
 @shows_errors
-def prepare_training(user_id, source, pasted, upload, preset, request: gr.Request | None = None,
-                     demo: gr.Blocks | None = None, **hyper) -> dict:
-    """Check every input, create the run folder and reserve the learner's one job slot (core.jobs.reserve:
-    two starts queued at once cannot both pass); refuses with one message naming what to change."""
+def checked_run(source, pasted, upload, preset: str, settings: Hyper) -> tuple[str, GPTConfig, object, str | None]:
+    """The corpus, model shape and recipe of a run, each checked (corpus length, the server's caps): what a
+    start needs and what the step-0 prediction measures. (text, model config, TrainConfig, note or None)."""
     from core.minigpt import data
 
-    from lessons import queued
-
-    jobs.check_free(user_id)  # first: a second tab of a learner with a run going changes nothing
-    settings = Hyper.from_values(**hyper)
     text = text_input.learner_text(source, pasted, upload)
     model = settings.model_config(vocab_size=len(set(text)))
     data.check_corpus(text, model.block_size)
     recipe, note = settings.recipe(preset, own_text=source != text_input.BUILTIN)
     caps.check_minigpt(model, recipe)
+    return text, model, recipe, note
+
+
+@shows_errors
+def predict_first_loss(guess, source, pasted, upload, preset, **hyper) -> dict:
+    """Reveal: the loss this run's curve will start at (step 0, before any update), measured on a fresh
+    model of exactly these settings, with ln V beside it."""
+    from core.minigpt import train
+
+    Q.parse_guess(guess)  # an empty guess is refused before any work
+    text, model, recipe, _ = checked_run(source, pasted, upload, preset, Hyper.from_values(**hyper))
+    loss, vocab = train.untrained_loss(text, model, recipe), model.vocab_size
+    uniform = P.uniform_loss(vocab)
+    reason = (f"an untrained model spreads its guesses almost evenly over the corpus's V = {vocab} characters, so "
+              f"it pays about ln {vocab} = {uniform:.3f} nats per character (perplexity ≈ {vocab}: a blind guess). "
+              f"Its random weights are not quite uniform, so this run's step 0 measures {loss:.3f}. Press **Train**: "
+              "the curve starts there, and everything below it is learning.")
+    return {"feedback": Q.compare_guess(guess, loss, reason, unit="nats", digits=4)}
+
+
+def prepare_training(user_id, source, pasted, upload, preset, request: gr.Request | None = None,
+                     demo: gr.Blocks | None = None, **hyper) -> dict:
+    """Check every input, create the run folder and reserve the learner's one job slot (core.jobs.reserve:
+    two starts queued at once cannot both pass); refuses with one message naming what to change."""
+    from lessons import queued
+
+    jobs.check_free(user_id)  # first: a second tab of a learner with a run going changes nothing
+    settings = Hyper.from_values(**hyper)
+    text, model, recipe, note = checked_run(source, pasted, upload, preset, settings)
     quotas.check_room(user_id)
     if note:
         gr.Warning(note)
@@ -524,6 +552,37 @@ def prepare_generation(user_id, path, prompt, tokens, temperature, top_k, top_p,
                            settings=settings, use_cache=bool(use_cache))
 
 
+GREEDY_CHOICES = ["the same text", "two different texts"]
+GREEDY_TOKENS = 40
+
+
+@shows_errors
+def predict_greedy(guess, user_id, path, prompt) -> dict:
+    """Reveal: two continuations at temperature 0 with seeds 1 and 2 (the same: greedy draws nothing), and
+    two at temperature 1 for contrast; the lab's temperature goes to 0 so the learner can try more seeds."""
+    from core.minigpt import checkpoint, sample
+
+    if not guess:
+        raise ValueError("Pick your guess first: the point is to commit before you see it.")
+    request = prepare_generation(user_id, path, prompt, GREEDY_TOKENS, 0, 0, 1.0, 1)
+    loaded = checkpoint.load(request.path)
+    threads.set_torch_threads()
+
+    def written(temperature: float, seed: int) -> str:
+        return loaded.tokenizer.decode(list(sample.generate_ids(loaded.model, request.ids, GREEDY_TOKENS,
+                                                                temperature=temperature, seed=seed)))
+
+    greedy, drawn = [written(0.0, seed) for seed in (1, 2)], [written(1.0, seed) for seed in (1, 2)]
+    shown = [f"«{label_text(t, markdown=True)}»" for t in (*greedy, *drawn)]
+    actual = GREEDY_CHOICES[0] if greedy[0] == greedy[1] else GREEDY_CHOICES[1]
+    unit = loaded.tokenizer.unit
+    reason = (f"at temperature 0 every step takes the most likely {unit} (the argmax): nothing is drawn, so the "
+              f"seed has nothing to decide. Seeds 1 and 2 wrote {shown[0]} and {shown[1]}. At temperature 1 each "
+              f"{unit} is drawn from the distribution, and the seed picks the draws: {shown[2]} and {shown[3]}. "
+              "The temperature is now 0: press **Generate** with any seed.")
+    return {"feedback": Q.compare_choice(guess, actual, reason), "temperature": 0}
+
+
 def first_generation(user_id, path, **settings) -> GenerateRequest | None:
     """On page load: the request for a first continuation, or None when there is no checkpoint at all."""
     return prepare_generation(user_id, path, **settings) if path else None
@@ -676,6 +735,8 @@ def _train_lab(ctx: LessonContext) -> gr.State:
         with gr.Column(scale=1, min_width=260):
             corpus = _corpus_widgets()
             preset = gr.Radio([(label, name) for name, label in PRESET_LABELS.items()], value="default", label="Preset")
+            first_loss = prediction("before any training step, what loss will this run's curve start at?",
+                                    unit="nats", elem_id="predict-first-loss")
             with gr.Row():
                 train_btn = gr.Button(TRAIN_LABEL, variant="primary", elem_id="minigpt-train")
                 stop_btn = gr.Button(STOP_LABEL, variant="stop", interactive=False, elem_id="minigpt-stop")
@@ -684,6 +745,8 @@ def _train_lab(ctx: LessonContext) -> gr.State:
         with gr.Column(scale=3):
             view = _run_view()
     _wire_settings(ctx, corpus, preset, hyper, size)
+    first_loss.reveal(named_event(predict_first_loss, {"guess": first_loss.guess, **corpus, "preset": preset, **hyper},
+                                  {"feedback": first_loss.feedback}))
     _wire_training(ctx, {**corpus, **hyper, "preset": preset, "user_id": ctx.user_id}, view,
                    {"train_btn": train_btn, "stop_btn": stop_btn})
     return view["saved"]
@@ -743,6 +806,8 @@ def _generate_lab(ctx: LessonContext, saved_run: gr.State) -> None:
                 "seed": gr.Number(value=42, precision=0, label="Seed (empty = random)"),
                 "use_cache": gr.Checkbox(value=True, label="Use the KV cache"),
             }
+            greedy = prediction("at temperature 0, will seeds 1 and 2 write the same text or two different texts?",
+                                choices=GREEDY_CHOICES, elem_id="predict-greedy")
             with gr.Row():
                 gen_btn = gr.Button("Generate", variant="primary")
                 compare_btn = gr.Button("KV cache vs no cache")
@@ -750,6 +815,8 @@ def _generate_lab(ctx: LessonContext, saved_run: gr.State) -> None:
             output = gr.Textbox(label="Prompt + continuation", lines=12, interactive=False, elem_id="minigpt-output")
             speed = markdown("", elem_id="minigpt-speed")
             comparison = markdown("", elem_id="minigpt-compare")
+    greedy.reveal(named_event(predict_greedy, {k: form[k] for k in ("user_id", "path", "prompt")} | {"guess": greedy.guess},
+                              {"feedback": greedy.feedback, "temperature": form["temperature"]}))
     request, compare_request = gr.State(None), gr.State(None)
     gen_outputs = {"output": output, "speed": speed}
     # check first (the output is a state), then stream: a refused prompt leaves the last text unbadged
@@ -792,3 +859,4 @@ def build(ctx: LessonContext) -> None:
         "Press **KV cache vs no cache** with 500 characters: the same text, several times faster with the cache.",
     )
     board.board_lab(ctx, saved_run)  # Lab 3, only when the teacher turns the class board on
+    end_of_tab_check("part04")

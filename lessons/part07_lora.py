@@ -22,11 +22,13 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from core import caps, jobs, quotas, registry, sessions, spaces_support, stop_requests, threads
+from core import quiz as Q
 from core.finetune import lora as lora_mod
 from core.finetune import models
 from core.finetune.train import TrainSettings
-from lessons.common import (LessonContext, checkpoint_dropdown, checkpoint_pick, learner_error, lesson_text, markdown, shows_errors,
-                            try_this)
+from lessons.check import end_of_tab_check, prediction
+from lessons.common import (LessonContext, checkpoint_dropdown, checkpoint_pick, learner_error, lesson_text, markdown,
+                            named_event, shows_errors, try_this)
 from lessons.plots import PALETTE, TRAIN, figure, loss_curves
 from lessons.tokens import tokens_html
 
@@ -37,6 +39,9 @@ MAX_ID_CHARS = 300
 UPDATE_EVERY_S = 1.0  # the loss curve streams: redraw at most once a second (a slow browser keeps up)
 TRAIN_LABEL, BUSY_LABEL, STOP_LABEL = "Fine-tune", "Fine-tuning…", "Stop"
 LOSS_TITLE, LOSS_AXIS = "Loss on the answer tokens", "loss (nats per token)"
+MAX_RANK = 64  # the rank slider's end
+TAUGHT_CHOICES = ["only base + adapter", "both", "neither", "only the base"]
+MERGE_CHOICES = ["the base model's count, exactly", "the base's + the adapter's", "only the adapter's"]
 
 
 @dataclass
@@ -166,6 +171,21 @@ def preview_html(loaded_name: str | None, dataset, index: int, max_length: int):
     return head + tokens_html(view.pieces, view.ids, muted=[not t for t in view.trained])
 
 
+@shows_errors
+def predict_answer_share(guess, loaded_name, dataset, max_length) -> dict:
+    """Reveal: the share of all tokens of the data (after the chat template and the cut) the loss falls on."""
+    from core.finetune import data
+
+    Q.parse_guess(guess)
+    if dataset is None or not loaded_name:
+        raise ValueError("Load a model and its data first (section 1): the answer depends on both.")
+    trained, total = data.answer_share(models.load_model(loaded_name).tokenizer, dataset.examples, int(max_length))
+    reason = (f"over all {len(dataset.examples)} examples, {trained:,} of {total:,} tokens are answer tokens. The chat "
+              "template's markers and the question are context only: the model reads them but is not scored on them, "
+              "so it learns to answer, not to ask.")
+    return {"feedback": Q.compare_guess(guess, 100 * trained / total, reason, unit="%", digits=3)}
+
+
 # ---------- 2 · LoRA settings and training ----------
 
 @shows_errors
@@ -195,6 +215,25 @@ def lora_summary(loaded_name, rank, alpha, dropout, targets):
     fig.add_trace(go.Bar(x=labels, y=values, marker_color=[PALETTE[7], TRAIN, PALETTE[2]],
                          hovertemplate=f"%{{x}}: %{{y:.3f}} {unit}<extra></extra>"))
     return text, fig
+
+
+@shows_errors
+def predict_double_rank(guess, loaded_name, rank, alpha, dropout, targets) -> dict:
+    """Reveal: the trainable parameters at twice the rank (each adapted layer adds r·(in + out): linear in r);
+    the rank slider moves there, so the summary shows it."""
+    Q.parse_guess(guess)
+    if not loaded_name:
+        raise ValueError("Load a model first (section 1): the count depends on its layers.")
+    if 2 * int(rank) > MAX_RANK:
+        raise ValueError(f"Set the rank to {MAX_RANK // 2} or less first: twice it must fit the slider (up to {MAX_RANK}).")
+    model = models.load_model(loaded_name).model
+    now, doubled = (lora_mod.parameter_count(model, lora_mod.LoraSettings(r, int(alpha), float(dropout), list(targets or [])))
+                    for r in (int(rank), 2 * int(rank)))
+    reason = (f"each adapted layer adds r·(in + out) numbers, so the count is linear in r: {now.trainable:,} at "
+              f"r = {int(rank)}, {doubled.trainable:,} at r = {2 * int(rank)}, still only {doubled.percent:.2f}% of "
+              "the model. The rank slider is now there: the summary shows it.")
+    return {"feedback": Q.compare_guess(guess, doubled.trainable, reason, unit="parameters", digits=10),
+            "rank": 2 * int(rank)}
 
 
 def apply_preset(preset: str):
@@ -386,6 +425,27 @@ def compare_chat(user_id, adapter, prompt, max_new_tokens, temperature, seed):
                             seed=int(seed))
 
 
+# like compare_chat: it generates both answers, on a ZeroGPU Space with the GPU borrowed for the call
+@spaces_support.gpu(duration=CHAT_GPU_SECONDS)
+@shows_errors
+def predict_taught_form(guess, user_id, adapter, prompt, max_new_tokens, seed) -> dict:
+    """Reveal: both answers at temperature 0 (the lab's own comparison), and which follow the built-in data's
+    form "Answer: … [done]"."""
+    from core.finetune import data
+
+    if not guess:
+        raise ValueError("Pick your guess first: the point is to commit before you see it.")
+    base = tuned = ""
+    for base, tuned in compare_chat(user_id, adapter, prompt, max_new_tokens, 0.0, seed):
+        pass
+    verdict = {(False, True): 0, (True, True): 1, (False, False): 2, (True, False): 3}
+    actual = TAUGHT_CHOICES[verdict[data.follows_taught_form(base), data.follows_taught_form(tuned)]]
+    reason = ("every built-in answer reads \"Answer: … [done]\" and the adapter was scored on exactly those tokens; the "
+              "base model never saw the form. At temperature 0 both answers are greedy, so any difference comes from "
+              "the adapter alone (an adapter trained on your own data learns that data's form instead).")
+    return {"feedback": Q.compare_choice(guess, actual, reason), "base": base, "tuned": tuned, "temperature": 0}
+
+
 # ---------- 4 · take it with you ----------
 
 def _downloads(user_id) -> Path:
@@ -422,6 +482,24 @@ def export_script(user_id, adapter):
     from core.finetune import export
 
     return str(export.export_run(_adapter_dir(user_id, adapter), _downloads(user_id)))
+
+
+@shows_errors
+def predict_merged_size(guess, user_id, adapter) -> dict:
+    """Reveal: the merged model's size. Merging adds (α/r)·B·A, which has W's own shape, into W and drops A
+    and B, so the merged model holds the base's parameters (tests merge for real and count)."""
+    from core.finetune import chat
+
+    if not guess:
+        raise ValueError("Pick your guess first: the point is to commit before you see it.")
+    folder = _adapter_dir(user_id, adapter)
+    four_bit = bool(chat.run_info(folder).get("settings", {}).get("four_bit"))
+    base = models.count_parameters(models.load_model(chat.base_model_of(folder), four_bit=four_bit).model)
+    lora = chat.adapter_parameter_count(folder)
+    reason = (f"the base holds {base:,} parameters and this adapter {lora:,} (its A and B matrices). Merging computes "
+              f"W + (α/r)·B·A for each adapted layer: B·A has W's own shape, so it is added into W and A and B are "
+              f"dropped. The merged model holds {base:,}, the base's count, and runs exactly as fast as the base.")
+    return {"feedback": Q.compare_choice(guess, MERGE_CHOICES[0], reason)}
 
 
 # ---------- first open ----------
@@ -476,6 +554,8 @@ def _model_and_data_lab() -> dict:
                 hub_id = gr.Textbox(label="Hub dataset id", placeholder="owner/name", max_lines=1)
                 hub_split = gr.Textbox(label="Split", value="train[:200]", max_lines=1)
             example = gr.Slider(0, 137, value=0, step=1, label="Example to preview")
+            share = prediction("over ALL the examples, what percent of the tokens will the loss be computed on?",
+                               unit="%", elem_id="predict-answer-share")
         with gr.Column(scale=2):
             model_info = markdown("", elem_id="lora-model-info")
             data_info = markdown("", elem_id="lora-data-info")
@@ -484,7 +564,7 @@ def _model_and_data_lab() -> dict:
              "on the coloured answer, ending with the end-of-turn token that teaches the model to stop.",
              "Upload a JSONL file with one broken line: it is skipped and reported by its line number.")
     return dict(model=model, load_button=load_button, source=source, upload=upload, hub_id=hub_id,
-                hub_split=hub_split, example=example, model_info=model_info, data_info=data_info, preview=preview,
+                hub_split=hub_split, example=example, share=share, model_info=model_info, data_info=data_info, preview=preview,
                 loaded=gr.State(None), dataset=gr.State(None))
 
 
@@ -505,6 +585,10 @@ def _wire_model_and_data(lab: dict, max_length: gr.Slider, after_load) -> None:
             preview_html, preview_inputs, lab["preview"], api_name=False)
     for trigger in (lab["example"].change, max_length.change):
         trigger(preview_html, preview_inputs, lab["preview"], api_name=False)
+    share = lab["share"]
+    share.reveal(named_event(predict_answer_share, {"guess": share.guess, "loaded_name": lab["loaded"],
+                                                    "dataset": lab["dataset"], "max_length": max_length},
+                             {"feedback": share.feedback}))
 
 
 def _lora_settings_column() -> dict:
@@ -543,6 +627,8 @@ def _train_lab() -> dict:
             lab = _lora_settings_column()
         with gr.Column(scale=2):
             lab["lora_text"] = markdown("", elem_id="lora-params")
+            lab["double"] = prediction("if you double the rank r, how many parameters will LoRA train?",
+                                       unit="parameters", elem_id="predict-double-rank")
             # the start button, its status line and its chart together, in view at once on 1280×800
             with gr.Row(elem_id="lora-train-buttons"):
                 lab["train_button"] = gr.Button(TRAIN_LABEL, variant="primary", elem_id="lora-train")
@@ -568,6 +654,11 @@ def _wire_summary(lab: dict, loaded: gr.State):
         return event.success(lora_summary, [loaded] + inputs, [lab["lora_text"], lab["memory_plot"]], api_name=False)
 
     lab["preset"].change(apply_preset, lab["preset"], lab["targets"], api_name=False)
+    double = lab["double"]
+    double.reveal(named_event(predict_double_rank, {"guess": double.guess, "loaded_name": loaded, "rank": lab["rank"],
+                                                    "alpha": lab["alpha"], "dropout": lab["dropout"],
+                                                    "targets": lab["targets"]},
+                              {"feedback": double.feedback, "rank": lab["rank"]}))
     for control in inputs:
         refresh(control.change(check_lora, inputs, None, api_name=False))
     return refresh
@@ -605,6 +696,8 @@ def _chat_lab() -> dict:
             temperature = gr.Slider(0, 1.5, value=0.0, step=0.05, label="Temperature",
                                     info="0 = always the most likely token.")
             seed = gr.Number(0, label="Seed", precision=0)
+            taught = prediction("at temperature 0, which answer will take the built-in data's form “Answer: … [done]”?",
+                                choices=TAUGHT_CHOICES, elem_id="predict-taught")
             chat_button = gr.Button("Ask both", variant="primary")
         with gr.Column(scale=2):
             with gr.Row():
@@ -614,7 +707,7 @@ def _chat_lab() -> dict:
              "('Answer: … [done]') because LoRA learned the format more than the facts.",
              "Raise the temperature: both models use the same seed, so a difference comes from the adapter alone.")
     return dict(adapter=adapter, prompt=prompt, max_new=max_new, temperature=temperature, seed=seed,
-                chat_button=chat_button, base_out=base_out, tuned_out=tuned_out)
+                chat_button=chat_button, base_out=base_out, tuned_out=tuned_out, taught=taught)
 
 
 def _wire_chat(ctx: LessonContext, lab: dict) -> None:
@@ -622,6 +715,12 @@ def _wire_chat(ctx: LessonContext, lab: dict) -> None:
     for trigger in (lab["chat_button"].click, lab["prompt"].submit):
         trigger(compare_chat, inputs, [lab["base_out"], lab["tuned_out"]], api_name=False, show_progress="minimal")
     ctx.tab.select(refresh_adapters, [ctx.user_id, lab["adapter"]], lab["adapter"], api_name=False)
+    taught = lab["taught"]
+    taught.reveal(named_event(predict_taught_form, {"guess": taught.guess, "user_id": ctx.user_id, "adapter": lab["adapter"],
+                                                    "prompt": lab["prompt"], "max_new_tokens": lab["max_new"],
+                                                    "seed": lab["seed"]},
+                              {"feedback": taught.feedback, "base": lab["base_out"], "tuned": lab["tuned_out"],
+                               "temperature": lab["temperature"]}), show_progress="minimal")
 
 
 def _export_lab(ctx: LessonContext, adapter: gr.Dropdown) -> None:
@@ -629,6 +728,8 @@ def _export_lab(ctx: LessonContext, adapter: gr.Dropdown) -> None:
     markdown("### 4 · Take it with you")
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
+            merged_size = prediction("merged into the base, how many parameters will the model have?",
+                                     choices=MERGE_CHOICES, elem_id="predict-merged")
             zip_button = gr.Button("Download adapter (zip)")
             merge_button = gr.Button("Merge into the base and save")
             export_button = gr.Button("Export as an accelerate script")
@@ -642,6 +743,8 @@ def _export_lab(ctx: LessonContext, adapter: gr.Dropdown) -> None:
     for button, handler, out in ((zip_button, download_adapter, zip_file), (merge_button, merge_adapter, merged_file),
                                  (export_button, export_script, script_file)):
         button.click(handler, [ctx.user_id, adapter], out, api_name=False)
+    merged_size.reveal(named_event(predict_merged_size, {"guess": merged_size.guess, "user_id": ctx.user_id,
+                                                         "adapter": adapter}, {"feedback": merged_size.feedback}))
 
 
 def build(ctx: LessonContext) -> None:
@@ -657,6 +760,7 @@ def build(ctx: LessonContext) -> None:
     _wire_training(ctx, training, model_lab, chat_lab["adapter"])
     _wire_chat(ctx, chat_lab)
     _wire_first_open(ctx, environment, model_lab, training, chat_lab["adapter"])
+    end_of_tab_check("part07")
 
 
 def _wire_first_open(ctx, environment, model_lab: dict, lab: dict, adapter: gr.Dropdown) -> None:

@@ -155,3 +155,20 @@ def preview(tokenizer, messages: list[dict], max_length: int | None = None) -> P
     pieces = [tokenizer.decode([i]) for i in full_ids]
     trained = [i >= common for i in range(len(full_ids))]
     return Preview(full_ids, pieces, trained, tokenizer.decode(full_ids))
+
+
+# The built-in answers' taught form: "Answer: … [done]" (tab 7's chat shows whether a model learned it)
+TAUGHT_START, TAUGHT_END = "Answer:", "[done]"
+
+
+def follows_taught_form(text: str) -> bool:
+    """An answer in the built-in data's form: it starts with "Answer:" and ends its sentence with "[done]"."""
+    text = (text or "").strip()
+    return text.startswith(TAUGHT_START) and TAUGHT_END in text
+
+
+def answer_share(tokenizer, examples: list[list[dict]], max_length: int | None = None) -> tuple[int, int]:
+    """(answer tokens, all tokens) over the examples after the chat template and the cut at max_length:
+    how much of what the model reads the loss is computed on (the rest is context only)."""
+    views = [preview(tokenizer, messages, max_length) for messages in examples]
+    return sum(v.n_trained for v in views), sum(len(v.ids) for v in views)

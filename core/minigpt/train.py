@@ -412,6 +412,17 @@ def _evaluate_and_save(run: _Run, step: int) -> None:
         save_run(run.out_dir, run.model, run.data, run.model.config, cfg, p, run.run_info)
 
 
+def untrained_loss(text: str, model_config: GPTConfig, cfg: TrainConfig) -> float:
+    """The training loss a run of these settings starts at (its curve's step 0), without training: the same
+    seeded weights, measured on the same windows as `_measure_untrained`. A fresh model spreads its guesses
+    almost evenly, so this sits near ln(vocab_size)."""
+    cfg.validate()
+    threads.set_torch_threads(cfg.threads)
+    data = _dataset(text, model_config.block_size, cfg, None, None)
+    model = MiniGPT(replace(model_config, vocab_size=data.tokenizer.vocab_size), seed=cfg.seed)
+    return estimate_loss(model, data, "train", cfg.eval_batches, cfg.batch_size, cfg.bf16)
+
+
 def _measure_untrained(run: _Run) -> None:
     """Step 0: the untrained model's loss, ~ln(vocab_size) on both splits."""
     cfg = run.cfg

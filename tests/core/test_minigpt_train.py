@@ -1,6 +1,7 @@
 """Data windows, the learning-rate schedule, and a tiny training run end to end."""
 import csv
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -295,3 +296,18 @@ def test_two_trainings_at_once_in_threads_give_exactly_their_losses_alone():
     assert not errors, errors
     assert together == alone  # ==: bit for bit, step for step, validation losses and samples too
     assert torch.equal(torch.get_rng_state(), before)  # neither run drew from torch's global generator
+
+
+def test_untrained_loss_is_the_curves_step_zero_and_near_ln_v():
+    """The tab-4 prediction's answer: the loss train() reports at step 0, measured without training (and
+    near ln V, a uniform guess, from torch's own cross-entropy on uniform logits)."""
+    cfg = tiny_train_config(steps=2, eval_every=2, sample_every=2)
+    first = next(iter(train.train(CORPUS, TINY, cfg)))
+    measured = train.untrained_loss(CORPUS, TINY, cfg)
+    assert measured == pytest.approx(first.train_curve[0][1], abs=1e-6)
+    vocab = len(set(CORPUS))
+    targets = torch.arange(vocab)
+    uniform = torch.nn.functional.cross_entropy(torch.zeros(vocab, vocab), targets).item()  # ln V
+    assert measured == pytest.approx(uniform, abs=0.3)
+    other = train.untrained_loss(CORPUS, TINY, replace(cfg, seed=cfg.seed + 1))
+    assert other != measured  # other weights, another start: the value is measured, not ln V typed in

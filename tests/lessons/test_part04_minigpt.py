@@ -329,6 +329,39 @@ def test_greedy_generation_matches_an_argmax_loop(trained):
     assert final["output"] == loaded.tokenizer.decode(ids)
 
 
+def test_the_first_loss_prediction_is_the_runs_step_zero():
+    """Predict, then run: the revealed value is the step-0 loss the same run then reports, near ln V."""
+    with pytest.raises(gr.Error, match="guess"):
+        tab.predict_first_loss(guess="", source=BUILTIN, pasted=None, upload=None, preset="default", **SMALL)
+    feedback = tab.predict_first_loss(guess="4", source=BUILTIN, pasted=None, upload=None, preset="default",
+                                      **SMALL)["feedback"]
+    outputs = train_small(sessions.new_user_id())
+    progress = train.read_run(outputs[-1]["shown"])
+    step0 = progress.train_curve[0]
+    assert step0[0] == 0 and f"**the lab:** {step0[1]:.4g} nats" in feedback
+    vocab = len(set(text_input.learner_text(BUILTIN)))
+    assert f"ln {vocab} = {math.log(vocab):.3f}" in feedback
+    with pytest.raises(gr.Error, match="steps"):  # the server's caps hold for a guess as for a start
+        tab.predict_first_loss(guess="4", source=BUILTIN, pasted=None, upload=None, preset="default",
+                               **{**SMALL, "steps": 10**9})
+
+
+def test_the_greedy_prediction_shows_two_seeds_agree_at_temperature_zero(trained):
+    user, outputs = trained
+    run_dir = outputs[-1]["shown"]
+    with pytest.raises(gr.Error, match="Pick your guess"):
+        tab.predict_greedy(guess=None, user_id=user, path=run_dir, prompt="Python is")
+    out = tab.predict_greedy(guess="two different texts", user_id=user, path=run_dir, prompt="Python is")
+    assert out["temperature"] == 0 and "**the lab:** the same text" in out["feedback"]
+    loaded = checkpoint.load(run_dir)
+    ids = loaded.tokenizer.encode("Python is")
+    for _ in range(tab.GREEDY_TOKENS):  # an argmax loop with the same cropping as generation
+        logits = loaded.model(torch.tensor([ids[-loaded.config.block_size:]]))[0][0, -1]
+        ids.append(int(logits.argmax()))
+    greedy = loaded.tokenizer.decode(ids[len("Python is"):])
+    assert out["feedback"].count(f"«{tab.label_text(greedy, markdown=True)}»") == 2
+
+
 def test_generation_is_seeded_and_reports_unknown_characters(trained, monkeypatch):
     user, outputs = trained
     run_dir = outputs[-1]["shown"]
@@ -538,6 +571,11 @@ def test_browser_train_a_few_steps_then_generate_and_reload(page):
     _open_minigpt(page)
     _tiny_settings(page, 20)
     page.locator("#minigpt-size").get_by_text("at batch 4 × context 16").wait_for()  # typed values update the size
+    page.locator("#predict-first-loss-guess textarea").fill("4.2")  # predict, then run
+    page.locator("#predict-first-loss-button").click()
+    page.locator("#predict-first-loss-feedback").get_by_text("the curve starts there").wait_for()
+    revealed = float(re.search(r"the lab: ([\d.]+) nats", page.locator("#predict-first-loss-feedback").inner_text()).group(1))
+    assert abs(revealed - math.log(len(set(text_input.learner_text(BUILTIN))))) < 0.3  # near ln V
     page.locator("#minigpt-train").click()
     status = page.locator("#minigpt-status")
     status.get_by_text("step 20/20").wait_for(timeout=120_000)

@@ -102,6 +102,66 @@ def test_preview_counts_the_answer_tokens():
     assert f"<b>{n_answer} coloured answer tokens</b>" in html
 
 
+def test_the_answer_share_prediction_counts_every_examples_answer_tokens():
+    dataset = tab.read_data(tab.BUILTIN, None, "", "")
+    with pytest.raises(gr.Error, match="guess"):
+        tab.predict_answer_share(guess="", loaded_name=models.POCKET, dataset=dataset, max_length=256)
+    with pytest.raises(gr.Error, match="Load a model"):
+        tab.predict_answer_share(guess="20", loaded_name=None, dataset=dataset, max_length=256)
+    feedback = tab.predict_answer_share(guess="20", loaded_name=models.POCKET, dataset=dataset, max_length=256)["feedback"]
+    tokenizer = models.load_model(models.POCKET).tokenizer
+    answers = total = 0
+    for messages in dataset.examples:  # independent: each answer tokenized alone, each whole chat templated
+        answers += len(tokenizer(messages[-1]["content"] + "<|end|>\n")["input_ids"])
+        total += len(tokenizer.apply_chat_template(messages, tokenize=True)["input_ids"])
+    assert f"{answers:,} of {total:,} tokens" in feedback
+    assert f"**the lab:** {100 * answers / total:.3g} %" in feedback
+
+
+def test_the_double_rank_prediction_is_peft_s_count_and_moves_the_slider():
+    from peft import get_peft_model
+
+    with pytest.raises(gr.Error, match="guess"):
+        tab.predict_double_rank(guess="", loaded_name=models.POCKET, rank=4, alpha=8, dropout=0.0, targets=ALL_LINEAR)
+    with pytest.raises(gr.Error, match="32 or less"):
+        tab.predict_double_rank(guess="1", loaded_name=models.POCKET, rank=40, alpha=8, dropout=0.0, targets=ALL_LINEAR)
+    out = tab.predict_double_rank(guess="1000", loaded_name=models.POCKET, rank=4, alpha=8, dropout=0.0,
+                                  targets=ALL_LINEAR)
+    fresh = models.load_model(models.POCKET, copy_for_training=True).model
+    trainable, _ = get_peft_model(fresh, lora.LoraSettings(8, 8, 0.0, ALL_LINEAR).peft_config()).get_nb_trainable_parameters()
+    assert out["rank"] == 8 and f"**the lab:** {trainable} parameters" in out["feedback"]
+
+
+def test_the_taught_form_prediction_runs_both_answers_greedily(user_id):
+    with pytest.raises(gr.Error, match="Pick your guess"):
+        tab.predict_taught_form(guess=None, user_id=user_id, adapter=SHIPPED_ADAPTER, prompt="What is a token?",
+                                max_new_tokens=60, seed=0)
+    out = tab.predict_taught_form(guess="both", user_id=user_id, adapter=SHIPPED_ADAPTER, prompt="What is a token?",
+                                  max_new_tokens=60, seed=0)
+    base, tuned = list(tab.compare_chat(user_id, SHIPPED_ADAPTER, "What is a token?", 60, 0.0, 0))[-1]
+    assert (out["base"], out["tuned"], out["temperature"]) == (base, tuned, 0)
+    assert tuned.startswith("Answer:") and not base.startswith("Answer:")  # the shipped adapter learned the form
+    assert "**the lab:** only base + adapter" in out["feedback"] or "Right" in out["feedback"]
+    assert all(data.follows_taught_form(m[-1]["content"]) for m in data.builtin().examples)  # the form of every answer
+
+
+def test_the_merged_size_prediction_is_the_count_of_a_real_merge(user_id, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from core.finetune import chat
+
+    with pytest.raises(gr.Error, match="Pick your guess"):
+        tab.predict_merged_size(guess=None, user_id=user_id, adapter=SHIPPED_ADAPTER)
+    out = tab.predict_merged_size(guess=tab.MERGE_CHOICES[1], user_id=user_id, adapter=SHIPPED_ADAPTER)
+    merged = AutoModelForCausalLM.from_pretrained(str(chat.merge_and_save(SHIPPED_ADAPTER, tmp_path / "merged")))
+    count = sum(p.numel() for p in merged.parameters())
+    assert f"**the lab:** {tab.MERGE_CHOICES[0]}" in out["feedback"] and f"holds {count:,}, the base's count" in out["feedback"]
+    from safetensors.torch import load_file
+
+    adapter = load_file(str(Path(SHIPPED_ADAPTER) / "adapter_model.safetensors"))
+    assert f"this adapter {sum(t.numel() for t in adapter.values()):,}" in out["feedback"]
+
+
 SETTINGS = dict(rank=4, alpha=8, dropout=0.0, targets=ALL_LINEAR, lr=2e-3, unit="steps", amount=2, batch=4,
                 accum=1, max_length=128, eval_fraction=0.0, four_bit=False, checkpointing=False)
 
@@ -429,6 +489,15 @@ def test_browser_tab7_behaviours(page, tmp_path):
     assert page.locator("#lora-status").inner_text() == done
     assert page.locator("#lora-loss .scatterlayer .trace").count() >= 1
     _check_three_links(page)
+    # predict, then run: twice the rank, and the slider moves there
+    rank = page.get_by_label("number input for Rank r")
+    before = int(rank.input_value())
+    page.locator("#predict-double-rank-guess textarea").fill("1000")
+    page.locator("#predict-double-rank-button").click()
+    page.locator("#predict-double-rank-feedback").get_by_text("the summary shows it").wait_for()
+    wait_until_quiet(page)
+    assert int(rank.input_value()) == 2 * before
+    assert f"at r = {2 * before}" in page.locator("#predict-double-rank-feedback").inner_text()
     page.screenshot(path=str(tmp_path / "part07-desktop.png"), full_page=True)
 
 
