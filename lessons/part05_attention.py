@@ -1,7 +1,9 @@
 """Tab: Attention, step by step (Part 5). UI only: every number comes from core.attention.
 
 Three labs, each built by its own `_<name>_lab(ctx)`: the step-through (one matrix at a time), why
-divide by √d_k, and the attention maps inside a trained MiniGPT. Charts are `lessons.plots.Chart`s
+divide by √d_k, and the attention maps inside a trained MiniGPT. Each has a prediction (`predict_*`: the
+learner commits a guess, the reveal computes it through core.attention and moves the lab there), and the
+tab ends with its check (core/quizzes/part05.py). Charts are `lessons.plots.Chart`s
 (plain data, a few ms per redraw). The sentence and the prompt go through `lessons.inputs`: checked
 once per typed change, and every other control uses the last good sentence, so a typo is said once.
 """
@@ -14,8 +16,10 @@ import gradio as gr
 import numpy as np
 
 from core import attention, registry
+from core import quiz as Q
+from lessons.check import end_of_tab_check, prediction
 from lessons.common import (LessonContext, checkpoint_choices, checkpoint_dropdown, learner_error, lesson_text, markdown,
-                            shows_errors, try_this)
+                            named_event, shows_errors, try_this)
 from lessons.inputs import Checked, checker, on_typed
 from lessons.plots import DIVERGING_SCALE, HEATMAP_SCALE, PALETTE, Chart, chart, heatmap
 from lessons.tokens import label_text, tokens_html, visible
@@ -166,6 +170,34 @@ def step_view_previous(state: Checked, *controls):
     return _viewed(state, step_through(state.good[0], *controls, move=-1))
 
 
+# the step-through's outputs by name (the order of step_view's tuple), for the prediction's reveal
+STEP_OUTPUTS = ("tokens", "text", "matrix", "bars", "step", "head", "query", "sentence", "unit", "state")
+WEIGHTS_STEP = list(STEP_SHORT).index("weights") + 1  # the softmax step's number (the same with any head count)
+
+
+@shows_errors
+def predict_unmasked(guess, state: Checked, unit, d_model, n_heads, scaled, seed, head, source=RANDOM, user_id=None) -> dict:
+    """Reveal of the step-through's prediction: the weight the first token gives itself once the causal mask is
+    off (with it, exactly 1). The lab moves there: mask unticked, the softmax step, the first token's row."""
+    Q.parse_guess(guess)
+    view = dict(zip(STEP_OUTPUTS, step_view(state, unit, d_model, n_heads, scaled, False, seed, WEIGHTS_STEP, head, 0,
+                                            source, user_id)))
+    # the sentence and unit the view used (a MiniGPT source may have cropped the one or switched the other)
+    sentence = view["sentence"] if isinstance(view["sentence"], str) else state.good[0]
+    tokens, x, w, _ = _inputs(sentence, view["unit"] if isinstance(view["unit"], str) else unit, d_model, seed, source, user_id)
+    weights = attention.attention_steps(x, n_heads=int(n_heads), causal=False, scaled=bool(scaled), **w)["weights"]
+    shown = min(max(int(head or 1), 1), int(n_heads))
+    row = (weights if weights.ndim == 3 else weights[None])[shown - 1, 0]
+    T, top = len(tokens), int(np.argmax(row))
+    which = f" (head {shown})" if int(n_heads) > 1 else ""
+    first, most = label_text(tokens[0], markdown=True), label_text(tokens[top], markdown=True)
+    reason = (f"with the mask, “{first}” sees only itself, so all its weight (1) goes there. Without it, softmax "
+              f"spreads that 1 over all {T} tokens: an even split would give 1/{T} = {1 / T:.3f} each, and the scores "
+              f"tilt it{which}. Its largest weight now goes to “{most}” (token {top + 1}), {row[top]:.3f}. That is why "
+              "a language model needs the mask: unmasked, the first token reads the future.")
+    return {"feedback": Q.compare_guess(guess, float(row[0]), reason, digits=3), "causal": False, **view}
+
+
 def _step_text(described, number, head, n_heads) -> str:
     step = described[number - 1]
     strip = " → ".join(f"**[{STEP_SHORT[s.key]}]**" if i == number - 1 else STEP_SHORT[s.key] for i, s in enumerate(described))
@@ -233,6 +265,25 @@ def saturation_view(d_k):
                f"**{curve['max_weight_unscaled'][i]:.2f}** of the weight on average. Divided by √d_k the spread is "
                f"**{curve['score_std_scaled'][i]:.2f}** and the top key gets **{curve['max_weight_scaled'][i]:.2f}**.")
     return _saturation_bars(example, d_k), _saturation_lines(curve, d_k), summary
+
+
+SPREAD_D_K = 1024  # the saturation prediction asks about the widest head
+
+
+@shows_errors
+def predict_spread(guess) -> dict:
+    """Reveal of the saturation lab's prediction: how widely the raw scores spread at d_k = SPREAD_D_K; the lab
+    moves there."""
+    Q.parse_guess(guess)
+    curve, i = saturation_curve(), D_K_CHOICES.index(SPREAD_D_K)
+    bars, lines, summary = saturation_view(SPREAD_D_K)
+    reason = (f"a score q·k adds up d_k = {SPREAD_D_K} products of unit-variance numbers, so its variance is {SPREAD_D_K} "
+              f"and its spread √{SPREAD_D_K} = {np.sqrt(SPREAD_D_K):g}. Scores that far apart make softmax nearly one-hot: "
+              f"unscaled, the top key gets {curve['max_weight_unscaled'][i]:.2f} of the weight on average. Divided by "
+              f"√d_k the spread is back to {curve['score_std_scaled'][i]:.2f}, and the top key gets "
+              f"{curve['max_weight_scaled'][i]:.2f}.")
+    return {"feedback": Q.compare_guess(guess, float(curve["score_std_unscaled"][i]), reason, digits=3),
+            "d_k": SPREAD_D_K, "bars": bars, "lines": lines, "summary": summary}
 
 
 def _saturation_bars(example, d_k: int) -> Chart:
@@ -352,6 +403,26 @@ def maps_summary(maps: np.ndarray, n_tokens: int, layer: int, head: int, unit: s
     return text
 
 
+@shows_errors
+def predict_zeros(guess, state: Checked, path, layer, head, user_id) -> dict:
+    """Reveal of the model lab's prediction: how many weights of the enlarged map are exactly 0."""
+    Q.parse_guess(guess)
+    if not path:
+        raise ValueError(NO_CHECKPOINT)
+    tokens, maps, unit = _model_maps(path, state.good[0], user_id)
+    n_layer, n_head, T, _ = maps.shape
+    layer, head = min(max(int(layer or 1), 1), n_layer), min(max(int(head or 1), 1), n_head)
+    m = maps[layer - 1, head - 1]
+    zeros = int(np.count_nonzero(m == 0))
+    future = int(np.count_nonzero(~attention.causal_mask(T)))
+    reason = (f"the causal mask sets every score above the diagonal to −∞, and softmax turns −∞ into exactly 0: the "
+              f"i-th {unit} of {T} has {T} − i of them, {T}·{T - 1}/2 = {future} in all. Every weight on or below the "
+              "diagonal is exp of a finite score, so above 0, however dim its cell looks.")
+    if zeros != future:  # float32 can round a tiny weight below the diagonal down to 0
+        reason += f" Here {zeros - future} more were so small that float32 rounded them to 0."
+    return {"feedback": Q.compare_guess(guess, zeros, reason, unit="zeros")}
+
+
 def model_view_checked(state: Checked, path, layer, head, user_id):
     """The model lab on the last good prompt (the checkpoint, layer and head pickers, the page load)."""
     return model_view(path, state.good[0], layer, head, user_id)
@@ -427,6 +498,8 @@ def _step_through_lab(ctx: LessonContext) -> gr.Dropdown:
             matrix_plot = gr.Plot(first["matrix"], show_label=False)
             query = gr.Dropdown(label="Query token: its row of weights", choices=first["queries"], value=first["query"])
             bars_plot = gr.Plot(first["bars"], show_label=False)
+    unmasked = prediction("untick the causal mask: how much weight will the first token then give itself? (with the "
+                          "mask it is exactly 1)", elem_id="predict-unmasked")
     try_this(
         "Step to **softmax**, then untick *Causal mask*: the zeros above the diagonal fill in, and the first token "
         "stops putting all its weight on itself.",
@@ -446,6 +519,10 @@ def _step_through_lab(ctx: LessonContext) -> gr.Dropdown:
         event(step_view, trigger_mode="always_last", **show)
     following.click(step_view_next, **show)
     previous.click(step_view_previous, **show)
+    controls = dict(state=state, unit=unit, d_model=d_model, n_heads=n_heads, scaled=scaled, seed=seed, head=head,
+                    source=source, user_id=ctx.user_id)
+    unmasked.reveal(named_event(predict_unmasked, inputs={"guess": unmasked.guess, **controls},
+                                outputs={"feedback": unmasked.feedback, "causal": causal, **dict(zip(STEP_OUTPUTS, outputs))}))
     return source
 
 
@@ -459,12 +536,17 @@ def _saturation_lab(ctx: LessonContext) -> None:
         with gr.Column(scale=3):
             saturation_bars = gr.Plot(first[0], show_label=False)
             saturation_lines = gr.Plot(first[1], show_label=False)
+    spread = prediction(f"at d_k = {SPREAD_D_K}, how widely will the raw scores QKᵀ spread (their standard deviation)?",
+                        elem_id="predict-spread")
     try_this(
         "Move d_k from 4 to 1024: without the scaling (orange) one key takes nearly all the weight, so the gradients "
         "reaching the other keys vanish; with it (blue) the spread stays the same.",
     )
     io = dict(inputs=d_k, outputs=[saturation_bars, saturation_lines, saturation_md], show_progress="hidden", api_name=False)
     d_k.input(saturation_view, **io)
+    spread.reveal(named_event(predict_spread, inputs={"guess": spread.guess},
+                              outputs={"feedback": spread.feedback, "d_k": d_k, "bars": saturation_bars,
+                                       "lines": saturation_lines, "summary": saturation_md}))
 
 
 def _model_lab(ctx: LessonContext, source: gr.Dropdown) -> None:
@@ -485,6 +567,8 @@ def _model_lab(ctx: LessonContext, source: gr.Dropdown) -> None:
             prompt_view = gr.HTML()
             grid_plot = gr.Plot(show_label=False)
             big_plot = gr.Plot(show_label=False)
+    zeros = prediction("how many of the enlarged map's weights are exactly 0? (the summary says how many tokens the "
+                       "prompt has)", unit="zeros", elem_id="predict-zeros")
     try_this(
         "Look for a head whose map is a bright line just below the diagonal: it copies from the previous character "
         "(the summary on the left says how much). Which layer is it in?",
@@ -495,6 +579,9 @@ def _model_lab(ctx: LessonContext, source: gr.Dropdown) -> None:
     maps_io = dict(inputs=[state, model, layer, model_head, ctx.user_id],
                    outputs=[prompt_view, grid_plot, big_plot, model_md, layer, model_head], show_progress="hidden", api_name=False)
     on_typed([prompt], check_prompt, [], state, model_view_checked, maps_io["inputs"], maps_io["outputs"], buttons=[show_maps])
+    zeros.reveal(named_event(predict_zeros, inputs={"guess": zeros.guess, "state": state, "path": model, "layer": layer,
+                                                    "head": model_head, "user_id": ctx.user_id},
+                             outputs={"feedback": zeros.feedback}))
     # model.change covers the learner's pick and a refresh that picks another checkpoint; a refresh that
     # keeps the same one (opening the tab again) changes nothing, so nothing is recomputed
     for event in (model.change, layer.input, model_head.input):
@@ -514,3 +601,4 @@ def build(ctx: LessonContext) -> None:
     source = _step_through_lab(ctx)
     _saturation_lab(ctx)
     _model_lab(ctx, source)
+    end_of_tab_check("part05")

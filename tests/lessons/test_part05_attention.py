@@ -114,6 +114,49 @@ def test_saturation_view_numbers():
         tab.saturation_view(3)
 
 
+def _lab_number(feedback):
+    return float(re.search(r"\*\*the lab:\*\* ([-\d.e+]+)", feedback).group(1))
+
+
+@pytest.mark.parametrize("n_heads,head", [(1, 1), (2, 2)])
+def test_predict_unmasked_reveals_the_first_tokens_own_weight_without_the_mask(n_heads, head):
+    from lessons.inputs import Checked
+
+    state = Checked.start(tab.DEFAULT_SENTENCE, "words", tab.RANDOM)
+    args = dict(state=state, unit="words", d_model=8, n_heads=n_heads, scaled=True, seed=0, head=head)
+    for empty in (None, "", "  "):
+        with pytest.raises(gr.Error, match="Type your guess first"):
+            tab.predict_unmasked(empty, **args)
+    out = tab.predict_unmasked("0.5", **args)
+    x, w = attention.random_inputs(tab.DEFAULT_SENTENCE.split(), 8, 0)
+    row = torch_steps(x, w, {}, n_heads, causal=False)["softmax"][head - 1, 0]
+    assert _lab_number(out["feedback"]) == pytest.approx(row[0], abs=5e-4) and f"{row[0]:.3f}" in out["feedback"]
+    assert f"“{tab.DEFAULT_SENTENCE.split()[int(np.argmax(row))]}” (token {int(np.argmax(row)) + 1}), {row.max():.3f}" in out["feedback"]
+    assert "1/6 = 0.167" in out["feedback"]
+    # the lab moved there: mask off, the softmax step, the first token's row, in bars and matrix alike
+    assert out["causal"] is False and out["step"].value == tab.WEIGHTS_STEP and out["query"].value == 0
+    assert "Step 8 of" in out["text"] and "Attention weights" in out["text"]
+    np.testing.assert_allclose(out["bars"].data[head - 1].y, row, rtol=1e-12)
+    np.testing.assert_allclose(z(out["matrix"])[0], row, rtol=1e-12)
+
+
+def test_predict_spread_reveals_the_raw_scores_spread_at_1024():
+    with pytest.raises(gr.Error, match="Type your guess first"):
+        tab.predict_spread("")
+    with pytest.raises(gr.Error, match="must be a number"):
+        tab.predict_spread("thirty")
+    out = tab.predict_spread("32")
+    rng = np.random.default_rng(0)  # the curve's own draws, recomputed with torch
+    for d in tab.D_K_CHOICES:
+        q, k = (torch.from_numpy(rng.standard_normal(shape)) for shape in ((tab.SATURATION_QUERIES, d), (8, d)))
+        if d == tab.SPREAD_D_K:
+            spread = (q @ k.T).std(correction=0).item()
+    assert _lab_number(out["feedback"]) == pytest.approx(spread, rel=2e-3) and f"{spread:.3g}" in out["feedback"]
+    assert abs(spread - 32) < 2 and "√1024 = 32" in out["feedback"] and "spot on" in out["feedback"]
+    assert out["d_k"] == 1024 and "At d_k = 1024" in out["summary"]
+    assert out["bars"].layout.title.text.endswith("d_k = 1024: softmax of the scores")
+
+
 # ----------------------------------------------------------------------------- with a MiniGPT checkpoint
 
 
@@ -170,6 +213,39 @@ def test_model_view_messages(learner_run):
         tab.model_view(folder, "abc", 1, 1, sessions.new_user_id())  # someone else's run
 
 
+def test_predict_zeros_counts_the_masked_weights(learner_run):
+    from lessons.inputs import Checked
+
+    user_id, folder = learner_run
+    prompt = "the cat sat on the mat."
+    state = Checked.start(prompt)
+    with pytest.raises(gr.Error, match="Type your guess first"):
+        tab.predict_zeros(None, state, folder, 2, 3, user_id)
+    with pytest.raises(gr.Error, match="No MiniGPT checkpoint"):
+        tab.predict_zeros("5", state, None, 1, 1, user_id)
+    out = tab.predict_zeros("100", state, folder, 2, 3, user_id)
+    want, _ = reference_forward(folder, prompt)  # float64, from the saved tensors
+    T = len(prompt)
+    assert int((want[1, 2] == 0).sum()) == T * (T - 1) // 2 == 253
+    assert _lab_number(out["feedback"]) == 253 and "23·22/2 = 253" in out["feedback"] and "float32" not in out["feedback"]
+
+
+def test_predict_unmasked_with_the_models_embeddings(learner_run):
+    from core.minigpt import checkpoint
+    from lessons.inputs import Checked
+
+    user_id, folder = learner_run
+    state = Checked.start("the cat sat", "words", folder)
+    out = tab.predict_unmasked("0.3", state, "words", 8, 4, True, 0, 2, folder, user_id)
+    assert out["unit"] == "characters" and out["causal"] is False  # a character model reads characters
+    tokens, x, weights = attention.model_inputs(checkpoint.load(folder), "the cat sat")
+    w = {k: v for k, v in weights.items() if k.startswith("w_")}
+    b = {k: v for k, v in weights.items() if k.startswith("b_")}
+    row = torch_steps(x, w, b, 4, causal=False)["softmax"][1, 0]  # head 2, the first character's row
+    assert _lab_number(out["feedback"]) == pytest.approx(row[0], abs=5e-4) and "1/11 = 0.091" in out["feedback"]
+    np.testing.assert_allclose(out["bars"].data[1].y, row, atol=1e-9)
+
+
 def test_step_through_with_the_models_embeddings(learner_run):
     user_id, folder = learner_run
     with pytest.warns(UserWarning, match="reads characters"):  # gr.Warning outside an event is a Python warning
@@ -216,6 +292,14 @@ def test_step_through_and_model_maps_in_the_browser(shipped_tiny, page, tmp_path
     assert page.locator(".annotation-text", has_text="L2 H2").count() == 1
     page.locator("#attention-enlarge-layer").get_by_text("2", exact=True).click()
     page.locator(".gtitle", has_text="Layer 2, head 1: where each character looks").wait_for()
+
+    # predict, then run: the spread of the raw scores at d_k = 1024, and the saturation lab moves there
+    page.locator("#predict-spread-guess textarea").fill("30")
+    page.locator("#predict-spread-button").click()
+    page.locator("#predict-spread-feedback").get_by_text("√1024 = 32", exact=False).wait_for()
+    assert "Your guess:" in page.locator("#predict-spread-feedback").inner_text()
+    page.get_by_text("At d_k = 1024 the raw scores").wait_for()
+    page.locator(".gtitle", has_text="d_k = 1024: softmax of the scores").wait_for()
     page.screenshot(path=str(tmp_path / "part05.png"), full_page=True)
 
 
@@ -297,7 +381,8 @@ def test_the_default_labs_are_drawn_when_the_tab_is_built():
     assert any(t.startswith("Step 1.") for t in titles) and any("d_k = 64" in t for t in titles)
     # drawing the defaults at build adds no component of its own (a handler's gr.Slider(...) update would)
     count = lambda kind: sum(isinstance(b, kind) for b in demo.blocks.values())  # noqa: E731
-    assert (count(gr_.Slider), count(gr_.Dropdown), count(gr_.Radio), count(gr_.Plot)) == (3, 3, 5, 6)
+    # the Radios: unit, d_k, two Enlarge pickers, Head shown, and the end-of-tab check's answers
+    assert (count(gr_.Slider), count(gr_.Dropdown), count(gr_.Radio), count(gr_.Plot)) == (3, 3, 6, 6)
     loaded = {fn.fn.__name__ for fn in demo.fns.values() if fn.targets and fn.targets[0][1] == "load"}
     assert "step_view" not in loaded and "saturation_view" not in loaded  # nothing per learner to wait for
 
