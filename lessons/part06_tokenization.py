@@ -1,7 +1,10 @@
 """Tab: BPE tokenization and tiktoken (Part 6). UI only: core.bpe and core.token_compare compute.
 
 Three labs, each built by its own `_<name>_lab(ctx, ...)`: train a BPE tokenizer merge by merge,
-encode/decode with it, and compare it with OpenAI's tokenizers. The learner's text is read by
+encode/decode with it, and compare it with OpenAI's tokenizers. Each lab asks the learner to predict
+first (how long the text is after 100 more merges, how many tokens a new sentence takes, how many
+cl100k_base needs for the non-English example); the reveal runs the lab's own call and shows it.
+The tab ends with core/quizzes/part06.py's check. The learner's text is read by
 core.text_input (the same bytes as in tabs 4 and 7). Play is a generator that checks a stop request
 every merge, so Stop ends it with a normal last frame ("stopped at merge N"), never a cancelled one.
 The trainer (~35 MB for 300 k characters) is released when the learner closes or reloads the tab.
@@ -14,8 +17,10 @@ from dataclasses import dataclass
 import gradio as gr
 
 from core import bpe, sessions, text_input, tiktoken_offline
+from core import quiz as Q
 from core.token_compare import EXAMPLES, by_bpe, by_characters, by_tiktoken, usage
-from lessons.common import LessonContext, lesson_text, markdown, shows_errors, try_this
+from lessons.check import end_of_tab_check, prediction
+from lessons.common import LessonContext, lesson_text, markdown, named_event, shows_errors, try_this
 from lessons.inputs import Checked, checker, on_typed
 from lessons.plots import PALETTE, Chart, chart
 from lessons.tokens import OUTLINE_STYLE, tokens_html
@@ -23,6 +28,7 @@ from lessons.tokens import OUTLINE_STYLE, tokens_html
 SOURCES = ["Built-in corpus", "Paste text", "Upload a .txt file"]
 SOURCE_KEYS = dict(zip(SOURCES, text_input.SOURCES))  # the radio's words → core.text_input's sources
 PATTERNS = {"none": None, "GPT-2": "gpt2", "GPT-4": "gpt4"}
+MAX_TARGET = 2048  # the target slider's maximum
 MAX_TRAIN_CHARS = 300_000  # keeps one learner's step-through state small on a shared server
 MAX_INPUT_CHARS = 20_000  # encode / decode / compare boxes
 MAX_SPECIAL_CHARS = 400  # the special-tokens box (10 MB there once took 85 s of CPU): checked here, not only in the browser
@@ -285,6 +291,33 @@ def save_tokenizer(session, user_id):
     return gr.update(value=str(path), visible=True)
 
 
+AHEAD = 100  # lab 1's prediction: the text's length after this many more merges
+
+
+@shows_errors
+def predict_merges(guess, session, source, pasted, upload, target, pattern, special) -> dict:
+    """Reveal of lab 1's prediction: the training text's length in tokens after AHEAD more merges. The lab
+    makes them (raising the target slider if it is lower) and shows where they lead."""
+    Q.parse_guess(guess)  # no merge is made for a missing guess
+    check_settings(source, pasted, upload, target, pattern, special)
+    session = current_session(session, source, pasted, upload, target, pattern, special)
+    if session.trainer.vocab_size + AHEAD > MAX_TARGET:
+        raise ValueError(f"The vocabulary has {session.trainer.vocab_size:,} tokens: {AHEAD} more would pass the "
+                         f"slider's {MAX_TARGET:,}. Press Reset (back to bytes) first.")
+    session.target = max(int(target), session.trainer.vocab_size + AHEAD)
+    done = len(session.trainer.merges)
+    made = advance(session, AHEAD)
+    lengths = session.trainer.lengths
+    reason = "no pair was left to merge: every chunk of the text is already one token."
+    if made:
+        reason = (f"{made} merges took the text from {lengths[done]:,} to {lengths[-1]:,} tokens. Each merge removes one "
+                  f"token per occurrence of its pair, and the most frequent pairs go first: the first of these saved "
+                  f"{lengths[done] - lengths[done + 1]:,} tokens, the last only {lengths[-2] - lengths[-1]:,}. "
+                  "That is why the curve flattens.")
+    shown = dict(zip(("state", "status", "last", "top", "curve", "preview"), render(session)))
+    return {"feedback": Q.compare_guess(guess, lengths[-1], reason, unit="tokens"), "target": session.target, **shown}
+
+
 # encode / decode ---------------------------------------------------------------------------------
 def _text_limit(text: str | None, verb: str) -> str:
     text = text or ""
@@ -325,6 +358,27 @@ def decode_box(session, ids_text):
     return session.trainer.tokenizer().decode(parse_ids(ids_text))
 
 
+PREDICT_SENTENCE = "The model learns to predict the next word."  # lab 2's prediction encodes it
+
+
+@shows_errors
+def predict_encoded(guess, session) -> dict:
+    """Reveal of lab 2's prediction: how many tokens the learner's tokenizer, as trained now, uses for
+    PREDICT_SENTENCE; the lab then shows it encoded (and its ids decoded back)."""
+    Q.parse_guess(guess)
+    html, ids, summary, ids_state, decoded = start_encoded(Checked.start(PREDICT_SENTENCE), session)
+    tokenizer = session.trainer.tokenizer()
+    tokens = tokenizer.encode(PREDICT_SENTENCE)
+    pieces = " | ".join(tokenizer.token_text(i).replace(" ", "␣") for i in tokens)
+    n_bytes = len(PREDICT_SENTENCE.encode())
+    reason = (f"{n_bytes} bytes → {len(tokens)} tokens with your vocabulary of {tokenizer.vocab_size:,} "
+              f"({n_bytes / len(tokens):.2f} bytes per token): {pieces}. Pieces your training text has often became "
+              "tokens; everything else stays in shorter pieces, down to single bytes. More merges, fewer tokens.")
+    return {"feedback": Q.compare_guess(guess, len(tokens), reason, unit="tokens"), "text": PREDICT_SENTENCE,
+            "text_state": Checked.start(PREDICT_SENTENCE), "view": html, "ids": ids, "summary": summary,
+            "ids_state": ids_state, "decoded": decoded}
+
+
 def encode_view(state: Checked, session):
     return encode_box(session, *state.good)
 
@@ -348,6 +402,29 @@ def availability_text() -> str:
 def example_text(name):
     text, why = EXAMPLES[name]
     return text, f"**Why look here:** {why}", Checked.start(text, *_COMPARE_DEFAULTS[1:])
+
+
+PREDICT_EXAMPLE, PREDICT_ENCODING, ENGLISH_EXAMPLE = "Non-English", "cl100k_base", "English prose"
+
+
+@shows_errors
+def predict_foreign(guess, session, checked: Checked) -> dict:
+    """Reveal of lab 3's prediction: how many tokens cl100k_base needs for the non-English example; the lab
+    switches to that example (keeping the learner's context length and price) and compares it."""
+    Q.parse_guess(guess)
+    text, why, _ = example_text(PREDICT_EXAMPLE)
+    checked = Checked.start(text, *checked.good[1:])
+    table, views = compare(session, *checked.good)
+    actual = by_tiktoken(text, PREDICT_ENCODING).tokens
+    others = ", ".join(f"{name} {by_tiktoken(text, name).tokens}" for name in tiktoken_offline.distinct_names()
+                       if name != PREDICT_ENCODING)
+    english = EXAMPLES[ENGLISH_EXAMPLE][0]
+    reason = (f"{len(text)} characters ({len(text.encode())} bytes of UTF-8) take {actual} tokens "
+              f"in {PREDICT_ENCODING} ({others}), while the English example's {len(english)} characters take "
+              f"{by_tiktoken(english, PREDICT_ENCODING).tokens}. A tokenizer trained mostly on English has merged few "
+              "pieces of other languages, so their text stays in short pieces: the same meaning costs more tokens.")
+    return {"feedback": Q.compare_guess(guess, actual, reason, unit="tokens"),
+            "example": PREDICT_EXAMPLE, "text": text, "why": why, "checked": checked, "table": table, "views": views}
 
 
 def _compare_problem(text, context_length, price) -> None:
@@ -385,9 +462,12 @@ def compare_view(state: Checked, session):
 
 # layout ------------------------------------------------------------------------------------------
 def _bpe_results():
-    """Lab 1's right column: (status line, last merge, top pairs, length curve, coloured preview)."""
+    """Lab 1's right column: (status line, last merge, top pairs, length curve, coloured preview), and the
+    prediction box, right under the status line it asks about."""
     status = markdown("", elem_id="bpe-status")
     last = markdown("", elem_id="bpe-last-merge")
+    box = prediction(f"the status line says how long the text is now, in tokens. After the next {AHEAD} merges, how "
+                     "many tokens will it be?", unit="tokens", elem_id="predict-merges")
     with gr.Row(equal_height=False):
         with gr.Column(min_width=260):
             top = gr.Dataframe(headers=["pair (ids)", "pair (text)", "count"], label="Most frequent pairs now (the first is merged next)",
@@ -397,7 +477,7 @@ def _bpe_results():
     markdown(f"**The start of the text, token by token** (first {PREVIEW_CHARS:,} characters; the newest token is "
              "outlined in orange; hover a token for its id)")
     preview = gr.HTML(elem_id="bpe-preview")
-    return status, last, top, curve, preview
+    return (status, last, top, curve, preview), box
 
 
 def _bpe_lab(ctx: LessonContext, state: gr.State):
@@ -409,7 +489,7 @@ def _bpe_lab(ctx: LessonContext, state: gr.State):
             pasted = gr.Textbox(label="Your text", lines=6, visible=False, max_length=MAX_TRAIN_CHARS,
                                 placeholder="Paste a few paragraphs…")
             upload = gr.File(label="A UTF-8 .txt file", file_types=[".txt"], type="filepath", visible=False)
-            target = gr.Slider(257, 2048, value=512, step=1, label="Target vocabulary size (256 bytes + merges)",
+            target = gr.Slider(257, MAX_TARGET, value=512, step=1, label="Target vocabulary size (256 bytes + merges)",
                                elem_id="bpe-target")
             pattern = gr.Radio(list(PATTERNS), value="none", label="Pre-split the text before merging",
                                info="GPT-style: words, numbers, punctuation and spaces are merged separately")
@@ -426,7 +506,10 @@ def _bpe_lab(ctx: LessonContext, state: gr.State):
             save_btn = gr.Button("Save tokenizer (text file)", size="sm")
             saved = gr.File(label="Your tokenizer: pattern, special tokens, one merge per line", visible=False, interactive=False)
         with gr.Column(scale=3):
-            status, last, top, curve, preview = _bpe_results()
+            (status, last, top, curve, preview), box = _bpe_results()
+    settings = [source, pasted, upload, target, pattern, special]
+    outputs = [state, status, last, top, curve, preview]
+    _merges_prediction(box, settings, outputs)
     try_this(
         "Press **Step** a few times and watch the first merges: they glue the most common letter pairs, "
         "often a letter with the space after it ('e ' or ' t').",
@@ -434,8 +517,6 @@ def _bpe_lab(ctx: LessonContext, state: gr.State):
         "with the split, no token glues a word to the punctuation or space after it.",
         "Watch the curve: the first merges shorten the text a lot, later ones less and less (rarer pairs).",
     )
-    settings = [source, pasted, upload, target, pattern, special]
-    outputs = [state, status, last, top, curve, preview]
     quiet = dict(api_name=False, show_progress="hidden")
     source.change(lambda s: (gr.update(visible=s == SOURCES[1]), gr.update(visible=s == SOURCES[2])),
                   inputs=source, outputs=[pasted, upload], **quiet)
@@ -458,6 +539,14 @@ def _bpe_lab(ctx: LessonContext, state: gr.State):
     return loaded
 
 
+def _merges_prediction(box, settings: list, outputs: list) -> None:
+    """Lab 1's prediction: the text's length after AHEAD more merges; the reveal makes them."""
+    inputs = dict(zip(("source", "pasted", "upload", "target", "pattern", "special"), settings))
+    shown = dict(zip(("state", "status", "last", "top", "curve", "preview"), outputs))
+    box.reveal(named_event(predict_merges, inputs={"guess": box.guess, "session": outputs[0], **inputs},
+                           outputs={"feedback": box.feedback, "target": inputs["target"], **shown}))
+
+
 def _encode_lab(ctx: LessonContext, state: gr.State, loaded):
     markdown("### Lab 2 · Encode and decode with your tokenizer")
     with gr.Row(equal_height=False):
@@ -471,6 +560,8 @@ def _encode_lab(ctx: LessonContext, state: gr.State, loaded):
             enc_summary = markdown("")
             enc_view = gr.HTML(elem_id="bpe-encoded")
             dec_out = gr.Textbox(label="Decoded text", lines=3, interactive=False, elem_id="bpe-decoded")
+    box = prediction(f"how many tokens will your tokenizer, as trained now, use for “{PREDICT_SENTENCE}” "
+                     f"({len(PREDICT_SENTENCE)} characters)?", unit="tokens", elem_id="predict-encoded")
     try_this(
         "Encode a word from the training text and a made-up one: known words become one or two tokens, "
         "new ones fall apart into small pieces — down to single bytes for emoji or Chinese.",
@@ -481,6 +572,9 @@ def _encode_lab(ctx: LessonContext, state: gr.State, loaded):
     encoded = [enc_view, ids_box, enc_summary]
     on_typed([enc_in], check_encode, [], enc_state, encode_view, [enc_state, state], encoded, buttons=[enc_btn])
     on_typed([ids_box], check_ids, [], ids_state, decode_view, [ids_state, state], [dec_out], buttons=[dec_btn])
+    box.reveal(named_event(predict_encoded, inputs={"guess": box.guess, "session": state}, outputs={
+        "feedback": box.feedback, "text": enc_in, "text_state": enc_state, "view": enc_view, "ids": ids_box,
+        "summary": enc_summary, "ids_state": ids_state, "decoded": dec_out}))
     # after the page load's first merges: the default text encoded, and its ids decoded back
     return loaded.then(start_encoded, [enc_state, state], [*encoded, ids_state, dec_out], **quiet)
 
@@ -513,6 +607,10 @@ def _compare_lab(ctx: LessonContext, state: gr.State, loaded) -> None:
                      "*Cost:* sending the text 1,000 times at the example price. Fewer tokens for the same text "
                      "means more text per context and a smaller bill.")
             views = gr.HTML(elem_id="compare-tokens")
+    box = prediction(f"the {ENGLISH_EXAMPLE} example's {len(EXAMPLES[ENGLISH_EXAMPLE][0])} characters take "
+                     f"{by_tiktoken(EXAMPLES[ENGLISH_EXAMPLE][0], PREDICT_ENCODING).tokens} tokens in GPT-4's "
+                     f"{PREDICT_ENCODING}. How many will the {PREDICT_EXAMPLE} example "
+                     f"({len(EXAMPLES[PREDICT_EXAMPLE][0])} characters) take?", unit="tokens", elem_id="predict-foreign")
     try_this(
         "Pick **Non-English**: count how many more tokens each tokenizer needs than for English — "
         "at a fixed price per token, the same message costs more and fills more of the context.",
@@ -525,6 +623,9 @@ def _compare_lab(ctx: LessonContext, state: gr.State, loaded) -> None:
              buttons=[cmp_btn])
     example.input(example_text, example, [cmp_in, why, checked], **quiet).then(compare_view, [checked, state], [table, views], **quiet)
     loaded.then(compare_view, [checked, state], [table, views], **quiet)
+    box.reveal(named_event(predict_foreign, inputs={"guess": box.guess, "session": state, "checked": checked}, outputs={
+        "feedback": box.feedback, "example": example, "text": cmp_in, "why": why, "checked": checked, "table": table,
+        "views": views}))
     ctx.on_open(availability_text, outputs=availability, **quiet)
 
 
@@ -533,3 +634,4 @@ def build(ctx: LessonContext) -> None:
     state = gr.State(None)  # the learner's Session: the trainer of lab 1, used by labs 2 and 3
     loaded = _bpe_lab(ctx, state)
     _compare_lab(ctx, state, _encode_lab(ctx, state, loaded))
+    end_of_tab_check("part06")

@@ -220,6 +220,62 @@ def test_a_closed_tab_releases_its_trainer():
     assert tab.release(demo, state, "learner-1") is False and tab.release(demo, state, "nobody") is False
 
 
+def test_the_merges_prediction_makes_the_next_100_merges():
+    session = tab.start(*settings())[0]
+    with pytest.raises(gr.Error, match="Type your guess"):
+        tab.predict_merges("", session, **DEFAULTS)
+    assert len(session.trainer.merges) == 12  # a missing guess made no merge
+    out = tab.predict_merges("20000", session, **{**DEFAULTS, "target": 300})
+    merges, chunks, _ = recount(CORPUS, 12 + tab.AHEAD)
+    actual = len(chunks[0])
+    assert out["state"].trainer.merges == merges
+    assert f"**the lab:** {actual} tokens" in out["feedback"] and f"to {actual:,} tokens" in out["feedback"]
+    assert out["target"] == 256 + 12 + tab.AHEAD  # the slider is raised so the merges fit
+    assert f"Merges {12 + tab.AHEAD} / {12 + tab.AHEAD}" in out["status"] and f"→ {actual:,} tokens" in out["status"]
+    before = len(recount(CORPUS, 12)[1][0])
+    assert f"from {before:,} to {actual:,} tokens" in out["feedback"]
+    assert tab.predict_merges("1", out["state"], **DEFAULTS)["target"] == 512  # a higher target is kept
+    far = tab.start(*settings(target=tab.MAX_TARGET))[0]
+    tab.advance(far, tab.MAX_TARGET - 256 - 50)
+    with pytest.raises(gr.Error, match="Press Reset"):
+        tab.predict_merges("1", far, **{**DEFAULTS, "target": tab.MAX_TARGET})
+
+
+def test_the_encode_prediction_counts_the_sentence_with_the_learners_tokenizer():
+    session = tab.start(*settings())[0]
+    with pytest.raises(gr.Error, match="Type your guess"):
+        tab.predict_encoded(" ", session)
+    out = tab.predict_encoded("30", session)
+    ids = simple.encode(session.trainer.tokenizer(), tab.PREDICT_SENTENCE)
+    assert f"**the lab:** {len(ids)} tokens" in out["feedback"] and f"vocabulary of {session.trainer.tokenizer().vocab_size}" in out["feedback"]
+    assert out["text"] == tab.PREDICT_SENTENCE and out["text_state"].good == (tab.PREDICT_SENTENCE,)
+    assert out["ids"] == " ".join(map(str, ids)) and out["decoded"] == tab.PREDICT_SENTENCE
+    assert f"**{len(ids)} tokens**" in out["summary"] and out["view"].count('class="tok"') == len(ids)
+    with pytest.raises(gr.Error, match="Train a tokenizer"):
+        tab.predict_encoded("30", None)
+
+
+def test_the_foreign_prediction_counts_cl100k_and_shows_the_example():
+    from core import tiktoken_offline
+    from lessons.inputs import Checked
+
+    import tiktoken
+
+    tiktoken_offline.get_encoding("cl100k_base")  # the bundled file in tiktoken's cache
+    text = EXAMPLES["Non-English"][0]
+    actual = len(tiktoken.get_encoding("cl100k_base").encode(text))
+    english = len(tiktoken.get_encoding("cl100k_base").encode(EXAMPLES["English prose"][0]))
+    session = tab.start(*settings())[0]
+    with pytest.raises(gr.Error, match="Type your guess"):
+        tab.predict_foreign("", session, Checked.start("x", 4096, 1.0))
+    out = tab.predict_foreign("20", session, Checked.start("x", 4096, 1.0))
+    assert f"**the lab:** {actual} tokens" in out["feedback"] and f"take {english}." in out["feedback"]
+    assert out["example"] == "Non-English" and out["text"] == text and out["checked"].good == (text, 4096, 1.0)
+    row = next(r for r in out["table"] if r[0] == "cl100k_base")
+    assert row[1] == actual and row[4] == f"{actual / 4096:.2%}"  # the learner's context length is kept
+    assert f"<h4>cl100k_base: {actual} tokens</h4>" in out["views"]
+
+
 @pytest.mark.browser
 def test_step_through_in_a_browser(page, tmp_path):
     open_tab(page, "6 · Tokenization")
@@ -236,6 +292,15 @@ def test_step_through_in_a_browser(page, tmp_path):
     page.locator("#compare-tokens").get_by_text("cl100k_base:").wait_for()
     availability = page.locator("#tiktoken-availability").inner_text()
     assert "not available" not in availability and availability.count("✅") == 4  # gpt2 and r50k ship offline too
+    # predict, then run: the guess is judged and the comparison switches to the non-English example
+    from core.tiktoken_offline import get_encoding
+
+    foreign = len(get_encoding("cl100k_base").encode(EXAMPLES["Non-English"][0]))
+    page.locator("#predict-foreign-guess textarea").fill("30")
+    page.locator("#predict-foreign-button").click()
+    page.locator("#predict-foreign-feedback").get_by_text("the lab:").wait_for()
+    assert f"{foreign} tokens" in page.locator("#predict-foreign-feedback").inner_text()
+    page.locator("#compare-tokens").get_by_text(f"cl100k_base: {foreign} tokens").wait_for()
     # Play towards a vocabulary of 2048, then Stop: it stops, and the page keeps what was reached
     target = page.locator("#bpe-target input[type=number]")
     target.fill("2048")
