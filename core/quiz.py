@@ -10,6 +10,8 @@ sees how far off it was and the one-line reason.
 from __future__ import annotations
 
 import math
+import random
+import zlib
 from dataclasses import dataclass
 
 
@@ -25,6 +27,14 @@ class Question:
             raise ValueError(f"{self.prompt!r}: 2 to 6 distinct choices")
         if not 0 <= self.answer < len(self.choices):
             raise ValueError(f"{self.prompt!r}: answer index out of range")
+
+    def shown_choices(self) -> tuple[str, ...]:
+        """The choices in the order a learner sees them: shuffled, so the right one is not always first (the
+        quizzes are written with it first), and the same order every time (seeded by the prompt, a private
+        generator), so a reload or a classmate sees the same question."""
+        order = list(self.choices)
+        random.Random(zlib.crc32(self.prompt.encode("utf-8"))).shuffle(order)
+        return tuple(order)
 
 
 @dataclass(frozen=True)

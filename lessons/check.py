@@ -112,7 +112,7 @@ def next_question(part: str, progress: Progress) -> dict:
     progress = Progress() if restart else Progress(index=progress.index + 1, results=progress.results)
     question = quiz.questions[progress.index]
     return {"prompt": question_markdown(part, progress.index), "progress": progress, "feedback": "",
-            "choice": gr.Radio(choices=list(question.choices), value=None, interactive=True),
+            "choice": gr.Radio(choices=list(question.shown_choices()), value=None, interactive=True),
             "check": gr.Button(interactive=True), "next": gr.Button("Next question", interactive=False),
             "score": Q.score_line(progress.results, len(quiz.questions))}
 
@@ -125,7 +125,7 @@ def end_of_tab_check(part: str) -> None:
     with gr.Accordion(f"Check yourself · {quiz.title} · {n} questions, answers explained", open=False,
                       elem_id=f"{part}-check"):
         prompt = markdown(question_markdown(part, 0), elem_id=f"{part}-check-prompt")
-        choice = gr.Radio(list(quiz.questions[0].choices), value=None, label="Your answer", elem_id=f"{part}-check-choice")
+        choice = gr.Radio(list(quiz.questions[0].shown_choices()), value=None, label="Your answer", elem_id=f"{part}-check-choice")
         with gr.Row():
             check = gr.Button("Check my answer", variant="primary", size="sm", elem_id=f"{part}-check-button")
             following = gr.Button("Next question", size="sm", interactive=False, elem_id=f"{part}-check-next")

@@ -67,28 +67,75 @@ def browser():
 
 
 class QueueWatch:
-    """A page's Gradio events in flight, seen from the browser: each `queue/join` POST until it is answered,
-    each `queue/data` stream until it closes (Gradio closes a session's stream once none of its events is
-    pending). Quiet for a while means every event and every `.then` after it has finished."""
+    """A page's Gradio events in flight: each `queue/join` POST until it is answered (seen from the browser),
+    then each event the server still holds for the page's session, queued, running, or finished with its last
+    message not yet delivered (`pending_event_ids_session`, read from the in-process server). Quiet for a
+    while means every event and every `.then` after it has finished.
+
+    Not the `queue/data` stream: Gradio closes it after a session's last event, except when an event left
+    the queue another way (its `clean_events`): then the stream stays open, idle, with nothing pending."""
 
     def __init__(self, page):
-        self.in_flight, self.last_change = 0, time.monotonic()
+        self.joins, self.last_change, self.was_busy = 0, time.monotonic(), False
+        self.sessions: set[str] = set()
+        self.open_requests: dict[int, str] = {}  # the joins still in flight, for the message when one never ends
         page.on("request", lambda req: self._count(req, +1))
         page.on("requestfinished", lambda req: self._count(req, -1))
         page.on("requestfailed", lambda req: self._count(req, -1))
 
     def _count(self, request, step: int) -> None:
-        if "/queue/join" in request.url or "/queue/data" in request.url:
-            self.in_flight += step
+        if "/queue/join" in request.url:
+            self.joins += step
             self.last_change = time.monotonic()
+            if step > 0:
+                self.open_requests[id(request)] = f"{request.url} {(request.post_data or '')[:300]}"
+                self._note_session(request.post_data or "")
+            else:
+                self.open_requests.pop(id(request), None)
+
+    def _note_session(self, body: str) -> None:
+        import json
+
+        try:
+            session = json.loads(body).get("session_hash")
+        except (ValueError, AttributeError):
+            return
+        if session:
+            self.sessions.add(session)
+
+    def busy(self) -> bool:
+        busy = self.joins > 0 or bool(server_pending(self.sessions))
+        if busy != self.was_busy:
+            self.was_busy, self.last_change = busy, time.monotonic()
+        return busy
 
     def wait_until_quiet(self, page, quiet_s: float = QUIET_S, timeout_s: float = PAGE_LOAD_MS / 1000) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             page.wait_for_timeout(100)  # lets Playwright deliver the request events
-            if self.in_flight <= 0 and time.monotonic() - self.last_change > quiet_s:
+            if not self.busy() and time.monotonic() - self.last_change > quiet_s:
                 return
-        raise AssertionError(f"the page still had {self.in_flight} event(s) in flight after {timeout_s:.0f} s")
+        raise AssertionError(f"the page still had {self.joins} join(s) in flight and events pending after "
+                             f"{timeout_s:.0f} s:\n" + "\n".join(self.open_requests.values())
+                             + f"\nthe server holds for this page: {server_pending(self.sessions)}")
+
+
+def server_pending(sessions: set[str]) -> list[str]:
+    """The in-process server's events of these sessions not yet finished and delivered: which handler each
+    runs, so a page that never goes quiet says what it waits for."""
+    import sys
+
+    app = sys.modules.get("app")
+    queue = getattr(getattr(app, "demo", None), "_queue", None)
+    if queue is None:
+        return []
+    pending = {event_id for s in sessions for event_id in queue.pending_event_ids_session.get(s, ())}
+    names = []
+    for event_id in sorted(pending):
+        event = queue.event_ids_to_events.get(event_id)
+        fn = getattr(getattr(event, "fn", None), "fn", None)
+        names.append(f"{event_id[:8]}:{getattr(fn, '__qualname__', 'running or finished')}")
+    return names
 
 
 @pytest.fixture

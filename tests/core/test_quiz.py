@@ -71,3 +71,12 @@ def test_every_check_is_well_formed(part):
     for question in quiz.questions:
         assert question.explanation.strip() and question.prompt.strip()
         assert Q.grade(question, question.choices[question.answer]).correct
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_the_right_answer_moves_around_and_the_order_is_stable(part):
+    questions = quiz_for(part).questions
+    places = [q.shown_choices().index(q.choices[q.answer]) for q in questions]
+    assert len(set(places)) > 1, f"{part}: the right answer is always choice {places[0] + 1}"
+    for q in questions:
+        assert sorted(q.shown_choices()) == sorted(q.choices) and q.shown_choices() == q.shown_choices()
