@@ -51,9 +51,11 @@ def _gradients(model):
 
 
 def prove_equivalence(micro_batch: int = 4, accumulation: int = 4, context: int = 64, text: str | None = None,
-                      seed: int = 0) -> dict:
+                      seed: int = 0, divide: bool = True) -> dict:
     """One MiniGPT's gradient two ways on the same k x B windows: one big batch, and k micro-batches whose
-    losses are divided by k and accumulated. Returns both losses and the largest gradient difference."""
+    losses are divided by k and accumulated. Returns both losses, the largest gradient difference and the
+    ratio of the two gradients' norms. `divide=False` forgets the division (the common bug): the accumulated
+    gradient is then k times the big batch's (norm_ratio = k)."""
     from core.minigpt.config import GPTConfig
     from core.minigpt.data import builtin_corpus
     from core.minigpt.model import MiniGPT
@@ -74,10 +76,11 @@ def prove_equivalence(micro_batch: int = 4, accumulation: int = 4, context: int 
     accumulated_loss = 0.0
     for xs, ys in zip(x.split(micro_batch), y.split(micro_batch)):
         _, loss = model(xs, ys)
-        (loss / accumulation).backward()  # .grad adds up: after k passes it holds the mean over all windows
+        (loss / accumulation if divide else loss).backward()  # .grad adds up: after k passes, the mean over all windows
         accumulated_loss += loss.item() / accumulation
     summed = _gradients(model)
     return {"max_abs_diff": (big - summed).abs().max().item(), "max_abs_grad": big.abs().max().item(),
+            "norm_ratio": (summed.norm() / big.norm()).item(),
             "big_batch_loss": big_loss.item(), "accumulated_loss": accumulated_loss,
             "num_params": model.num_params(), "windows": micro_batch * accumulation,
             **tokens_per_step(micro_batch, context, accumulation)}

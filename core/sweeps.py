@@ -253,6 +253,25 @@ def verdicts(series: Series) -> list[str]:
     return out
 
 
+def lowest_rate(series: Series) -> float | None:
+    """The learning rate whose run ended with the lowest training loss (a diverged run never wins), once every
+    run of the series has finished; None while one has not (a stopped or running series)."""
+    if not series.done or any(r.steps_done < series.steps and r.diverged is None for r in series.runs):
+        return None
+    finished = [(r.final_loss, r.learning_rate) for r in series.runs if r.diverged is None and r.final_loss is not None]
+    return min(finished)[1] if finished else None
+
+
+def passes_over_text(steps: int, train_chars: int) -> dict:
+    """How often the overfitting lab's first run sees each of its training characters: every step predicts
+    batch x context characters (overfit_recipe, overfit_shape), spread over a text of `train_chars`."""
+    _in_range("overfit_steps", steps, "Steps per run")
+    _in_range("train_chars", train_chars, "Training characters")
+    batch, context = overfit_recipe(steps, 0.1).batch_size, overfit_shape().block_size
+    predicted = steps * batch * context
+    return {"batch_size": batch, "context": context, "predicted": predicted, "passes": predicted / train_chars}
+
+
 def generalisation_gaps(series: Series) -> list[float | None]:
     """Validation minus training loss at the end of each run (the overfitting lab's one number per run).
     The training loss is the mean over the last report's steps; validation is measured at the same step."""

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import gradio as gr
 
 from core import accumulation, caps, jobs, quotas, schedules, sessions, stop_requests, sweeps, text_input, threads
+from core import quiz as Q
+from lessons.check import end_of_tab_check, prediction
 from lessons.common import (LessonContext, learner_error, lesson_text, markdown, named_event, shows_errors,
                             stop_button_after_press, try_this)
 from lessons.plots import PALETTE, TRAIN, VALIDATION, Chart, chart
@@ -69,6 +71,31 @@ def _schedule_row(label: str, rates: list, warmup: int) -> str:
     return f"| {label} | " + " | ".join(f"{rates[s]:.3g}" for s in at) + " |"
 
 
+# the schedule prediction: settings the lab does not show on open, and a step the table does not list
+ASKED_SCHEDULE = dict(total_steps=1000, warmup_steps=100, peak_lr=1e-3, min_lr_ratio=0.1)
+ASKED_STEP = 550
+
+
+@shows_errors
+def predict_schedule(guess, names) -> dict:
+    """Reveal of the schedule lab's prediction: cosine's rate at ASKED_STEP with ASKED_SCHEDULE, the verdict,
+    and the sliders moved there (cosine ticked) so the chart shows it."""
+    Q.parse_guess(guess)
+    s = ASKED_SCHEDULE
+    actual = schedules.learning_rate("cosine", ASKED_STEP, s["total_steps"], s["peak_lr"], s["warmup_steps"],
+                                     min_lr_ratio=s["min_lr_ratio"])
+    share = schedules.factor("cosine", ASKED_STEP, s["total_steps"], s["warmup_steps"], min_lr_ratio=s["min_lr_ratio"])
+    floor = schedules.learning_rate("cosine", s["total_steps"], s["total_steps"], s["peak_lr"], s["warmup_steps"],
+                                    min_lr_ratio=s["min_lr_ratio"])
+    reason = (f"the cosine starts after the {s['warmup_steps']} warmup steps, so step {ASKED_STEP} is halfway through "
+              f"its {s['total_steps'] - s['warmup_steps']} steps of decay. There the cosine term is 0 and the rate sits "
+              f"midway between the peak {s['peak_lr']:g} and the floor {floor:g}: "
+              f"{share:.0%} of the peak. Hover over the chart at step {ASKED_STEP} to see it.")
+    ticked = list(names or [])
+    return {"feedback": Q.compare_guess(guess, actual, reason), **s,
+            "names": ticked if "cosine" in ticked else ["cosine", *ticked]}
+
+
 def _schedule_lab() -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
@@ -89,6 +116,13 @@ def _schedule_lab() -> None:
     for control in controls.values():
         control.change(**named_event(draw_schedules, controls, outputs), trigger_mode="always_last",
                        show_progress="hidden", api_name=False)
+    a = ASKED_SCHEDULE
+    box = prediction(f"cosine with a peak of {a['peak_lr']:g}, {a['warmup_steps']} warmup steps and a floor of "
+                     f"{a['min_lr_ratio']:.0%}, over {a['total_steps']} steps: what is the learning rate at step "
+                     f"{ASKED_STEP}?", elem_id="predict-schedule")
+    moved = {k: controls[k] for k in (*ASKED_SCHEDULE, "names")}  # their change events then redraw the chart
+    box.reveal(named_event(predict_schedule, inputs={"guess": box.guess, "names": controls["names"]},
+                           outputs={"feedback": box.feedback, **moved}))
 
 
 # ---------- Lab 2 · batch, context, accumulation ----------
@@ -116,6 +150,35 @@ def prove(micro_batch, context, accum_steps) -> str:
             f"(its precision is about 1.2e-7 of a value).")
 
 
+FORGOT_MICRO, FORGOT_STEPS = 8, 4  # the accumulation prediction: 4 micro-batches of 8, the ÷4 forgotten
+
+
+@shows_errors
+def predict_undivided(guess, context) -> dict:
+    """Reveal of the accumulation lab's prediction: how many times larger the accumulated gradient is when the
+    micro-batch losses are not divided by k; the sliders moved there and the correct proof shown."""
+    Q.parse_guess(guess)  # before the model runs
+    threads.set_torch_threads()
+    r = accumulation.prove_equivalence(FORGOT_MICRO, FORGOT_STEPS, int(context), divide=False)
+    reason = (f"each micro-batch's loss is already a *mean* over its {FORGOT_MICRO} windows, and backward() adds "
+              f"into .grad: {FORGOT_STEPS} passes without ÷{FORGOT_STEPS} sum {FORGOT_STEPS} mean gradients, "
+              f"{FORGOT_STEPS}× the mean over all {r['windows']} (the largest entry is off by "
+              f"{r['max_abs_diff']:.3f}). It acts like a learning rate {FORGOT_STEPS}× too large. The proof "
+              "below divides, and the gradients agree.")
+    return {"feedback": Q.compare_guess(guess, r["norm_ratio"], reason, unit="times", digits=4),
+            "micro_batch": FORGOT_MICRO, "accum_steps": FORGOT_STEPS,
+            "proof": prove(FORGOT_MICRO, context, FORGOT_STEPS)}
+
+
+def _accumulation_prediction(controls: dict, proof) -> None:
+    box = prediction(f"accumulate {FORGOT_STEPS} micro-batches of {FORGOT_MICRO} but **forget** to divide each loss "
+                     f"by {FORGOT_STEPS}: how many times larger (in norm) is the gradient than one batch of "
+                     f"{FORGOT_STEPS * FORGOT_MICRO}'s?", unit="times", elem_id="predict-undivided")
+    box.reveal(named_event(predict_undivided, inputs={"guess": box.guess, "context": controls["context"]},
+                           outputs={"feedback": box.feedback, "micro_batch": controls["micro_batch"],
+                                    "accum_steps": controls["accum_steps"], "proof": proof}))
+
+
 def _accumulation_lab(ctx: LessonContext) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
@@ -137,6 +200,7 @@ def _accumulation_lab(ctx: LessonContext) -> None:
     prove_btn.click(prove, inputs_kwargs=proof_inputs, outputs=proof, api_name=False, show_progress="minimal")
     # once, when the tab is first opened (it imports torch and runs a model); the button re-runs it
     ctx.on_open(prove, inputs_kwargs=proof_inputs, outputs=proof, api_name=False, show_progress="hidden")
+    _accumulation_prediction(controls, proof)
 
 
 # ---------- Labs 3 and 4 · several short runs as one training job ----------
@@ -309,12 +373,13 @@ def _job_buttons(prefix: str) -> dict:
     return {"start_btn": start, "stop_btn": stop}
 
 
-def _wire_job(ctx: LessonContext, prepare, form: dict, view: dict, buttons: dict, kind: str) -> None:
-    """Check (outputs: two states, so a refused start badges nothing) → busy → the job → idle; Stop; reload."""
+def _wire_job(ctx: LessonContext, prepare, form: dict, view: dict, buttons: dict, kind: str):
+    """Check (outputs: two states, so a refused start badges nothing) → busy → the job → idle; Stop; reload.
+    Returns the last step of a started job (after idle), for what must follow a finished run."""
     plan, job = gr.State(None), gr.State(None)
     states = {"plan": plan, "job": job}
     start = buttons["start_btn"].click(**named_event(prepare, {**form, "user_id": ctx.user_id}, states), api_name=False)
-    start.success(**named_event(busy, outputs=buttons), api_name=False, show_progress="hidden").success(
+    ended = start.success(**named_event(busy, outputs=buttons), api_name=False, show_progress="hidden").success(
         **named_event(functools.partial(run_series, demo=ctx.demo), {"user_id": ctx.user_id, "plan": plan}, view),
         api_name=False, show_progress="minimal", concurrency_limit=threads.training_slots(),
         concurrency_id=threads.TRAINING_CONCURRENCY_ID,
@@ -322,6 +387,79 @@ def _wire_job(ctx: LessonContext, prepare, form: dict, view: dict, buttons: dict
     buttons["stop_btn"].click(**named_event(request_stop, {"job": job}, {"stop_btn": buttons["stop_btn"]}),
                               api_name=False, show_progress="hidden", queue=False)
     ctx.on_open(**named_event(functools.partial(show_last, kind=kind), {"user_id": ctx.user_id}, view), api_name=False)
+    return ended
+
+
+# the sweep prediction: a sweep the shipped example does not show (it needs a run: the reveal never trains)
+ASKED_RATES, ASKED_SWEEP_STEPS = (1e-3, 3e-3, 1e-2, 3e-2), 300
+SWEEP_CHOICES = [f"{r:g}" for r in ASKED_RATES]
+
+
+@dataclass(frozen=True)
+class SweepGuess:
+    """A locked-in sweep prediction waiting for its run: the rate guessed, and the sweep it is about."""
+
+    rate: float
+    rates: tuple = ASKED_RATES
+    steps: int = ASKED_SWEEP_STEPS
+
+
+def sweep_verdict(pending: SweepGuess | None, series: sweeps.Series | None) -> str | None:
+    """The verdict once `series` is the finished sweep the guess is about; None while it is not."""
+    if pending is None or series is None or series.kind != "sweep" or series.steps != pending.steps \
+            or tuple(sorted(r.learning_rate for r in series.runs)) != tuple(sorted(pending.rates)):
+        return None
+    best = sweeps.lowest_rate(series)
+    if best is None:  # stopped, or a run unfinished
+        return None
+    figures = ", ".join(f"{r.label} → {_loss(r.final_loss)}" + (" (diverged)" if r.diverged else "") for r in series.runs)
+    reason = (f"after {series.steps} steps: {figures}. A rate too low is still descending when the run ends; one "
+              "too high overshoots and stalls higher (or diverges). The best sits between, often close to the "
+              "largest rate that still trains smoothly, and near it the differences are small.")
+    return Q.compare_choice(f"{pending.rate:g}", f"{best:g}", reason)
+
+
+@shows_errors
+def predict_sweep(guess, user_id) -> dict:
+    """Lock in the sweep prediction. If this learner has already run the asked sweep, the verdict at once;
+    else the asked rates and steps are set and the guess waits (pending) for the Run to finish."""
+    if not guess or not str(guess).strip():
+        raise learner_error("Pick your guess first: the point is to commit before you see it.")
+    if guess not in SWEEP_CHOICES:
+        raise learner_error(f"Pick one of the sweep's rates: {', '.join(SWEEP_CHOICES)}.")
+    pending = SweepGuess(float(guess))
+    mine = sweeps.latest_series(sessions.user_dir(user_id), "sweep") if sessions.is_valid_user_id(user_id) else None
+    verdict = sweep_verdict(pending, mine)
+    if verdict is not None:
+        return {"feedback": verdict, "pending": None}
+    return {"feedback": (f"**Locked in: lr {pending.rate:g}.** The rates and steps are set: press **Run** (it trains "
+                         f"{len(pending.rates)} models; the status line gives the ETA). The verdict appears here when "
+                         "the sweep ends."),
+            "pending": pending, "rates": list(pending.rates), "steps": pending.steps}
+
+
+@shows_errors
+def sweep_finished(pending: SweepGuess | None, user_id) -> dict:
+    """After a sweep: the waiting guess's verdict if the run was the one it is about; else it keeps waiting."""
+    if pending is None:
+        return {}
+    verdict = sweep_verdict(pending, sweeps.latest_series(sessions.user_dir(user_id), "sweep"))
+    if verdict is None:
+        return {"feedback": (f"**Still waiting: lr {pending.rate:g}.** That sweep was not the predicted one (or did not "
+                             f"finish): tick {', '.join(f'{r:g}' for r in pending.rates)}, {pending.steps} steps, "
+                             "and press **Run**.")}
+    return {"feedback": verdict, "pending": None}
+
+
+def _sweep_prediction(ctx: LessonContext, form: dict, ended) -> None:
+    box = prediction(f"sweep {', '.join(f'{r:g}' for r in ASKED_RATES)} for {ASKED_SWEEP_STEPS} steps each: which "
+                     "rate will end with the lowest training loss?", choices=SWEEP_CHOICES,
+                     elem_id="predict-sweep")
+    pending = gr.State(None)
+    box.reveal(named_event(predict_sweep, inputs={"guess": box.guess, "user_id": ctx.user_id},
+                           outputs={"feedback": box.feedback, "pending": pending, **form}))
+    ended.then(**named_event(sweep_finished, {"pending": pending, "user_id": ctx.user_id},
+                             {"feedback": box.feedback, "pending": pending}), api_name=False, show_progress="hidden")
 
 
 def _sweep_lab(ctx: LessonContext) -> None:
@@ -336,7 +474,19 @@ def _sweep_lab(ctx: LessonContext) -> None:
                      "and clipping at 1.0, the same seed and batches: only the learning rate differs.")
         with gr.Column(scale=3):
             view = _job_view("sweep")
-    _wire_job(ctx, prepare_sweep, form, view, buttons, "sweep")
+    _sweep_prediction(ctx, form, _wire_job(ctx, prepare_sweep, form, view, buttons, "sweep"))
+
+
+@shows_errors
+def predict_passes(guess, steps, train_chars) -> dict:
+    """Reveal of the overfitting lab's prediction: how many times the first run sees each training character."""
+    Q.parse_guess(guess)
+    p = sweeps.passes_over_text(int(steps), int(train_chars))
+    reason = (f"{int(steps)} steps × {p['batch_size']} windows × {p['context']} characters = {p['predicted']:,} "
+              f"predictions, over a text of {int(train_chars):,} characters. Pre-training sees most text about once "
+              "and fine-tuning 1 to 3 times; this many passes let a 0.8M-parameter model learn the text by heart, "
+              "so its training loss falls far below the validation loss.")
+    return {"feedback": Q.compare_guess(guess, p["passes"], reason, unit="passes", digits=4)}
 
 
 def _overfit_lab(ctx: LessonContext) -> None:
@@ -355,6 +505,12 @@ def _overfit_lab(ctx: LessonContext) -> None:
         with gr.Column(scale=3):
             view = _job_view("overfit")
     _wire_job(ctx, prepare_overfit, form, view, buttons, "overfitting")
+    box = prediction("with the steps and characters set on the left, how many times will the first run see each "
+                     "of its training characters (passes over the text, or epochs)?", unit="passes",
+                     elem_id="predict-passes")
+    box.reveal(named_event(predict_passes, inputs={"guess": box.guess, "steps": form["steps"],
+                                                   "train_chars": form["train_chars"]},
+                           outputs={"feedback": box.feedback}))
 
 
 # ---------- the reference table ----------
@@ -392,3 +548,4 @@ def build(ctx: LessonContext) -> None:
     with gr.Accordion("Reference · typical values, and what goes wrong", open=True):
         table = markdown("", elem_id="hyper-table")
     ctx.on_open(reference_table, outputs=table, api_name=False, show_progress="hidden")
+    end_of_tab_check("part08")

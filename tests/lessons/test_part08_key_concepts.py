@@ -3,12 +3,14 @@ real browser session on the schedules and the sweep."""
 import ast
 import inspect
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import pytest
 
 from core import jobs, schedules, sessions, sweeps
@@ -129,6 +131,75 @@ def test_before_a_learners_first_run_the_lab_shows_the_shipped_example(kind, run
     assert shown["table"] == table
 
 
+# ---------- predict, then run ----------
+
+@pytest.mark.parametrize("reveal", [lambda g: tab.predict_schedule(g, ["linear"]), lambda g: tab.predict_undivided(g, 64),
+                                    lambda g: tab.predict_passes(g, 300, 3000), lambda g: tab.predict_sweep(g, None)])
+@pytest.mark.parametrize("guess", [None, "", "  "])
+def test_no_guess_reveals_nothing(reveal, guess):
+    with pytest.raises(gr.Error, match="first"):
+        reveal(guess)
+
+
+def test_predict_schedule_is_the_cosine_midway_and_moves_the_lab_there():
+    out = tab.predict_schedule("0.0005", ["linear"])
+    a = tab.ASKED_SCHEDULE
+    progress = (tab.ASKED_STEP - a["warmup_steps"]) / (a["total_steps"] - a["warmup_steps"])  # float64, by hand
+    expected = a["peak_lr"] * (a["min_lr_ratio"] + (1 - a["min_lr_ratio"]) * 0.5 * (1 + np.cos(np.pi * progress)))
+    hf = transformers_rates("cosine_with_min_lr", a["total_steps"], a["peak_lr"], a["warmup_steps"],
+                            min_lr_rate=a["min_lr_ratio"])[tab.ASKED_STEP]
+    assert np.isclose(expected, hf, rtol=1e-12) and np.isclose(expected, 5.5e-4)
+    assert f"**the lab:** {expected:.5g}" in out["feedback"] and "halfway" in out["feedback"]
+    assert {k: out[k] for k in a} == a and out["names"] == ["cosine", "linear"]
+    drawn = tab.draw_schedules(**{**SCHEDULE_DEFAULTS, **a, "names": out["names"], "trainer": False})
+    assert drawn["chart"].data[0].y[tab.ASKED_STEP] == pytest.approx(expected)  # the chart then shows it
+
+
+def test_predict_undivided_is_k_times_the_big_batch_and_shows_the_proof():
+    out = tab.predict_undivided("4", 64)
+    ratio = float(re.search(r"\*\*the lab:\*\* ([\d.]+)", out["feedback"]).group(1))
+    assert np.isclose(ratio, tab.FORGOT_STEPS, rtol=1e-4)  # sum of k means = k × the mean
+    assert "spot on" in out["feedback"] and "times" in out["feedback"]
+    assert (out["micro_batch"], out["accum_steps"]) == (tab.FORGOT_MICRO, tab.FORGOT_STEPS)
+    assert f"{tab.FORGOT_STEPS} micro-batches of {tab.FORGOT_MICRO}" in out["proof"]
+
+
+def test_predict_passes_counts_predicted_characters_over_the_text():
+    out = tab.predict_passes("10", 300, 3000)
+    passes = np.prod([300, 16, 64], dtype=np.float64) / 3000  # batch 16, context 64: the lab's recipe
+    assert f"**the lab:** {passes:.4g} passes" in out["feedback"] and "too low" in out["feedback"]
+    with pytest.raises(gr.Error, match="Training characters"):
+        tab.predict_passes("10", 300, 10)
+
+
+def _save_sweep(user, rates, steps, finals, done=True):
+    runs = [sweeps.Run(f"lr {r:g}", r, 0.0, 1000, steps_done=steps if done else steps // 2,
+                       train_curve=[(1, 4.0), (steps, f)], initial_loss=4.17) for r, f in zip(rates, finals)]
+    folder = sessions.new_run_dir(user, "sweep")
+    sweeps.save_series(folder, sweeps.Series("sweep", runs, steps, done=True, stop_reason=None if done else "stopped"))
+
+
+def test_the_sweep_prediction_waits_for_the_run_then_judges_it():
+    user = sessions.new_user_id()
+    out = tab.predict_sweep("0.01", user)  # nothing run yet: no verdict, the asked sweep is set up
+    assert out["pending"] == tab.SweepGuess(0.01) and "press **Run**" in out["feedback"]
+    assert out["rates"] == list(tab.ASKED_RATES) and out["steps"] == tab.ASKED_SWEEP_STEPS
+    assert tab.sweep_finished(None, user) == {}
+    finals = [2.4, 2.1, 2.2, 2.6]
+    _save_sweep(user, tab.ASKED_RATES, tab.ASKED_SWEEP_STEPS, finals, done=False)  # stopped half way
+    assert "Still waiting" in tab.sweep_finished(out["pending"], user)["feedback"]
+    _save_sweep(user, tab.ASKED_RATES[:2], tab.ASKED_SWEEP_STEPS, finals[:2])  # another sweep
+    assert "Still waiting" in tab.sweep_finished(out["pending"], user)["feedback"]
+    _save_sweep(user, tab.ASKED_RATES, tab.ASKED_SWEEP_STEPS, finals)
+    best = f"{tab.ASKED_RATES[int(np.argmin(finals))]:g}"
+    done = tab.sweep_finished(out["pending"], user)
+    assert done["pending"] is None and f"**the lab:** {best}" in done["feedback"] and "lr 0.003 → 2.100" in done["feedback"]
+    again = tab.predict_sweep(best, user)  # already run: judged at once, nothing moved
+    assert "Right." in again["feedback"] and again["pending"] is None and "rates" not in again
+    with pytest.raises(gr.Error, match="Pick one of the sweep"):
+        tab.predict_sweep("0.5", user)
+
+
 # ---------- in a real browser ----------
 
 def _fill(page, label, value):
@@ -157,6 +228,14 @@ def test_browser_schedules_redraw_and_a_short_sweep_runs(page, tmp_path):
     _fill(page, "Warmup steps", 100)
     halfway = f"{schedules.learning_rate('cosine', 240, 480, 5e-3, 100, min_lr_ratio=0.1):.3g}"
     page.wait_for_function(f"() => document.querySelector('#schedule-summary').innerText.includes('{halfway}')")
+    page.locator("#predict-schedule-guess textarea").fill("0.0005")  # predict, then run: the lab moves there
+    page.locator("#predict-schedule-button").click()
+    a = tab.ASKED_SCHEDULE
+    asked = schedules.learning_rate("cosine", tab.ASKED_STEP, a["total_steps"], a["peak_lr"], a["warmup_steps"],
+                                    min_lr_ratio=a["min_lr_ratio"])
+    page.locator("#predict-schedule-feedback").get_by_text(f"{asked:.5g}").wait_for()
+    moved = f"{schedules.learning_rate('cosine', 500, 1000, 1e-3, 100, min_lr_ratio=0.1):.3g}"  # the table's halfway
+    page.wait_for_function(f"() => document.querySelector('#schedule-summary').innerText.includes('{moved}')")
     page.locator("#sweep-status").get_by_text("Press").wait_for()
     if sweeps.shipped_series("overfitting") is not None:  # before any run: the shipped example, 3 runs × 2 curves
         page.locator("#overfit-status").get_by_text("An example, shipped with the app").wait_for()
