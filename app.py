@@ -31,6 +31,14 @@ from core import threads  # noqa: E402  (only `os`: cheap)
 # when it is first imported, which is inside a handler, long after this line.
 os.environ.setdefault("OMP_NUM_THREADS", str(threads.default_threads()))
 
+# How many learners' events run at once. Queued learners see their place in the queue.
+CONCURRENCY = int(os.environ.get("PLAYGROUND_CONCURRENCY", "4"))
+# Events waiting at once, server-wide; past it a new event is refused with "queue is full".
+# A class of 30 has at most ~30 quick-lab events and a few trainings waiting at any moment.
+QUEUE_SIZE = int(os.environ.get("PLAYGROUND_QUEUE_SIZE", "64"))
+# api_open=False: the HTTP API would otherwise bypass the queue and its limits
+QUEUE = dict(api_open=False, default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+
 # Training jobs run in "spawn" child processes (core/jobs.py), and a spawned child re-imports the file
 # that started the server, as `__mp_main__`: it must not import Gradio or build the app again there.
 if __name__ != "__mp_main__":
@@ -41,13 +49,8 @@ if __name__ != "__mp_main__":
     from lessons import build_app, warm_up
     from lessons.style import CSS, THEME
 
-    demo = build_app()
+    demo = build_app(queue=QUEUE)
 
-# How many learners' events run at once. Queued learners see their place in the queue.
-CONCURRENCY = int(os.environ.get("PLAYGROUND_CONCURRENCY", "4"))
-# Events waiting at once, server-wide; past it a new event is refused with "queue is full".
-# A class of 30 has at most ~30 quick-lab events and a few trainings waiting at any moment.
-QUEUE_SIZE = int(os.environ.get("PLAYGROUND_QUEUE_SIZE", "64"))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -79,8 +82,6 @@ def login_check(auth: str | None):
 def launch(args: argparse.Namespace, **kwargs):
     from core import jobs, quotas
 
-    # api_open=False: the HTTP API would otherwise bypass the queue and its limits
-    demo.queue(api_open=False, default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     # old runs and empty failed starts, now and every PLAYGROUND_SWEEP_MINUTES; never a learner's running job
     quotas.start_sweeper(busy_users=lambda: {job["owner"] for job in jobs.table()})  # running or queued
     wait = not kwargs.pop("prevent_thread_lock", False)

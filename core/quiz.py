@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -37,12 +38,34 @@ class Question:
         return tuple(order)
 
 
+class Questions(Sequence):
+    """A check's questions, each built when first asked for: a question given as a function (its numbers need
+    a slow computation, such as tiktoken's tables) costs nothing while the app starts; the tab shows the first
+    question at start-up and the others when a learner gets there. Built once (two learners arriving at the
+    same moment may both build it: the same question)."""
+
+    def __init__(self, items):
+        self._items = list(items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        item = self._items[index]
+        if not isinstance(item, Question):
+            item = self._items[index] = item()
+        return item
+
+
 @dataclass(frozen=True)
 class Quiz:
     title: str
-    questions: tuple[Question, ...]
+    questions: Sequence[Question]  # Questions or functions that build one (Quiz wraps them in Questions)
 
     def __post_init__(self):
+        object.__setattr__(self, "questions", Questions(self.questions))
         if not 3 <= len(self.questions) <= 5:
             raise ValueError(f"{self.title}: an end-of-tab check has 3 to 5 questions")
 

@@ -100,8 +100,12 @@ def cache_policy() -> tuple[int, int]:
     return 1800, max(60, int(minutes * 60))
 
 
-def build_app() -> gr.Blocks:
+def build_app(queue: dict | None = None) -> gr.Blocks:
+    """The whole app. `queue`: the settings of `Blocks.queue` (app.QUEUE), applied first, while the app is
+    still empty: queue() rebuilds Gradio's server app from the whole config (0.25 s for this app after it is
+    built; nothing before)."""
     with gr.Blocks(title=TITLE, fill_width=False, delete_cache=cache_policy()) as demo:
+        demo.queue(**(queue or {}))
         # A persistent secret: the id stored in the browser still decrypts after a restart (core.sessions).
         user_id = gr.BrowserState(None, storage_key="llm_playground_user", secret=sessions.browser_secret())
         gr.Markdown(f"# {TITLE}\nLearn how large language models are trained by training them, one part of the guide per tab.")

@@ -419,11 +419,12 @@ def predict_foreign(guess, session, checked: Checked) -> dict:
     others = ", ".join(f"{name} {by_tiktoken(text, name).tokens}" for name in tiktoken_offline.distinct_names()
                        if name != PREDICT_ENCODING)
     english = EXAMPLES[ENGLISH_EXAMPLE][0]
+    english_tokens = by_tiktoken(english, PREDICT_ENCODING).tokens
     reason = (f"{len(text)} characters ({len(text.encode())} bytes of UTF-8) take {actual} tokens "
               f"in {PREDICT_ENCODING} ({others}), while the English example's {len(english)} characters take "
-              f"{by_tiktoken(english, PREDICT_ENCODING).tokens}. A tokenizer trained mostly on English has merged few "
+              f"{english_tokens}: {actual} / {english_tokens}. A tokenizer trained mostly on English has merged few "
               "pieces of other languages, so their text stays in short pieces: the same meaning costs more tokens.")
-    return {"feedback": Q.compare_guess(guess, actual, reason, unit="tokens"),
+    return {"feedback": Q.compare_guess(guess, actual / english_tokens, reason, unit="×", digits=3),
             "example": PREDICT_EXAMPLE, "text": text, "why": why, "checked": checked, "table": table, "views": views}
 
 
@@ -607,10 +608,11 @@ def _compare_lab(ctx: LessonContext, state: gr.State, loaded) -> None:
                      "*Cost:* sending the text 1,000 times at the example price. Fewer tokens for the same text "
                      "means more text per context and a smaller bill.")
             views = gr.HTML(elem_id="compare-tokens")
-    box = prediction(f"the {ENGLISH_EXAMPLE} example's {len(EXAMPLES[ENGLISH_EXAMPLE][0])} characters take "
-                     f"{by_tiktoken(EXAMPLES[ENGLISH_EXAMPLE][0], PREDICT_ENCODING).tokens} tokens in GPT-4's "
-                     f"{PREDICT_ENCODING}. How many will the {PREDICT_EXAMPLE} example "
-                     f"({len(EXAMPLES[PREDICT_EXAMPLE][0])} characters) take?", unit="tokens", elem_id="predict-foreign")
+    # a ratio, so the question needs no tiktoken table while the app starts (loading them takes ~1 s)
+    box = prediction(f"the {PREDICT_EXAMPLE} example has about as many characters "
+                     f"({len(EXAMPLES[PREDICT_EXAMPLE][0])}) as the {ENGLISH_EXAMPLE} one "
+                     f"({len(EXAMPLES[ENGLISH_EXAMPLE][0])}). How many times as many tokens will GPT-4's "
+                     f"{PREDICT_ENCODING} use for it?", unit="×", elem_id="predict-foreign")
     try_this(
         "Pick **Non-English**: count how many more tokens each tokenizer needs than for English — "
         "at a fixed price per token, the same message costs more and fills more of the context.",

@@ -105,4 +105,5 @@ def _vocab_size() -> Question:
                      "per context), but every token needs a row in the embedding and in the output layer."))
 
 
-QUIZ = Quiz("BPE tokenization", (_no_unknown(), _one_merge(), _leading_space(), _non_english(), _vocab_size()))
+# the tiktoken questions are built when a learner reaches them: loading the encodings takes ~1 s, not at start-up
+QUIZ = Quiz("BPE tokenization", (_no_unknown(), _one_merge(), _leading_space, _non_english, _vocab_size))

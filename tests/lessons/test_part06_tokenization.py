@@ -269,7 +269,7 @@ def test_the_foreign_prediction_counts_cl100k_and_shows_the_example():
     with pytest.raises(gr.Error, match="Type your guess"):
         tab.predict_foreign("", session, Checked.start("x", 4096, 1.0))
     out = tab.predict_foreign("20", session, Checked.start("x", 4096, 1.0))
-    assert f"**the lab:** {actual} tokens" in out["feedback"] and f"take {english}." in out["feedback"]
+    assert f"**the lab:** {actual / english:.3g} ×" in out["feedback"] and f"take {english}: {actual} / {english}." in out["feedback"]
     assert out["example"] == "Non-English" and out["text"] == text and out["checked"].good == (text, 4096, 1.0)
     row = next(r for r in out["table"] if r[0] == "cl100k_base")
     assert row[1] == actual and row[4] == f"{actual / 4096:.2%}"  # the learner's context length is kept
@@ -296,10 +296,10 @@ def test_step_through_in_a_browser(page, tmp_path):
     from core.tiktoken_offline import get_encoding
 
     foreign = len(get_encoding("cl100k_base").encode(EXAMPLES["Non-English"][0]))
-    page.locator("#predict-foreign-guess textarea").fill("30")
+    page.locator("#predict-foreign-guess textarea").fill("2")
     page.locator("#predict-foreign-button").click()
     page.locator("#predict-foreign-feedback").get_by_text("the lab:").wait_for()
-    assert f"{foreign} tokens" in page.locator("#predict-foreign-feedback").inner_text()
+    assert f"take {foreign} tokens" in page.locator("#predict-foreign-feedback").inner_text()
     page.locator("#compare-tokens").get_by_text(f"cl100k_base: {foreign} tokens").wait_for()
     # Play towards a vocabulary of 2048, then Stop: it stops, and the page keeps what was reached
     target = page.locator("#bpe-target input[type=number]")
