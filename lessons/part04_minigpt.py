@@ -351,7 +351,6 @@ def download_run(shown) -> dict:
 
 # ---------- the training job ----------
 
-@shows_errors
 def checked_run(source, pasted, upload, preset: str, settings: Hyper) -> tuple[str, GPTConfig, object, str | None]:
     """The corpus, model shape and recipe of a run, each checked (corpus length, the server's caps): what a
     start needs and what the step-0 prediction measures. (text, model config, TrainConfig, note or None)."""
@@ -382,6 +381,7 @@ def predict_first_loss(guess, source, pasted, upload, preset, **hyper) -> dict:
     return {"feedback": Q.compare_guess(guess, loss, reason, unit="nats", digits=4)}
 
 
+@shows_errors
 def prepare_training(user_id, source, pasted, upload, preset, request: gr.Request | None = None,
                      demo: gr.Blocks | None = None, **hyper) -> dict:
     """Check every input, create the run folder and reserve the learner's one job slot (core.jobs.reserve:

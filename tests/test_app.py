@@ -45,6 +45,28 @@ def test_a_page_load_runs_no_lesson_computation_and_each_tab_fills_itself_once()
     assert all(b._id in changed for b in flags), "a tab's flag that starts nothing"
 
 
+def test_every_tab_predicts_then_runs_and_ends_with_its_check():
+    """Issue 17: at least one predict-then-run box per tab (one per lab: each tab's own tests) and the
+    tab's end-of-tab check, last, with its questions in core/quizzes."""
+    import app
+    from core.quizzes import quiz_for
+
+    (lesson_tabs,) = [b for b in app.demo.blocks.values() if isinstance(b, gr.Tabs) and b.elem_id == "lesson-tabs"]
+
+    def inside(block):
+        for child in getattr(block, "children", []):
+            yield child
+            yield from inside(child)
+
+    for number, tab in enumerate(lesson_tabs.children, start=1):
+        ids = [b.elem_id for b in inside(tab) if b.elem_id]
+        part = f"part{number:02d}"
+        assert any(i.startswith("predict-") and i.endswith("-button") for i in ids), f"{tab.label}: no prediction"
+        assert f"{part}-check" in ids and len(quiz_for(part).questions) >= 3, f"{tab.label}: no check"
+        top = [c for c in tab.children if c.elem_id or isinstance(c, gr.Accordion)]
+        assert top[-1].elem_id == f"{part}-check", f"{tab.label}: the check is not last"
+
+
 def test_every_tab_starts_with_its_lesson_text():
     from lessons import LESSONS
     from lessons.common import read_text
