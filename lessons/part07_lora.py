@@ -425,12 +425,10 @@ def compare_chat(user_id, adapter, prompt, max_new_tokens, temperature, seed):
                             seed=int(seed))
 
 
-# like compare_chat: it generates both answers, on a ZeroGPU Space with the GPU borrowed for the call
-@spaces_support.gpu(duration=CHAT_GPU_SECONDS)
 @shows_errors
 def predict_taught_form(guess, user_id, adapter, prompt, max_new_tokens, seed) -> dict:
-    """Reveal: both answers at temperature 0 (the lab's own comparison), and which follow the built-in data's
-    form "Answer: … [done]"."""
+    """Reveal: both answers at temperature 0 (the lab's own comparison, which borrows the GPU on a ZeroGPU
+    Space), and which follow the built-in data's form "Answer: … [done]"."""
     from core.finetune import data
 
     if not guess:
