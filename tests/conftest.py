@@ -82,6 +82,8 @@ class QueueWatch:
         page.on("request", lambda req: self._count(req, +1))
         page.on("requestfinished", lambda req: self._count(req, -1))
         page.on("requestfailed", lambda req: self._count(req, -1))
+        # a reload is a new session: what the old page left pending (undelivered, forever) is not this page's
+        page.on("framenavigated", lambda frame: frame == page.main_frame and self.sessions.clear())
 
     def _count(self, request, step: int) -> None:
         if "/queue/join" in request.url:
