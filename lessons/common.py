@@ -193,6 +193,8 @@ def named_event(fn, inputs: dict | None = None, outputs: dict | None = None) -> 
         unknown = set(result) - set(outputs)
         if unknown:
             raise KeyError(f"{fn.__name__} returned outputs this event does not have: {sorted(unknown)}")
+        if not result:  # nothing changes: Gradio reads an empty dict as one value, and badges the output "Error"
+            return {component: gr.skip() for component in outputs.values()}
         return {outputs[name]: value for name, value in result.items()}
 
     if _takes_gr_request(fn):  # Gradio fills a gr.Request-annotated parameter in

@@ -441,7 +441,7 @@ def predict_sweep(guess, user_id) -> dict:
 @shows_errors
 def sweep_finished(pending: SweepGuess | None, user_id) -> dict:
     """After a sweep: the waiting guess's verdict if the run was the one it is about; else it keeps waiting."""
-    if pending is None:
+    if pending is None:  # nothing locked in: nothing changes
         return {}
     verdict = sweep_verdict(pending, sweeps.latest_series(sessions.user_dir(user_id), "sweep"))
     if verdict is None:

@@ -208,8 +208,17 @@ def _fill(page, label, value):
     box.press("Enter")
 
 
+BADGES = ".wrap.error, .error-badge, [data-testid='status-tracker'] .error"
+
+
 def _error_badges(page):
-    return page.locator(".wrap.error, .error-badge, [data-testid='status-tracker'] .error").count()
+    return page.locator(BADGES).count()
+
+
+def _badged_ids(page) -> list:
+    """Which components carry an Error badge (their nearest element id), for the message of a failure."""
+    return page.evaluate(f"() => Array.from(document.querySelectorAll({BADGES!r})).map(e => "
+                         "(e.closest('[id]') || {id: '?'}).id + ': ' + e.innerText.slice(0, 200))")
 
 
 @pytest.mark.browser
@@ -247,5 +256,7 @@ def test_browser_schedules_redraw_and_a_short_sweep_runs(page, tmp_path):
     page.locator("#sweep-status").get_by_text("done: 2 of 2 runs finished").wait_for(timeout=180_000)
     assert page.locator("#sweep-chart .js-plotly-plot .scatterlayer .trace").count() == 2
     assert page.locator("#sweep-table").get_by_text("lr 0.01").count() == 1
-    assert _error_badges(page) == 0 and page.locator("#sweep-run").is_enabled()
+    wait_until_quiet(page)  # the run's last step (buttons back, the sweep prediction's check) has run too
+    assert _error_badges(page) == 0, _badged_ids(page)
+    assert page.locator("#sweep-run").is_enabled()
     page.screenshot(path=str(tmp_path / "tab8.png"), full_page=True)

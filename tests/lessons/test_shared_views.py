@@ -89,6 +89,9 @@ def test_named_event_passes_values_by_name_both_ways():
         named_event(lambda: {"shown": 1}, outputs={"total": out1})["fn"]()
     with pytest.raises(TypeError, match="dict of named outputs"):
         named_event(lambda: "5", outputs={"total": out1})["fn"]()
+    # nothing to change: every output skipped (an empty dict reaches Gradio as one value and badges it "Error")
+    skipped = named_event(lambda: {}, outputs={"total": out1, "note": out2})["fn"]()
+    assert set(skipped) == {out1, out2} and all(v == gr.skip() for v in skipped.values())
 
 
 def test_named_event_hands_gr_request_only_to_a_parameter_annotated_so():
