@@ -123,7 +123,8 @@ def closeness(guess: float, actual: float) -> str:
         ratio = max(guess / actual, actual / guess)
         if ratio <= 2:
             return f"close: {'high' if guess > actual else 'low'} by {100 * error / scale:.0f} %"
-        return f"off by {ratio:.3g}× ({'too high' if guess > actual else 'too low'})"
+        shown = f"{ratio:.3g}" if ratio < 1000 else f"{ratio:,.0f}"  # never 5.21e+03×
+        return f"off by {shown}× ({'too high' if guess > actual else 'too low'})"
     return f"off by {error:.4g} ({'too high' if guess > actual else 'too low'})"
 
 

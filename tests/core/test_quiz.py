@@ -47,7 +47,7 @@ def test_a_guess_must_be_a_finite_number(guess):
 
 @pytest.mark.parametrize("guess, actual, words", [
     (4.2, 4.174, "spot on"), ("4.2 ", 4.174, "spot on"), (3.0, 4.174, "low by 28 %"), (5.0, 4.174, "high by 20 %"),
-    (0.01, 1.0, "off by 100× (too low)"), (-1.0, 0.5, "off by 1.5 (too low)"), (0.0, 0.0, "spot on")])
+    (0.01, 1.0, "off by 100× (too low)"), (3, 15620, "off by 5,207× (too low)"), (-1.0, 0.5, "off by 1.5 (too low)"), (0.0, 0.0, "spot on")])
 def test_closeness_words(guess, actual, words):
     assert words in Q.closeness(Q.parse_guess(guess), actual)
 
