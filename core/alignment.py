@@ -198,8 +198,11 @@ def adapter_size(folder) -> int:
     adapter_model.safetensors' header: nothing is loaded."""
     from safetensors import safe_open
 
+    path = Path(folder) / "adapter_model.safetensors"
+    if not path.is_file():
+        raise ValueError(f"{Path(folder).name} holds no adapter_model.safetensors: not a finished LoRA run.")
     total = 0
-    with safe_open(str(Path(folder) / "adapter_model.safetensors"), framework="numpy") as f:
+    with safe_open(str(path), framework="numpy") as f:
         for name in f.keys():
             count = 1
             for size in f.get_slice(name).get_shape():

@@ -486,6 +486,7 @@ def export_script(user_id, adapter):
 def predict_merged_size(guess, user_id, adapter) -> dict:
     """Reveal: the merged model's size. Merging adds (α/r)·B·A, which has W's own shape, into W and drops A
     and B, so the merged model holds the base's parameters (tests merge for real and count)."""
+    from core import alignment
     from core.finetune import chat
 
     if not guess:
@@ -493,7 +494,7 @@ def predict_merged_size(guess, user_id, adapter) -> dict:
     folder = _adapter_dir(user_id, adapter)
     four_bit = bool(chat.run_info(folder).get("settings", {}).get("four_bit"))
     base = models.count_parameters(models.load_model(chat.base_model_of(folder), four_bit=four_bit).model)
-    lora = chat.adapter_parameter_count(folder)
+    lora = alignment.adapter_size(folder)
     reason = (f"the base holds {base:,} parameters and this adapter {lora:,} (its A and B matrices). Merging computes "
               f"W + (α/r)·B·A for each adapted layer: B·A has W's own shape, so it is added into W and A and B are "
               f"dropped. The merged model holds {base:,}, the base's count, and runs exactly as fast as the base.")

@@ -170,23 +170,6 @@ def merge_and_save(adapter_dir: str | Path, out_dir: str | Path) -> Path:
     return out
 
 
-def adapter_parameter_count(adapter_dir: str | Path) -> int:
-    """The numbers a LoRA adapter holds (its A and B matrices), read from its safetensors file's shapes."""
-    from safetensors import safe_open
-
-    path = Path(adapter_dir) / "adapter_model.safetensors"
-    if not path.is_file():
-        raise ValueError(f"{Path(adapter_dir).name} holds no adapter_model.safetensors: not a finished LoRA run.")
-    total = 0
-    with safe_open(str(path), framework="pt") as weights:
-        for name in weights.keys():
-            count = 1
-            for size in weights.get_slice(name).get_shape():
-                count *= size
-            total += count
-    return total
-
-
 def zip_adapter(adapter_dir: str | Path, zip_path: str | Path) -> Path:
     """The adapter files (a few MB at most) as one zip to download."""
     adapter_dir = Path(adapter_dir)
