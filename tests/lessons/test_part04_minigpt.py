@@ -616,7 +616,11 @@ def test_browser_a_refused_start_says_so_once_and_badges_nothing(page):
     assert _error_badges(page) == 0
     assert page.locator("#minigpt-train").is_enabled()
     page.locator(".toast-body .toast-close").first.click()
+    toast.first.wait_for(state="detached")  # closed (its fade-out is over)
     page.get_by_role("button", name="Generate", exact=True).click()  # the next lab does not raise the old error
+    from tests.conftest import wait_until_quiet
+
+    wait_until_quiet(page)  # this generation ran to its end (the first open's already said "characters/s")
     page.locator("#minigpt-speed").get_by_text("characters/s").wait_for(timeout=60_000)
     assert page.locator(".toast-body.error").count() == 0 and _error_badges(page) == 0
 

@@ -362,6 +362,7 @@ def _check_typed_rank_and_one_message(page):
     assert _toasts(page, "Tick at least one target") == 1 and not _badged(page, "lora-params")
     # the chat lab does not raise the old refusal again
     page.locator(".toast-body .toast-close").first.click()
+    page.locator(".toast-body", has_text="Tick at least one target").first.wait_for(state="detached")
     page.get_by_role("button", name="Ask both").click()
     page.wait_for_function("() => document.querySelector('#lora-tuned-answer textarea').value.length > 10",
                            timeout=90_000)
