@@ -9,8 +9,9 @@ triggered by `change`/`input`/`release` of a control in those tabs, with its rea
 value within the control's own bounds/choices), sends `POST /gradio_api/queue/join`, reads the
 session's SSE stream (`GET /gradio_api/queue/data?session_hash=...`) until `process_completed`,
 then reads for 0.5-2 s (think time) before the next. `--trainings K` first starts K MiniGPT
-trainings (tab 4's Train, default inputs, their own learners) that run, listened to, while the
-class works, and are cancelled (stream closed) at the end. Stops by itself after --seconds.
+trainings (tab 4's Train, default inputs, their own learners: the click's check, then the training
+event chained after it, as the browser runs it) that run, listened to, while the class works, and are
+cancelled (stream closed) at the end. Stops by itself after --seconds.
 
 Prints events/s, p50/p95 per lab (tab and trigger) and errors.
 """
@@ -224,14 +225,30 @@ def student(port: int, labs: list[Lab], seed: int, end: float, results: Results)
         time.sleep(rng.uniform(0.5, 2.0))  # reading the result
 
 
-def training(port: int, lab: Lab, stop: threading.Event, log: list) -> None:
+def next_steps(config: dict, dep_id: int, succeeded: bool) -> list[dict]:
+    """The dependencies the browser runs after `dep_id` ends (`.then`, and `.success` when it succeeded)."""
+    return [d for d in config["dependencies"] if d.get("trigger_after") == dep_id
+            and (succeeded or not d.get("trigger_only_on_success"))]
+
+
+def training(port: int, config: dict, lab: Lab, stop: threading.Event, log: list) -> None:
+    """A learner pressing Train, as the browser runs it: the click's check, then each `.success`/`.then` in
+    turn (busy buttons, the training itself, idle), in one session (the server keeps its States)."""
+    components = {c["id"]: c for c in config["components"]}
     session, user_id = secrets.token_hex(6), secrets.token_hex(16)
-    data = [input_value(c, random.Random(0), user_id, moved=False) for c in lab.inputs]
-    seen: list = []
+    fn_index, inputs, seen, started = lab.fn_index, lab.inputs, [], time.monotonic()
     try:
-        event_id = join(port, lab.fn_index, data, session, lab.trigger)
-        message = read_until_completed(port, session, event_id, time.monotonic() + 3600, stop, seen)
-        log.append("finished" if message.get("success") else f"failed: {message.get('output')}")
+        while True:
+            data = [input_value(c, random.Random(0), user_id, moved=False) for c in inputs]
+            event_id = join(port, fn_index, data, session, lab.trigger)
+            message = read_until_completed(port, session, event_id, time.monotonic() + 3600, stop, seen)
+            following = next_steps(config, fn_index, bool(message.get("success")))
+            if not following:
+                break
+            fn_index, inputs = following[0]["id"], [components[i] for i in following[0]["inputs"]]
+        updates = seen.count("process_generating")
+        log.append(f"finished after {time.monotonic() - started:.0f} s ({updates} progress updates)"
+                   if message.get("success") else f"failed: {message.get('output')}")
     except TimeoutError:
         log.append(f"cancelled at the end of the bench after {seen.count('process_generating')} progress updates")
     except (OSError, RuntimeError, ValueError) as err:
@@ -301,7 +318,7 @@ def main() -> None:
         if args.trainings and train_lab is None:
             raise SystemExit("tab 4's Train button was not found")
         for _ in range(args.trainings):
-            threads.append(threading.Thread(target=training, args=(args.port, train_lab, stop_trainings, training_log), daemon=True))
+            threads.append(threading.Thread(target=training, args=(args.port, config, train_lab, stop_trainings, training_log), daemon=True))
             threads[-1].start()
         time.sleep(3 if args.trainings else 0)  # let the trainings get going first
         start = time.monotonic()
