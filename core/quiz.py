@@ -136,9 +136,14 @@ def compare_guess(guess, actual: float, reason: str, *, unit: str = "", digits: 
             f"{closeness(value, actual)}.\n\n*Why:* {reason}")
 
 
+def require_pick(guess) -> None:
+    """A guess among options was picked, else ValueError: a reveal checks this before its work."""
+    if not guess or not str(guess).strip():
+        raise ValueError("Pick your guess first: the point is to commit before you see it.")
+
+
 def compare_choice(guess: str | None, actual: str, reason: str) -> str:
     """Markdown for a guess among options (which token, which optimizer)."""
-    if not guess:
-        raise ValueError("Pick your guess first: the point is to commit before you see it.")
+    require_pick(guess)
     verdict = "✓ **Right.**" if guess == actual else f"**Your guess:** {guess} · **the lab:** {actual}."
     return f"{verdict}\n\n*Why:* {reason}"

@@ -52,8 +52,10 @@ def require_number(guess) -> None:
 
 
 def require_pick(guess) -> None:
-    if not guess:
-        raise learner_error("Pick your guess first: the point is to commit before you see it.")
+    try:
+        Q.require_pick(guess)
+    except ValueError as err:
+        raise learner_error(err) from None
 
 
 def prediction(question: str, *, choices: list | None = None, unit: str = "", elem_id: str | None = None) -> Prediction:

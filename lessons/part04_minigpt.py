@@ -562,8 +562,7 @@ def predict_greedy(guess, user_id, path, prompt) -> dict:
     two at temperature 1 for contrast; the lab's temperature goes to 0 so the learner can try more seeds."""
     from core.minigpt import checkpoint, sample
 
-    if not guess:
-        raise ValueError("Pick your guess first: the point is to commit before you see it.")
+    Q.require_pick(guess)  # before any generation
     request = prepare_generation(user_id, path, prompt, GREEDY_TOKENS, 0, 0, 1.0, 1)
     loaded = checkpoint.load(request.path)
     threads.set_torch_threads()

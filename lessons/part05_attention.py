@@ -75,13 +75,23 @@ def step_through(sentence, unit, d_model, n_heads, scaled, causal, seed, step, h
     """Everything the step-through shows, for the current controls; `move` is ±1 for Previous/Next.
 
     (tokens, step text, matrix, query bars, step slider, head radio, query dropdown, sentence, unit)."""
-    sentence_update, unit_update = gr.skip(), gr.skip()
-    if source and source != RANDOM:
-        sentence, unit, sentence_update, unit_update = _fit_to_model(sentence, unit, source, user_id)
+    sentence, unit, sentence_update, unit_update = _fitted(sentence, unit, source, user_id)
     v = step_values(sentence, unit, d_model, n_heads, scaled, causal, seed, step, head, query, source, user_id, move)
+    return _step_outputs(v, sentence_update, unit_update)
+
+
+def _step_outputs(v: dict, sentence_update, unit_update) -> tuple:
+    """step_values as the step-through's component updates (STEP_OUTPUTS' order, the state aside)."""
     return (v["tokens_html"], v["text"], v["matrix"], v["bars"], gr.Slider(maximum=v["n_steps"], value=v["step"]),
             gr.Radio(choices=list(range(1, v["n_heads"] + 1)), value=v["head"], visible=v["n_heads"] > 1),
             gr.Dropdown(choices=v["queries"], value=v["query"]), sentence_update, unit_update)
+
+
+def _fitted(sentence, unit, source, user_id) -> tuple:
+    """(sentence, unit, sentence update, unit update): as typed for random embeddings, fitted to a MiniGPT."""
+    if source and source != RANDOM:
+        return _fit_to_model(sentence, unit, source, user_id)
+    return sentence, unit, gr.skip(), gr.skip()
 
 
 def _fit_to_model(sentence, unit, source, user_id) -> tuple:
@@ -113,7 +123,7 @@ def step_values(sentence, unit, d_model, n_heads, scaled, causal, seed, step, he
     number = min(max(int(step or 1) + move, 1), len(described))
     head = min(max(int(head or 1), 1), n_heads)
     query = int(query) if query is not None and 0 <= int(query) < len(tokens) else len(tokens) - 1
-    return dict(tokens_html=tokens_html(tokens), text=_step_text(described, number, head, n_heads) + note,
+    return dict(tokens=tokens, weights=steps["weights"], tokens_html=tokens_html(tokens), text=_step_text(described, number, head, n_heads) + note,
                 matrix=step_figure(described[number - 1], number, head, query),
                 bars=query_bars(steps["weights"], tokens, query, n_heads), n_steps=len(described), step=number,
                 n_heads=n_heads, head=head, query=query, queries=[(f"{i + 1}: {visible(t)}", i) for i, t in enumerate(tokens)])
@@ -180,13 +190,11 @@ def predict_unmasked(guess, state: Checked, unit, d_model, n_heads, scaled, seed
     """Reveal of the step-through's prediction: the weight the first token gives itself once the causal mask is
     off (with it, exactly 1). The lab moves there: mask unticked, the softmax step, the first token's row."""
     Q.parse_guess(guess)
-    view = dict(zip(STEP_OUTPUTS, step_view(state, unit, d_model, n_heads, scaled, False, seed, WEIGHTS_STEP, head, 0,
-                                            source, user_id)))
-    # the sentence and unit the view used (a MiniGPT source may have cropped the one or switched the other)
-    sentence = view["sentence"] if isinstance(view["sentence"], str) else state.good[0]
-    tokens, x, w, _ = _inputs(sentence, view["unit"] if isinstance(view["unit"], str) else unit, d_model, seed, source, user_id)
-    weights = attention.attention_steps(x, n_heads=int(n_heads), causal=False, scaled=bool(scaled), **w)["weights"]
-    shown = min(max(int(head or 1), 1), int(n_heads))
+    # one computation: the view the lab moves to, and the weights the answer is read from
+    sentence, fitted_unit, sentence_update, unit_update = _fitted(state.good[0], unit, source, user_id)
+    v = step_values(sentence, fitted_unit, d_model, n_heads, scaled, False, seed, WEIGHTS_STEP, head, 0, source, user_id)
+    view = dict(zip(STEP_OUTPUTS, _viewed(state, _step_outputs(v, sentence_update, unit_update))))
+    weights, tokens, shown = v["weights"], v["tokens"], v["head"]
     row = (weights if weights.ndim == 3 else weights[None])[shown - 1, 0]
     T, top = len(tokens), int(np.argmax(row))
     which = f" (head {shown})" if int(n_heads) > 1 else ""

@@ -3,7 +3,7 @@
 Three labs, each built by its own `_<name>_lab(ctx, ...)`: train a BPE tokenizer merge by merge,
 encode/decode with it, and compare it with OpenAI's tokenizers. Each lab asks the learner to predict
 first (how long the text is after 100 more merges, how many tokens a new sentence takes, how many
-cl100k_base needs for the non-English example); the reveal runs the lab's own call and shows it.
+times as many tokens cl100k_base needs for the non-English example as for English); the reveal runs the lab's own call and shows it.
 The tab ends with core/quizzes/part06.py's check. The learner's text is read by
 core.text_input (the same bytes as in tabs 4 and 7). Play is a generator that checks a stop request
 every merge, so Stop ends it with a normal last frame ("stopped at merge N"), never a cancelled one.
@@ -409,7 +409,8 @@ PREDICT_EXAMPLE, PREDICT_ENCODING, ENGLISH_EXAMPLE = "Non-English", "cl100k_base
 
 @shows_errors
 def predict_foreign(guess, session, checked: Checked) -> dict:
-    """Reveal of lab 3's prediction: how many tokens cl100k_base needs for the non-English example; the lab
+    """Reveal of lab 3's prediction: how many times as many tokens cl100k_base needs for the non-English example
+    as for the English one; the lab
     switches to that example (keeping the learner's context length and price) and compares it."""
     Q.parse_guess(guess)
     text, why, _ = example_text(PREDICT_EXAMPLE)

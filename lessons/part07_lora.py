@@ -431,8 +431,7 @@ def predict_taught_form(guess, user_id, adapter, prompt, max_new_tokens, seed) -
     Space), and which follow the built-in data's form "Answer: … [done]"."""
     from core.finetune import data
 
-    if not guess:
-        raise ValueError("Pick your guess first: the point is to commit before you see it.")
+    Q.require_pick(guess)  # before any work
     base = tuned = ""
     for base, tuned in compare_chat(user_id, adapter, prompt, max_new_tokens, 0.0, seed):
         pass
@@ -489,8 +488,7 @@ def predict_merged_size(guess, user_id, adapter) -> dict:
     from core import alignment
     from core.finetune import chat
 
-    if not guess:
-        raise ValueError("Pick your guess first: the point is to commit before you see it.")
+    Q.require_pick(guess)  # before any work
     folder = _adapter_dir(user_id, adapter)
     four_bit = bool(chat.run_info(folder).get("settings", {}).get("four_bit"))
     base = models.count_parameters(models.load_model(chat.base_model_of(folder), four_bit=four_bit).model)

@@ -423,8 +423,7 @@ def sweep_verdict(pending: SweepGuess | None, series: sweeps.Series | None) -> s
 def predict_sweep(guess, user_id) -> dict:
     """Lock in the sweep prediction. If this learner has already run the asked sweep, the verdict at once;
     else the asked rates and steps are set and the guess waits (pending) for the Run to finish."""
-    if not guess or not str(guess).strip():
-        raise learner_error("Pick your guess first: the point is to commit before you see it.")
+    Q.require_pick(guess)
     if guess not in SWEEP_CHOICES:
         raise learner_error(f"Pick one of the sweep's rates: {', '.join(SWEEP_CHOICES)}.")
     pending = SweepGuess(float(guess))
