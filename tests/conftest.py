@@ -76,16 +76,18 @@ class QueueWatch:
     the queue another way (its `clean_events`): then the stream stays open, idle, with nothing pending."""
 
     def __init__(self, page):
-        self.joins, self.last_change, self.was_busy = 0, time.monotonic(), False
+        self.page, self.joins, self.last_change, self.was_busy = page, 0, time.monotonic(), False
         self.sessions: set[str] = set()
         self.open_requests: dict[int, str] = {}  # the joins still in flight, for the message when one never ends
         page.on("request", lambda req: self._count(req, +1))
         page.on("requestfinished", lambda req: self._count(req, -1))
         page.on("requestfailed", lambda req: self._count(req, -1))
-        # a reload is a new session: what the old page left pending (undelivered, forever) is not this page's
-        page.on("framenavigated", lambda frame: frame == page.main_frame and self.sessions.clear())
 
     def _count(self, request, step: int) -> None:
+        if step > 0 and request.is_navigation_request() and request.frame == self.page.main_frame:
+            # a (re)load is a new session: what the old page left pending (undelivered, forever) is not this
+            # page's. Not `framenavigated`: it also fires when a tab click changes the URL, mid-event
+            self.sessions.clear()
         if "/queue/join" in request.url:
             self.joins += step
             self.last_change = time.monotonic()
