@@ -39,6 +39,10 @@ def free_port() -> int:
 def time_one_start(command: list[str], timeout: float = 120) -> float:
     port = free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1")
+    # A learner's Python keeps the app's compiled bytecode after the first start (pip compiled Gradio's at
+    # install). Some machines set PYTHONDONTWRITEBYTECODE, which would recompile the app's ~70 modules on
+    # every start (~0.1 s) and measure a start no learner has twice.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     start = time.perf_counter()
     proc = subprocess.Popen([*command, str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -67,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     app_cmd = [sys.executable, "app.py", "--port"]
     bare_cmd = [sys.executable, "-c", BARE_APP]
-    time_one_start(app_cmd)  # warm the OS file cache: the first start after install reads the disk
+    time_one_start(app_cmd)  # warm the OS file cache (the first start after install reads the disk) and write bytecode
     app_times, bare_times = [], []
     for _ in range(max(3, args.pairs)):
         bare_times.append(time_one_start(bare_cmd))

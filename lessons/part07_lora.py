@@ -29,7 +29,7 @@ from core.finetune.train import TrainSettings
 from lessons.check import end_of_tab_check, prediction
 from lessons.common import (LessonContext, checkpoint_dropdown, checkpoint_pick, learner_error, lesson_text, markdown,
                             named_event, shows_errors, try_this)
-from lessons.plots import PALETTE, TRAIN, figure, loss_curves
+from lessons.plots import PALETTE, TRAIN, chart, figure, loss_curves
 from lessons.tokens import tokens_html
 
 BUILTIN, UPLOAD, HUB = "Built-in Q&A (138 examples)", "Upload JSONL", "Hub dataset"
@@ -631,7 +631,8 @@ def _train_lab() -> dict:
                 lab["train_button"] = gr.Button(TRAIN_LABEL, variant="primary", elem_id="lora-train")
                 lab["stop_button"] = gr.Button(STOP_LABEL, variant="stop", interactive=False, elem_id="lora-stop")
             lab["status"] = markdown("Press Fine-tune to start.", elem_id="lora-status")
-            lab["loss_plot"] = gr.Plot(loss_figure(), show_label=False, elem_id="lora-loss")
+            # the empty chart as plain data: a go.Figure here would build plotly's template at start-up
+            lab["loss_plot"] = gr.Plot(chart(LOSS_TITLE, "step", LOSS_AXIS), show_label=False, elem_id="lora-loss")
             lab["memory_plot"] = gr.Plot(show_label=False)
     try_this("Switch the preset to attention only and watch the trainable share and memory drop; then train and "
              "compare the final loss.",

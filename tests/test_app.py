@@ -110,6 +110,16 @@ def test_a_training_child_does_not_rebuild_the_app():
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
 
 
+def test_the_app_leaves_garbage_collection_on_with_itself_frozen():
+    """app.py turns the collector off while Gradio is imported and the app built, then freezes what it made
+    and turns it back on: left off, every learner's cyclic garbage would pile up for the server's life."""
+    code = ("import gc, app\n"
+            "assert gc.isenabled(), 'garbage collection left off'\n"
+            "assert gc.get_freeze_count() > 100_000, gc.get_freeze_count()\n"
+            "assert any(o is app.demo for o in gc.get_objects()) is False  # frozen objects are not tracked\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
 def test_importing_the_app_does_not_import_torch():
     code = "import sys, app\nassert 'torch' not in sys.modules, 'torch imported'\n"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
