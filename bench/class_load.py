@@ -1,9 +1,13 @@
 """A class of N students on the running app, speaking the browser's queue protocol.
 
-    python bench/class_load.py [--port 7860] [--students 30] [--seconds 60] [--trainings 2] [--seed 0]
+    python bench/class_load.py [--port 7860] [--students 30] [--seconds 60] [--trainings 2] [--seed 0] [--settle 20]
 
 Talks only to 127.0.0.1. If nothing answers on --port it starts `app.py` there itself (and stops it
-at the end). Like the browser's JavaScript client it reads the page config (`/config`), and each
+at the end), and waits --settle seconds before the class starts: a class joins a server that has been
+up a while, and its first ~10 s go to the warm-up (torch, the shipped model, tab 5's maps; app.py).
+With --settle 0 the class meets that warm-up: a few events per lab then wait 1-1.3 s.
+
+Like the browser's JavaScript client it reads the page config (`/config`), and each
 student, in a session of its own, moves a quick-lab control of tabs 3, 5 and 6 (a dependency
 triggered by `change`/`input`/`release` of a control in those tabs, with its real fn_index and a
 value within the control's own bounds/choices), sends `POST /gradio_api/queue/join`, reads the
@@ -305,9 +309,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--trainings", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--settle", type=float, default=20,
+                        help="seconds between starting the app here and the class (its warm-up); 0 to measure it")
     args = parser.parse_args()
     app = ensure_app(args.port)
     try:
+        if app is not None and args.settle:
+            print(f"the app is up; {args.settle:g} s for its warm-up before the class starts")
+            time.sleep(args.settle)
         config = get_json(args.port, "/config")
         labs = find_labs(config)
         if not labs:

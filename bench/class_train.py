@@ -12,7 +12,8 @@ stream: `POST /gradio_api/queue/join` + the session's SSE stream, dependencies f
 preset's recipe scaled to that length.
 
 Prints the time until the last job finished, the class's summed throughput (tokens trained / that time),
-the mean tokens/s each job reported, the lone job's tokens/s, and, from /proc/stat and os.getloadavg()
+the mean tokens/s each job reported, the lone job's tokens/s (while training, and over its wall time: the
+class's throughput is compared with the latter, as both include each job's start, evaluations and saves), and, from /proc/stat and os.getloadavg()
 sampled every 0.5 s, whether the CPU was ever idle while jobs waited and whether training slots x
 threads per job exceeds the cores (oversubscription). Do not run it at full size on a shared machine.
 """
@@ -155,19 +156,21 @@ def _run_event(port: int, dep: dict, inputs: list, session: str, trigger: int, m
         me.tokens_per_s, me.finished = float(found[-1].replace(",", "")), time.monotonic()
 
 
-def lone_job(steps: int) -> float:
-    """One default-preset job of the same length, 2 torch threads, in a worker of this process."""
+def lone_job(steps: int) -> tuple[float, float]:
+    """One default-preset job of the same length, 2 torch threads, in a worker of this process: the
+    tokens/s it reports (training steps only) and its wall time from submit to its end (also the worker's
+    start, the evaluations, samples and saves that every learner's job does too)."""
     from core import jobs, text_input
     from core.minigpt import train
 
     model, cfg = train.preset("default")
     cfg = cfg.with_steps(steps)
-    last = None
+    last, start = None, time.monotonic()
     for last in jobs.stream("core.minigpt.train:train", dict(text=text_input.learner_text(text_input.BUILTIN),
                                                                model_config=model, cfg=cfg),
                             owner="bench-lone", limits=jobs.Limits(threads=2, nice=0)):
         pass
-    return last.tokens_per_s
+    return last.tokens_per_s, time.monotonic() - start
 
 
 def main() -> None:
@@ -181,8 +184,10 @@ def main() -> None:
 
     model, cfg = train.preset("default")
     os.environ.setdefault("PLAYGROUND_RUNS_DIR", tempfile.mkdtemp(prefix="class-train-runs-"))
-    lone = lone_job(args.steps)
-    print(f"lone job, 2 threads, app idle: {lone:,.0f} tokens/s")
+    lone_rate, lone_wall = lone_job(args.steps)
+    lone = args.steps * model.block_size * cfg.batch_size / lone_wall  # tokens per wall second, as the class's
+    print(f"lone job, 2 threads, app idle: {lone_rate:,.0f} tokens/s while training; {lone_wall:.1f} s from submit "
+          f"to end = {lone:,.0f} tokens/s of wall time")
     slots, per_job, cores = threads.training_slots(), threads.default_threads(), threads.cpu_count()
     app = class_load.ensure_app(args.port)
     try:
@@ -221,7 +226,10 @@ def report(learners, start, samples: CpuSamples, args, lone: float, shape: tuple
     print(f"class throughput ≈ {total_tokens / makespan:,.0f} tokens/s (tokens trained / that time); "
           f"jobs reported {statistics.mean(lr.tokens_per_s for lr in done):,.0f} tokens/s each on average"
           if done else "no job finished")
-    print(f"lone 2-thread job: {lone:,.0f} tokens/s")
+    if done:
+        print(f"lone 2-thread job, wall time: {lone:,.0f} tokens/s -> the class gets {total_tokens / makespan / lone:.2f}x "
+              f"of it (1.00 = 30 jobs cost what 30 lone jobs in a row would); the lone job alone for all "
+              f"{len(done)}: {len(done) * args.steps * tokens_per_step / lone:,.0f} s")
     print(f"training slots {slots} x {per_job} threads per job = {slots * per_job} on {cores} cores: "
           f"{'oversubscribed' if slots * per_job > cores else 'not oversubscribed'}")
     waiting = [b for b, w in zip(samples.busy, samples.waiting) if w > 0]
