@@ -209,8 +209,11 @@ def lora_summary(loaded_name, rank, alpha, dropout, targets):
             f"({count.layers} adapted layers, each adds r·(in + out) numbers).\n\n"
             f"One adapted layer, `{layer.name}`:\n\n$${layer.formula()}$$")
     unit, scale = ("GB", 1e9) if memory.full >= 1e9 else ("MB", 1e6)  # the pocket model needs megabytes
-    fig = figure("Training memory: weights + gradients + Adam states (activations extra)", "", unit, height=300)
-    labels = [label for label, _ in memory.rows()]
+    # a short title and a subtitle: one long title ran past a phone's 400 px
+    fig = figure("Training memory", "", unit, height=300)
+    fig.update_layout(title_subtitle_text="weights + gradients + Adam states (activations extra)")
+    fig.update_xaxes(tickangle=0)
+    labels = [label.replace(" (", "<br>(") for label, _ in memory.rows()]  # two lines: they fit a phone unturned
     values = [b / scale for _, b in memory.rows()]
     fig.add_trace(go.Bar(x=labels, y=values, marker_color=[PALETTE[7], TRAIN, PALETTE[2]],
                          hovertemplate=f"%{{x}}: %{{y:.3f}} {unit}<extra></extra>"))
