@@ -6,8 +6,8 @@ Each option can also come from the environment (for Hugging Face Spaces):
 PLAYGROUND_HOST, PLAYGROUND_PORT, PLAYGROUND_SHARE=1, PLAYGROUND_AUTH=user:pass.
 Class settings (README "Classroom"): PLAYGROUND_CONCURRENCY, PLAYGROUND_QUEUE_SIZE, the caps in
 core/caps.py, the quotas in core/quotas.py, PLAYGROUND_SECRET, PLAYGROUND_RUNS_DIR, PLAYGROUND_BOARD=1,
-PLAYGROUND_ADMIN_PASSWORD. On a Space with persistent storage, runs, the class board and the id secret
-live under /data (core.sessions.runs_root).
+PLAYGROUND_ADMIN_PASSWORD, PLAYGROUND_WARM_UP_DELAY_S. On a Space with persistent storage, runs, the
+class board and the id secret live under /data (core.sessions.runs_root).
 """
 import os
 
