@@ -117,8 +117,15 @@ def checkpoint_dropdown(kind: str, user_id: str | None, current: str | None = No
     """The checkpoint list as the learner sees it now. Keeps their pick if it is still there; with no pick
     (or a gone one) selects their best finished run, else the shipped default (core.registry.best), so a
     tab never opens on a 10-step stopped run that shows an untrained model."""
+    choices, value = checkpoint_listing(kind, user_id, current)
+    return gr.Dropdown(choices=choices, value=value)
+
+
+def checkpoint_listing(kind: str, user_id: str | None, current: str | None = None) -> tuple[list, str | None]:
+    """(choices, selected id) of `checkpoint_dropdown`, for a handler that also uses the pick (inside an
+    event a gr.Dropdown update has no .value to read back)."""
     choices = checkpoint_choices(kind, user_id)
-    return gr.Dropdown(choices=choices, value=checkpoint_pick(kind, user_id, current, [v for _, v in choices]))
+    return choices, checkpoint_pick(kind, user_id, current, [v for _, v in choices])
 
 
 def checkpoint_pick(kind: str, user_id: str | None, current: str | None = None, values: list[str] | None = None) -> str | None:

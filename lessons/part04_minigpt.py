@@ -31,8 +31,9 @@ from core import quiz as Q
 from core.minigpt.config import LIMITS, GPTConfig
 from lessons import board
 from lessons.check import end_of_tab_check, prediction
-from lessons.common import (LessonContext, checkpoint_choices, checkpoint_dropdown, checkpoint_id, learner_error,
-                            lesson_text, markdown, named_event, shows_errors, stop_button_after_press, try_this)
+from lessons.common import (LessonContext, checkpoint_choices, checkpoint_dropdown, checkpoint_id, checkpoint_listing,
+                            learner_error, lesson_text, markdown, named_event, shows_errors, stop_button_after_press,
+                            try_this)
 from lessons.plots import PALETTE, loss_curves
 from lessons.tokens import label_text
 
@@ -582,9 +583,13 @@ def predict_greedy(guess, user_id, path, prompt) -> dict:
     return {"feedback": Q.compare_choice(guess, actual, reason), "temperature": 0}
 
 
-def first_generation(user_id, path, **settings) -> GenerateRequest | None:
-    """On page load: the request for a first continuation, or None when there is no checkpoint at all."""
-    return prepare_generation(user_id, path, **settings) if path else None
+def first_generation(user_id, path, **settings) -> dict:
+    """On the tab's first open, in one event (one round trip fewer before the text starts): the list with the
+    learner's best finished run (or the shipped model) selected, and the request for a first continuation
+    from it, None when there is no checkpoint at all."""
+    choices, chosen = checkpoint_listing("minigpt", user_id, path)
+    return {"path": gr.Dropdown(choices=choices, value=chosen),
+            "request": prepare_generation(user_id, chosen, **settings) if chosen else None}
 
 
 def small_model_params() -> int:
@@ -828,9 +833,8 @@ def _generate_lab(ctx: LessonContext, saved_run: gr.State) -> None:
     ctx.tab.select(refresh_checkpoints, inputs_kwargs=lists, outputs=ckpt, api_name=False, show_progress="hidden")
     saved_run.change(refresh_checkpoints, inputs_kwargs={"user_id": ctx.user_id, "current": saved_run}, outputs=ckpt,
                      api_name=False, show_progress="hidden")
-    # on load: the learner's best finished run (or the shipped model) writes a first continuation
-    ctx.on_open(refresh_checkpoints, inputs_kwargs=lists, outputs=ckpt, api_name=False).then(
-        first_generation, inputs_kwargs=form, outputs=request, api_name=False).success(
+    # on the first open: the learner's best finished run (or the shipped model) writes a first continuation
+    ctx.on_open(**named_event(first_generation, form, {"path": ckpt, "request": request}), api_name=False).success(
         **named_event(run_generate, {"request": request}, gen_outputs), api_name=False)
 
 

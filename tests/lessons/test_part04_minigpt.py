@@ -774,3 +774,16 @@ def test_browser_generate_from_a_bpe_model(shipped_bpe, page, tmp_path):
     assert _error_badges(page) == 0
     page.screenshot(path=str(tmp_path / "part04-bpe.png"), full_page=True)
     print(f"\nBPE generation in the browser: {time.perf_counter() - start:.1f} s")
+
+
+def test_the_first_open_lists_the_checkpoints_and_asks_for_a_continuation_of_the_one_it_selects(bpe_user):
+    user, _ = bpe_user
+    settings = dict(prompt="Python is", tokens=20, temperature=0.8, top_k=0, top_p=1.0, seed=42)
+    opened = tab.first_generation(user, None, **settings)
+    listed = tab.refresh_checkpoints(user_id=user)
+    assert opened["path"].choices == listed.choices and opened["path"].value == listed.value
+    assert opened["request"] == tab.prepare_generation(user_id=user, path=listed.value, **settings)
+    # the learner's own pick is kept
+    kept = tab.first_generation(user, "workflow/bpe", **settings)
+    assert kept["path"].value == "workflow/bpe" and kept["request"].path == tab.prepare_generation(
+        user_id=user, path="workflow/bpe", **settings).path
