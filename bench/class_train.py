@@ -13,9 +13,9 @@ preset's recipe scaled to that length.
 
 Prints the time until the last job finished, the class's summed throughput (tokens trained / that time),
 the mean tokens/s each job reported, the lone job's tokens/s (while training, and over its wall time: the
-class's throughput is compared with the latter, as both include each job's start, evaluations and saves), and, from /proc/stat and os.getloadavg()
-sampled every 0.5 s, whether the CPU was ever idle while jobs waited and whether training slots x
-threads per job exceeds the cores (oversubscription). Do not run it at full size on a shared machine.
+class's throughput is compared with the latter, as both include each job's start, evaluations and saves),
+and, from /proc/stat and os.getloadavg() sampled every 0.5 s, whether the CPU was ever idle while jobs
+waited and whether training slots x threads per job exceeds the cores (oversubscription). Do not run it at full size on a shared machine.
 """
 from __future__ import annotations
 
@@ -228,7 +228,7 @@ def report(learners, start, samples: CpuSamples, args, lone: float, shape: tuple
           if done else "no job finished")
     if done:
         print(f"lone 2-thread job, wall time: {lone:,.0f} tokens/s -> the class gets {total_tokens / makespan / lone:.2f}x "
-              f"of it (1.00 = 30 jobs cost what 30 lone jobs in a row would); the lone job alone for all "
+              f"of it (1.00 = the class costs what its jobs alone one after another would); the lone job alone for all "
               f"{len(done)}: {len(done) * args.steps * tokens_per_step / lone:,.0f} s")
     print(f"training slots {slots} x {per_job} threads per job = {slots * per_job} on {cores} cores: "
           f"{'oversubscribed' if slots * per_job > cores else 'not oversubscribed'}")

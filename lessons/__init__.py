@@ -105,7 +105,7 @@ def build_app(queue: dict | None = None) -> gr.Blocks:
     """The whole app. `queue`: the settings of `Blocks.queue` (app.QUEUE), applied first, while the app is
     still empty: queue() rebuilds Gradio's server app from the whole config (0.25 s for this app after it is
     built; nothing before)."""
-    remember_block_signatures()  # ~0.2 s of start-up (lessons/signatures.py)
+    remember_block_signatures()  # 0.1-0.2 s of start-up (lessons/signatures.py)
     with gr.Blocks(title=TITLE, fill_width=False, delete_cache=cache_policy()) as demo:
         demo.queue(**(queue or {}))
         # A persistent secret: the id stored in the browser still decrypts after a restart (core.sessions).
